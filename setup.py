@@ -9,9 +9,10 @@ Environment switches (PEP 517 front-ends cannot pass setup.py flags, so these ar
   ENGINE_ANNOTATE=1      write Cython's HTML annotation next to the generated C in build/cython
   ENGINE_EXT=a,b         build only these modules (developer convenience, e.g. "engine._book")
 
-Source naming: each module's .pyx/.pxd is named by its *dotted* module name (ext/engine._book.pyx),
-because Cython looks a module's .pxd up by that name and silently ignores ext/book.pxd
-(design/anchors.md section B.2).
+Source layout: ext/engine/_book.pyx builds module engine._book, with its declarations in
+ext/engine/_book.pxd and include_path=["ext"]. Cython looks a module's .pxd up by the module's dotted
+name under the include path, so the .pxd must sit at <include>/engine/_book.pxd; a plain ext/book.pxd
+would be silently ignored (design/anchors.md section B.2).
 """
 import os
 import sys
@@ -62,13 +63,15 @@ def extensions():
     for name, c_sources in MODULES.items():
         if only and name not in only:
             continue
-        pxd = f"ext/{name}.pxd"
+        stem = "ext/" + name.replace(".", "/")
+        pxd = f"{stem}.pxd"
         exts.append(
             Extension(
                 name,
-                [f"ext/{name}.pyx", *c_sources],
+                [f"{stem}.pyx", *c_sources],
                 include_dirs=["ext/include"],
-                depends=[p for p in (pxd, *(f"ext/include/{h}" for h in _headers())) if os.path.exists(p)],
+                depends=[p for p in (pxd, "ext/engine/_scan.pxd", *(f"ext/include/{h}" for h in _headers()))
+                         if os.path.exists(p)],
                 define_macros=[("ENGINE_BUILD_MODE", f'"{MODE}"')],
                 extra_compile_args=CFLAGS,
             )

@@ -1,0 +1,86 @@
+# cython: language_level=3
+# Public C-level API of the compiled order book (cimport-able: the stream listener in engine._ws feeds
+# frames straight from the socket buffer through ``BookSync.feed_ptr``).
+
+from libc.stdint cimport int64_t, uint64_t
+from engine._scan cimport ScanError
+
+cdef struct Side:
+    int64_t* key      # ascending; bids store +price, asks store -price, so the best level is LAST
+    int64_t* qty
+    Py_ssize_t n
+    Py_ssize_t cap
+
+cdef struct Parsed:
+    int64_t U
+    int64_t u
+    int64_t pu
+    int64_t lid
+    int64_t E
+    bint has_e
+    bint has_s
+    bint has_U
+    bint has_u
+    bint has_pu
+    bint has_lid
+    bint has_b
+    bint has_a
+
+cdef enum Outcome:
+    APPLIED = 1
+    STALE = 2
+    GAP = 3
+    BUFFERED = 4
+    SNAPSHOT_TOO_OLD = 5
+
+
+cdef class OrderBook:
+    cdef readonly str symbol
+    cdef bytes _sym
+    cdef readonly bint futures
+    cdef readonly int price_decimals
+    cdef readonly int qty_decimals
+    cdef double _pscale
+    cdef double _qscale
+    cdef Side _bids
+    cdef Side _asks
+    cdef Side _sb          # scratch: one frame's bid levels (key = price), parsed before any mutation
+    cdef Side _sa          # scratch: one frame's ask levels
+    cdef readonly int64_t last_update_id
+    cdef readonly bint synced
+    cdef bint _first       # next diff is the first after a snapshot (futures straddle rule)
+    cdef readonly uint64_t applied
+    cdef readonly uint64_t stale
+    cdef readonly uint64_t gaps
+    cdef readonly uint64_t unsynced_drops
+    cdef readonly uint64_t crossed_count
+    cdef readonly uint64_t rejected
+
+    cdef Py_ssize_t _parse_levels(self, const char* p, Py_ssize_t i, Py_ssize_t n, Side* out, bint negate,
+                                  ScanError* e) except -2
+    cdef Py_ssize_t _parse_object(self, const char* p, Py_ssize_t i, Py_ssize_t n, int depth, Parsed* r,
+                                  ScanError* e) except -2
+    cdef Py_ssize_t _parse(self, const char* p, Py_ssize_t n, int kind, Parsed* r, ScanError* e) except -2
+    cdef int _raise(self, ScanError* e, Py_ssize_t n) except -1
+    cdef int _check(self, Parsed* r, int kind, ScanError* e) noexcept
+    cdef int _reserve(self, Side* s, Py_ssize_t extra) except -1
+    cdef int apply_depth_ptr(self, const char* p, Py_ssize_t n) except -1
+    cdef int _apply_parsed_diff(self, Parsed* r) except -1
+    cdef int _gap(self)
+    cdef int _replace_from_scratch(self, int64_t update_id) except -1
+    cdef int validate_depth_ptr(self, const char* p, Py_ssize_t n, int64_t* U, int64_t* u) except -1
+
+
+cdef class BookSync:
+    cdef readonly OrderBook book
+    cdef list _buffer
+    cdef readonly Py_ssize_t max_buffer
+    cdef readonly bint needs_snapshot
+    cdef int64_t _first_U
+    cdef readonly uint64_t resyncs
+    cdef readonly uint64_t buffer_overflows
+    cdef readonly uint64_t frame_errors
+
+    cdef int feed_ptr(self, const char* p, Py_ssize_t n) except -1
+    cdef int _feed(self, const char* p, Py_ssize_t n, object raw) except -1
+    cdef void _restart(self)
