@@ -79,10 +79,16 @@ cdef inline void side_set(Side* s, int64_t key, int64_t qty) noexcept nogil:
     cdef Py_ssize_t hi = s.n
     cdef Py_ssize_t mid
     cdef Py_ssize_t n = s.n
-    # most changes land near the best level, which is at the end: check the last slot first
-    if n > 0 and s.key[n - 1] < key:
-        lo = n
+    cdef Py_ssize_t j = n - 1
+    cdef Py_ssize_t lim = n - 48 if n > 48 else 0
+    # most changes land within a few dozen levels of the best, which is at the end: a short backward
+    # scan (predictable branches) beats a binary search (a mispredicted branch per step) there
+    while j >= lim and s.key[j] > key:
+        j -= 1
+    if j >= lim:
+        lo = j if s.key[j] == key else j + 1
     else:
+        hi = lim
         while lo < hi:
             mid = (lo + hi) >> 1
             if s.key[mid] < key:
@@ -91,14 +97,20 @@ cdef inline void side_set(Side* s, int64_t key, int64_t qty) noexcept nogil:
                 hi = mid
     if lo < n and s.key[lo] == key:
         if qty == 0:
-            memmove(&s.key[lo], &s.key[lo + 1], <size_t>(n - lo - 1) * sizeof(int64_t))
-            memmove(&s.qty[lo], &s.qty[lo + 1], <size_t>(n - lo - 1) * sizeof(int64_t))
+            # close the gap; the tail is the few levels between here and the best (plain loops: for
+            # these short overlapping moves they beat a libc memmove call)
+            for j in range(lo, n - 1):
+                s.key[j] = s.key[j + 1]
+                s.qty[j] = s.qty[j + 1]
             s.n = n - 1
         else:
             s.qty[lo] = qty
     elif qty != 0:
-        memmove(&s.key[lo + 1], &s.key[lo], <size_t>(n - lo) * sizeof(int64_t))
-        memmove(&s.qty[lo + 1], &s.qty[lo], <size_t>(n - lo) * sizeof(int64_t))
+        j = n
+        while j > lo:
+            s.key[j] = s.key[j - 1]
+            s.qty[j] = s.qty[j - 1]
+            j -= 1
         s.key[lo] = key
         s.qty[lo] = qty
         s.n = n + 1

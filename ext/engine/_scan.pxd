@@ -124,6 +124,37 @@ cdef inline Py_ssize_t parse_uint(const char* p, Py_ssize_t i, Py_ssize_t n, int
     out[0] = <int64_t>v
     return i
 
+cdef extern from *:
+    """
+    #include <string.h>
+    static inline uint64_t engine_load8(const char* p) { uint64_t v; memcpy(&v, p, 8); return v; }
+    /* all eight bytes are ASCII digits (little-endian lanes) */
+    static inline int engine_is8digits(uint64_t v) {
+        return ((v & 0xF0F0F0F0F0F0F0F0ULL) == 0x3030303030303030ULL) &&
+               (((v + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) == 0x3030303030303030ULL);
+    }
+    /* eight ASCII digits, first digit in the lowest byte -> their value */
+    static inline uint64_t engine_swar8(uint64_t v) {
+        v -= 0x3030303030303030ULL;
+        v = (v * 10) + (v >> 8);
+        v = (((v & 0x000000FF000000FFULL) * 0x000F424000000064ULL) +
+             (((v >> 16) & 0x000000FF000000FFULL) * 0x0000271000000001ULL)) >> 32;
+        return v;
+    }
+    #if !(defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
+    #define ENGINE_SWAR_OK 0
+    #else
+    #define ENGINE_SWAR_OK 1
+    #endif
+    """
+    uint64_t load8 "engine_load8"(const char* p) noexcept nogil
+    bint is8digits_raw "engine_is8digits"(uint64_t v) noexcept nogil
+    uint64_t swar8 "engine_swar8"(uint64_t v) noexcept nogil
+    bint SWAR_OK "ENGINE_SWAR_OK"
+
+cdef inline bint is8digits(uint64_t v) noexcept nogil:
+    return SWAR_OK and is8digits_raw(v)
+
 cdef inline Py_ssize_t parse_decimal(const char* p, Py_ssize_t i, Py_ssize_t n, int decimals,
                                      int64_t* out, ScanError* e) noexcept nogil:
     """A quoted decimal string ("60000.01000000", "1", "0.5") -> value * 10**decimals, exactly.
@@ -138,6 +169,7 @@ cdef inline Py_ssize_t parse_decimal(const char* p, Py_ssize_t i, Py_ssize_t n, 
     cdef Py_ssize_t s
     cdef Py_ssize_t q
     cdef unsigned char d
+    cdef uint64_t w
     i = skip_ws(p, i, n)
     if i >= n:
         return fail(e, ERR_TRUNCATED, i)
@@ -161,6 +193,13 @@ cdef inline Py_ssize_t parse_decimal(const char* p, Py_ssize_t i, Py_ssize_t n, 
     if i < n and p[i] == b'.':
         i += 1
         s = i
+        # eight fraction digits at once (Binance always sends 8): SWAR digit check and conversion
+        if decimals >= 8 and i + 8 < n:
+            w = load8(p + i)
+            if is8digits(w):
+                fp = swar8(w)
+                nfrac = 8
+                i += 8
         while i < n:
             d = <unsigned char>p[i] - 48
             if d > 9:
