@@ -1,0 +1,204 @@
+"""Rate limiting: compiled token buckets, and the venue's limits as one composite budget.
+
+``TokenBucketLimiter(rate, capacity)`` is the compiled bucket (integer accounting, ~40 ns per
+``try_acquire``). ``RateLimits`` builds one bucket per limit in Binance's ``exchangeInfo.rateLimits``
+(REQUEST_WEIGHT per minute, ORDERS per 10 s and per day, RAW_REQUESTS per 5 minutes) and:
+- debits a request's weight, raw count and order count all at once, or nothing;
+- reconciles with ``X-MBX-USED-WEIGHT-*`` / ``X-MBX-ORDER-COUNT-*`` headers (the server is authoritative:
+  other processes on the same IP spend the same budget);
+- honours a ban (``ban(retry_after)`` after 429/418) until it ends;
+- ``await acquire(...)`` sleeps exactly until the budget allows (one timer, no polling) and serves waiters
+  strictly first come, first served, so a large request is not starved by a stream of small ones.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Optional
+
+from engine._build import load
+
+_rl = load("engine._ratelimit")
+
+TokenBucketLimiter = _rl.TokenBucketLimiter
+monotonic_ns = _rl.monotonic_ns
+BUILD_MODE = _rl.BUILD_MODE
+
+_SECONDS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400}
+_LETTER = {"SECOND": "S", "MINUTE": "M", "HOUR": "H", "DAY": "D"}
+
+
+@dataclass
+class _Limit:
+    kind: str  # REQUEST_WEIGHT | ORDERS | RAW_REQUESTS
+    interval: str
+    interval_num: int
+    limit: int
+    bucket: object
+    header: str  # e.g. x-mbx-used-weight-1m
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind}/{self.interval_num}{_LETTER[self.interval]}"
+
+
+class RateLimits:
+    """One IP's (and account's) request budget. Use ``safety`` < 1 to keep a margin under the limits."""
+
+    def __init__(self, limits: Iterable[Mapping], *, safety: float = 0.95, clock_ns=monotonic_ns):
+        if not 0 < safety <= 1:
+            raise ValueError("safety must be in (0, 1]")
+        self.safety = safety
+        self._clock_ns = clock_ns
+        self._limits: list[_Limit] = []
+        self.banned_until_ns = 0
+        self.bans = 0
+        self._waiters: collections.deque = collections.deque()
+        self._timer: Optional[asyncio.TimerHandle] = None
+        self.reconfigure(limits)
+
+    @classmethod
+    def from_exchange_info(cls, rate_limits: Iterable[Mapping], **kw) -> "RateLimits":
+        return cls(rate_limits, **kw)
+
+    def reconfigure(self, rate_limits: Iterable[Mapping]) -> None:
+        """(Re)build the buckets from exchangeInfo ``rateLimits`` rows; unknown rows are ignored."""
+        now = self._clock_ns()
+        out = []
+        for row in rate_limits:
+            kind, interval = row.get("rateLimitType"), row.get("interval")
+            num, limit = int(row.get("intervalNum", 1)), int(row.get("limit", 0))
+            if kind not in ("REQUEST_WEIGHT", "ORDERS", "RAW_REQUESTS") or interval not in _SECONDS or limit <= 0:
+                continue
+            capacity = max(1, int(limit * self.safety))
+            rate = capacity / (_SECONDS[interval] * num)
+            prefix = "x-mbx-used-weight-" if kind == "REQUEST_WEIGHT" else (
+                "x-mbx-order-count-" if kind == "ORDERS" else "")
+            header = f"{prefix}{num}{_LETTER[interval].lower()}" if prefix else ""
+            out.append(_Limit(kind, interval, num, limit, TokenBucketLimiter(rate, capacity, now=now), header))
+        self._limits = out
+
+    # -- synchronous API
+    def _costs(self, weight: int, orders: int):
+        for lim in self._limits:
+            cost = weight if lim.kind == "REQUEST_WEIGHT" else orders if lim.kind == "ORDERS" else 1
+            if cost:
+                yield lim, cost
+
+    def try_acquire(self, weight: int = 1, orders: int = 0, *, now_ns: Optional[int] = None) -> bool:
+        """All of the request's costs at once, or nothing (and False)."""
+        if self._waiters:  # first come, first served: nobody overtakes a waiter
+            return False
+        return self._take(weight, orders, self._clock_ns() if now_ns is None else now_ns)
+
+    def _take(self, weight: int, orders: int, now: int) -> bool:
+        if now < self.banned_until_ns:
+            return False
+        costs = list(self._costs(weight, orders))
+        if any(lim.bucket.wait_time_at(c, now) > 0 for lim, c in costs):
+            return False
+        for lim, c in costs:
+            lim.bucket.try_acquire_at(c, now)
+        return True
+
+    def wait_time(self, weight: int = 1, orders: int = 0, *, now_ns: Optional[int] = None) -> float:
+        """Seconds until ``try_acquire(weight, orders)`` would succeed (ban included)."""
+        now = self._clock_ns() if now_ns is None else now_ns
+        wait = max(0.0, (self.banned_until_ns - now) / 1e9)
+        for lim, c in self._costs(weight, orders):
+            wait = max(wait, lim.bucket.wait_time_at(c, now))
+        return wait
+
+    def update_from_headers(self, headers: Mapping[str, str]) -> None:
+        """Lower our view of what is left to what the server reports as used."""
+        if not headers:
+            return
+        now = self._clock_ns()
+        lowered = {k.lower(): v for k, v in headers.items() if k[:6].lower() == "x-mbx-"}
+        for lim in self._limits:
+            v = lowered.get(lim.header) if lim.header else None
+            if v is None:
+                continue
+            try:
+                used = int(v)
+            except ValueError:
+                continue
+            # our bucket holds limit * safety; what the server saw used comes off that
+            lim.bucket.reconcile_used(used, now)
+
+    def ban(self, retry_after_s: float) -> None:
+        """No request until ``retry_after_s`` from now (429/418 ``Retry-After``)."""
+        until = self._clock_ns() + int(max(0.0, retry_after_s) * 1e9)
+        if until > self.banned_until_ns:
+            self.banned_until_ns = until
+            self.bans += 1
+        self._schedule()
+
+    @property
+    def banned(self) -> bool:
+        return self._clock_ns() < self.banned_until_ns
+
+    def status(self) -> dict:
+        now = self._clock_ns()
+        out = {lim.name: {"used": round(lim.bucket.capacity - lim.bucket.available_at(now), 1),
+                          "limit": lim.limit} for lim in self._limits}
+        out["banned_for_s"] = round(max(0.0, (self.banned_until_ns - now) / 1e9), 3)
+        out["waiting"] = len(self._waiters)
+        return out
+
+    # -- asynchronous API: FIFO waiters, one timer for the head of the line
+    async def acquire(self, weight: int = 1, orders: int = 0) -> None:
+        for lim, c in self._costs(weight, orders):
+            if c > lim.bucket.capacity:
+                raise ValueError(f"a request costing {c} can never pass {lim.name} (capacity {lim.bucket.capacity})")
+        if self.try_acquire(weight, orders):
+            return
+        fut = asyncio.get_running_loop().create_future()
+        self._waiters.append((weight, orders, fut))
+        self._schedule()
+        try:
+            await fut
+        except asyncio.CancelledError:
+            if not fut.done() or fut.cancelled():
+                try:
+                    self._waiters.remove((weight, orders, fut))
+                except ValueError:
+                    pass
+                self._schedule()
+                raise
+            # granted just as we were cancelled: give the tokens back
+            for lim, c in self._costs(weight, orders):
+                lim.bucket.refund(c)
+            raise
+
+    def _schedule(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._waiters:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._timer = loop.call_soon(self._pump)
+
+    def _pump(self) -> None:
+        self._timer = None
+        while self._waiters:
+            weight, orders, fut = self._waiters[0]
+            if fut.done():
+                self._waiters.popleft()
+                continue
+            now = self._clock_ns()
+            wait = self.wait_time(weight, orders, now_ns=now)
+            if wait > 0:
+                self._timer = asyncio.get_running_loop().call_later(wait, self._pump)
+                return
+            self._take(weight, orders, now)
+            self._waiters.popleft()
+            fut.set_result(None)
+
+
+__all__ = ["TokenBucketLimiter", "RateLimits", "monotonic_ns", "BUILD_MODE"]
