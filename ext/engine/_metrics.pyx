@@ -99,7 +99,7 @@ cdef class LatencyHistogram:
 
     @property
     def mean(self):
-        return self._sum / self.count if self.count else 0.0
+        return <double>self._sum / self.count if self.count else 0.0
 
     def percentile(self, double p):
         """The value (ns) at percentile ``p`` in [0, 100]; 0 when empty."""
