@@ -26,6 +26,15 @@ cdef struct Parsed:
     bint has_b
     bint has_a
 
+cdef enum:
+    TOP_CACHE = 64          # top(n) reuses the tuples of unchanged levels for n <= 64
+
+cdef struct TopCache:
+    int64_t key[TOP_CACHE]
+    int64_t qty[TOP_CACHE]
+    Py_ssize_t n
+    uint64_t version
+
 cdef enum Outcome:
     APPLIED = 1
     STALE = 2
@@ -55,6 +64,12 @@ cdef class OrderBook:
     cdef readonly uint64_t unsynced_drops
     cdef readonly uint64_t crossed_count
     cdef readonly uint64_t rejected
+    cdef uint64_t _ver_b     # bumped on every change of a side (top() cache validity)
+    cdef uint64_t _ver_a
+    cdef TopCache _cache_b
+    cdef TopCache _cache_a
+    cdef list _tuples_b
+    cdef list _tuples_a
 
     cdef Py_ssize_t _parse_levels(self, const char* p, Py_ssize_t i, Py_ssize_t n, Side* out, bint negate,
                                   ScanError* e) except -2
@@ -67,6 +82,7 @@ cdef class OrderBook:
     cdef int apply_depth_ptr(self, const char* p, Py_ssize_t n) except -1
     cdef int _apply_parsed_diff(self, Parsed* r) except -1
     cdef int _gap(self)
+    cdef list _top_side(self, Side* s, int sign, Py_ssize_t n, TopCache* c, uint64_t ver, bint is_ask)
     cdef int _replace_from_scratch(self, int64_t update_id) except -1
     cdef int validate_depth_ptr(self, const char* p, Py_ssize_t n, int64_t* U, int64_t* u) except -1
 

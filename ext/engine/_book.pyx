@@ -11,6 +11,11 @@ capacity is reserved, before a single level changes. A malformed frame raises Fr
 GAP; in both cases the book is exactly as before the call.
 """
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
+from cpython.list cimport PyList_GET_ITEM, PyList_New, PyList_SET_ITEM
+from cpython.ref cimport Py_INCREF
+from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
+from cpython.float cimport PyFloat_FromDouble
+from cpython.object cimport PyObject
 from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from libc.stdint cimport int64_t, uint64_t
 from libc.stdio cimport snprintf
@@ -400,6 +405,10 @@ cdef class OrderBook:
             side_set(&self._bids, self._sb.key[j], self._sb.qty[j])
         for j in range(self._sa.n):
             side_set(&self._asks, self._sa.key[j], self._sa.qty[j])
+        if self._sb.n:
+            self._ver_b += 1
+        if self._sa.n:
+            self._ver_a += 1
         self.last_update_id = r.u
         self._first = False
         self.applied += 1
@@ -422,6 +431,8 @@ cdef class OrderBook:
         self.last_update_id = update_id
         self.synced = True
         self._first = True
+        self._ver_b += 1
+        self._ver_a += 1
         return 0
 
     cdef int apply_depth_ptr(self, const char* p, Py_ssize_t n) except -1:
@@ -498,6 +509,8 @@ cdef class OrderBook:
         """Empty both sides and mark the book unsynced (the next snapshot re-seeds it)."""
         self._bids.n = 0
         self._asks.n = 0
+        self._ver_b += 1
+        self._ver_a += 1
         self.synced = False
         self.last_update_id = 0
 
@@ -537,23 +550,64 @@ cdef class OrderBook:
         return bool(self._bids.n and self._asks.n and
                     self._bids.key[self._bids.n - 1] >= -self._asks.key[self._asks.n - 1])
 
-    def top(self, Py_ssize_t n=20):
-        """(bids, asks): lists of (price, qty) floats, best first, at most ``n`` each."""
-        cdef Py_ssize_t nb = min(n, self._bids.n) if n > 0 else 0
-        cdef Py_ssize_t na = min(n, self._asks.n) if n > 0 else 0
+    cdef list _top_side(self, Side* s, int sign, Py_ssize_t n, TopCache* c, uint64_t ver, bint is_ask):
+        """Best-first (price, qty) tuples; unchanged levels reuse the tuple built by the last read."""
+        cdef Py_ssize_t m = n if n < s.n else s.n
         cdef Py_ssize_t j
-        cdef Py_ssize_t last
+        cdef Py_ssize_t oi = 0
+        cdef Py_ssize_t last = s.n - 1
+        cdef int64_t k
+        cdef int64_t q
         cdef double ps = self._pscale
         cdef double qs = self._qscale
-        cdef list bids = [None] * nb
-        cdef list asks = [None] * na
-        last = self._bids.n - 1
-        for j in range(nb):
-            bids[j] = (self._bids.key[last - j] / ps, self._bids.qty[last - j] / qs)
-        last = self._asks.n - 1
-        for j in range(na):
-            asks[j] = (-self._asks.key[last - j] / ps, self._asks.qty[last - j] / qs)
-        return bids, asks
+        cdef list old = self._tuples_a if is_ask else self._tuples_b
+        cdef list out
+        cdef object t
+        cdef int64_t nk[TOP_CACHE]
+        cdef int64_t nq[TOP_CACHE]
+        if m <= 0:
+            return []
+        if m > TOP_CACHE:
+            out = PyList_New(m)
+            for j in range(m):
+                t = (sign * s.key[last - j] / ps, s.qty[last - j] / qs)
+                Py_INCREF(t)
+                PyList_SET_ITEM(out, j, t)
+            return out
+        if old is not None and c.version == ver and m <= c.n:
+            return old[:m]
+        out = PyList_New(m)
+        for j in range(m):
+            k = s.key[last - j]
+            q = s.qty[last - j]
+            # both caches hold keys best first, i.e. descending: walk the old one alongside
+            while oi < c.n and c.key[oi] > k:
+                oi += 1
+            if old is not None and oi < c.n and c.key[oi] == k and c.qty[oi] == q:
+                t = <object>PyList_GET_ITEM(old, oi)
+            else:
+                t = (sign * k / ps, q / qs)
+            Py_INCREF(t)
+            PyList_SET_ITEM(out, j, t)
+            nk[j] = k
+            nq[j] = q
+        for j in range(m):
+            c.key[j] = nk[j]
+            c.qty[j] = nq[j]
+        c.n = m
+        c.version = ver
+        if is_ask:
+            self._tuples_a = out
+        else:
+            self._tuples_b = out
+        return out[:m]
+
+    def top(self, Py_ssize_t n=20):
+        """(bids, asks): lists of (price, qty) floats, best first, at most ``n`` each (fresh lists)."""
+        if n <= 0:
+            return [], []
+        return (self._top_side(&self._bids, 1, n, &self._cache_b, self._ver_b, False),
+                self._top_side(&self._asks, -1, n, &self._cache_a, self._ver_a, True))
 
     def top_exact(self, Py_ssize_t n=20):
         """(bids, asks): lists of (price, qty) exact decimal strings, best first."""

@@ -44,9 +44,15 @@ cdef extern from *:
         10000000LL, 100000000LL, 1000000000LL, 10000000000LL, 100000000000LL, 1000000000000LL,
         10000000000000LL, 100000000000000LL, 1000000000000000LL, 10000000000000000LL,
         100000000000000000LL, 1000000000000000000LL};
+    /* INT64_MAX / 10**d: the largest integer part that can still fit once scaled */
+    static const uint64_t ENGINE_IPMAX[19] = {9223372036854775807ULL, 922337203685477580ULL,
+        92233720368547758ULL, 9223372036854775ULL, 922337203685477ULL, 92233720368547ULL, 9223372036854ULL,
+        922337203685ULL, 92233720368ULL, 9223372036ULL, 922337203ULL, 92233720ULL, 9223372ULL, 922337ULL,
+        92233ULL, 9223ULL, 922ULL, 92ULL, 9ULL};
     """
     const int64_t POW10 "ENGINE_POW10"[19]
     const uint64_t I64MAX "((uint64_t)INT64_MAX)"
+    const uint64_t IPMAX "ENGINE_IPMAX"[19]
 
 cdef inline Py_ssize_t fail(ScanError* e, int code, Py_ssize_t pos) noexcept nogil:
     if e.code == ERR_NONE:
@@ -218,9 +224,12 @@ cdef inline Py_ssize_t parse_decimal(const char* p, Py_ssize_t i, Py_ssize_t n, 
         return fail(e, ERR_TRUNCATED, i)
     if p[i] != b'"':
         return fail(e, ERR_BAD_NUMBER, q)
-    # scaled = ip * 10**decimals + fp * 10**(decimals - nfrac), checked against int64
-    if ip > <uint64_t>((I64MAX - fp * <uint64_t>POW10[decimals - nfrac]) / <uint64_t>POW10[decimals]):
-        return fail(e, ERR_OVERFLOW, q)
+    # scaled = ip * 10**decimals + fp * 10**(decimals - nfrac), checked against int64 (a table lookup:
+    # the division is only needed on the one boundary integer part)
+    if ip >= IPMAX[decimals]:
+        if ip > IPMAX[decimals] or \
+                ip > <uint64_t>((I64MAX - fp * <uint64_t>POW10[decimals - nfrac]) / <uint64_t>POW10[decimals]):
+            return fail(e, ERR_OVERFLOW, q)
     out[0] = <int64_t>(ip * <uint64_t>POW10[decimals] + fp * <uint64_t>POW10[decimals - nfrac])
     return i + 1
 

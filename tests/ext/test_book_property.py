@@ -82,7 +82,12 @@ def test_extension_and_oracle_agree_on_random_streams(case):
     ref.snapshot(snap)
     for d in diffs:
         assert book.apply_depth(d) == ref.diff(d)
-        assert (book.bids_scaled(), book.asks_scaled()) == ref.levels()
+        bids, asks = ref.levels()
+        assert (book.bids_scaled(), book.asks_scaled()) == (bids, asks)
+        # the float view (which reuses tuples of unchanged levels between reads) matches exactly
+        for n in (1, 20, 70):
+            want = ([(p / SCALE, q / SCALE) for p, q in bids[:n]], [(p / SCALE, q / SCALE) for p, q in asks[:n]])
+            assert book.top(n) == want
     assert book.last_update_id == ref.last
 
 
