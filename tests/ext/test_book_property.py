@@ -86,7 +86,8 @@ def test_extension_and_oracle_agree_on_random_streams(case):
         assert (book.bids_scaled(), book.asks_scaled()) == (bids, asks)
         # the float view (which reuses tuples of unchanged levels between reads) matches exactly
         for n in (1, 20, 70):
-            want = ([(p / SCALE, q / SCALE) for p, q in bids[:n]], [(p / SCALE, q / SCALE) for p, q in asks[:n]])
+            f = lambda side: [(float(p) / SCALE, float(q) / SCALE) for p, q in side[:n]]  # noqa: E731
+            want = (f(bids), f(asks))
             assert book.top(n) == want
     assert book.last_update_id == ref.last
 
