@@ -12,12 +12,14 @@ import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
-TARGETS = {  # group -> (target for ours in ns per op, required ratio vs the best peer)
-    "depth diff -> book + bbo": (2000, 10),
-    "top-20 both sides after a write": (500, None),
-    "hmac-sha256 sign, 125 B query": (300, 4),
-    "params -> signed query": (800, None),
-    "rate limit: acquire 1": (60, 9),
+# group -> (target for ours in ns per op, required ratio, the peer the ratio is taken against
+# (None = the best peer)); from the project's acceptance list
+TARGETS = {
+    "depth diff -> book + bbo": (2000, 10, None),
+    "top-20 both sides, static book": (500, None, None),
+    "hmac-sha256 sign, 125 B query": (300, 4, "hmac.new(...).hexdigest()"),
+    "params -> signed query": (800, None, None),
+    "rate limit: acquire 1": (60, 9, "aiolimiter await acquire(1)"),
 }
 
 
@@ -41,7 +43,8 @@ def _rows(session):
         if not b.stats or not b.stats.rounds:
             continue
         ops = b.extra_info.get("ops", 1)
-        groups.setdefault(b.group or b.name, []).append((b.name.split("[")[-1].rstrip("]"), b.stats.median * 1e9 / ops))
+        label = (b.params or {}).get("name") or b.name
+        groups.setdefault(b.group or b.name, []).append((label, b.stats.median * 1e9 / ops))
     return groups
 
 
@@ -49,16 +52,18 @@ def _table(groups):
     out = []
     for group, rows in groups.items():
         ours = [ns for name, ns in rows if name.startswith("engine")]
-        peers = [ns for name, ns in rows if not name.startswith("engine")]
+        peers = [ns for name, ns in rows if not name.startswith(("engine", "floor"))]
         base = ours[0] if ours else min(ns for _, ns in rows)
         target = TARGETS.get(group)
         head = f"### {group}"
         if ours and target:
             ok = ours[0] <= target[0]
             head += f"  (target <= {target[0]} ns: {'met' if ok else f'MISSED by {ours[0] / target[0]:.2f}x'}"
-            if target[1] and peers:
-                ratio = min(peers) / ours[0]
-                head += f"; best peer / ours = {ratio:.1f}x, target >= {target[1]}x: " \
+            against = [ns for name, ns in rows if name == target[2]] if target[2] else peers
+            if target[1] and against:
+                ratio = min(against) / ours[0]
+                who = target[2] or "best peer"
+                head += f"; {who} / ours = {ratio:.1f}x, target >= {target[1]}x: " \
                         f"{'met' if ratio >= target[1] else 'MISSED'}"
             head += ")"
         out += ["", head, "", "| implementation | median per op | x ours |", "|---|---:|---:|"]
