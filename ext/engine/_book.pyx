@@ -583,8 +583,10 @@ cdef class OrderBook:
             # both caches hold keys best first, i.e. descending: walk the old one alongside
             while oi < c.n and c.key[oi] > k:
                 oi += 1
-            if old is not None and oi < c.n and c.key[oi] == k and c.qty[oi] == q:
+            if old is not None and oi < c.n and c.key[oi] == k:
                 t = <object>PyList_GET_ITEM(old, oi)
+                if c.qty[oi] != q:  # same price, new size: keep the price's float object
+                    t = ((<tuple>t)[0], q / qs)
             else:
                 t = (sign * k / ps, q / qs)
             Py_INCREF(t)
