@@ -1,0 +1,278 @@
+"""The simulated Binance spot exchange: markets, one trading account, orders, and user-data events.
+
+Validation and answers follow Binance's documented rules and error codes (filters -1013, precision -1111,
+balance -2010, unknown order -2011/-2013, duplicate client order id -2010). Every order event is published
+to user-data subscribers as ``executionReport`` + ``outboundAccountPosition``.
+"""
+from __future__ import annotations
+
+import itertools
+import random
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Callable, Optional
+
+from .errors import SimError
+from .market import DEFAULT_SYMBOLS, Fill, Order, SymbolMarket, SymbolSpec, now_ms
+
+COMMISSION = Decimal("0.001")
+TYPES = ("LIMIT", "MARKET", "LIMIT_MAKER", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT")
+TIFS = ("GTC", "IOC", "FOK")
+CLIENT_ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+
+
+@dataclass
+class Balance:
+    free: Decimal
+    locked: Decimal = Decimal(0)
+
+
+class SimExchange:
+    def __init__(self, seed: int = 1, symbols: tuple = DEFAULT_SYMBOLS, balances: Optional[dict] = None):
+        self.rng = random.Random(seed)
+        self.markets: dict[str, SymbolMarket] = {}
+        for spec in symbols:
+            m = SymbolMarket(spec, random.Random(self.rng.random()))
+            m.on_fill = self._on_fill
+            self.markets[spec.symbol] = m
+        self.balances: dict[str, Balance] = {a: Balance(Decimal(v)) for a, v in (balances or {
+            "USDT": "100000", "BTC": "1", "ETH": "10", "SOL": "100"}).items()}
+        self.orders: dict[int, Order] = {}
+        self.by_client: dict[tuple, int] = {}  # (symbol, client id) -> order id
+        self.my_trades: list[dict] = []
+        self._ids = itertools.count(1)
+        self.listeners: list[Callable[[dict], None]] = []
+
+    # -- user-data events
+    def _publish(self, event: dict) -> None:
+        for cb in list(self.listeners):
+            cb(event)
+
+    def _execution_report(self, o: Order, exec_type: str, last_px: int = 0, last_qty: int = 0,
+                          commission: Decimal = Decimal(0), commission_asset: Optional[str] = None,
+                          trade_id: int = -1, maker: bool = False, reject: str = "NONE") -> None:
+        spec = self.markets[o.symbol].spec
+        self._publish({
+            "e": "executionReport", "E": now_ms(), "s": o.symbol, "c": o.client_id, "S": o.side, "o": o.type,
+            "f": o.tif, "q": spec.qty(o.qty), "p": spec.px(o.price), "P": spec.px(o.stop), "F": "0.00000000",
+            "g": -1, "C": "", "x": exec_type, "X": o.status, "r": reject, "i": o.order_id,
+            "l": spec.qty(last_qty), "z": spec.qty(o.filled), "L": spec.px(last_px),
+            "n": f"{commission:.8f}", "N": commission_asset, "T": o.update_ms, "t": trade_id, "I": next(self._ids),
+            "w": o.status in ("NEW", "PARTIALLY_FILLED") and o.working, "m": maker, "M": False, "O": o.time_ms,
+            "Z": f"{o.quote_filled:.8f}", "Y": f"{spec.tick * last_px * spec.step * last_qty:.8f}",
+            "Q": "0.00000000", "W": o.time_ms, "V": "EXPIRE_MAKER"})
+
+    def _account_position(self, assets) -> None:
+        self._publish({"e": "outboundAccountPosition", "E": now_ms(), "u": now_ms(),
+                       "B": [{"a": a, "f": f"{self.balances[a].free:.8f}", "l": f"{self.balances[a].locked:.8f}"}
+                             for a in assets if a in self.balances]})
+
+    # -- balances
+    def _bal(self, asset: str) -> Balance:
+        return self.balances.setdefault(asset, Balance(Decimal(0)))
+
+    def _on_fill(self, f: Fill) -> None:
+        o, spec = f.order, self.markets[f.order.symbol].spec
+        qty = spec.step * f.qty
+        quote = spec.tick * f.price * qty
+        base_b, quote_b = self._bal(spec.base), self._bal(spec.quote)
+        if o.side == "BUY":
+            # the lock was taken at the order's limit price (or the ask for market orders)
+            lock = spec.tick * (o.price or f.price) * qty
+            quote_b.locked -= lock
+            quote_b.free += lock - quote
+            fee = qty * COMMISSION
+            base_b.free += qty - fee
+            fee_asset = spec.base
+        else:
+            base_b.locked -= qty
+            fee = quote * COMMISSION
+            quote_b.free += quote - fee
+            fee_asset = spec.quote
+        self.my_trades.append({"symbol": o.symbol, "id": f.trade_id, "orderId": o.order_id, "orderListId": -1,
+                               "price": spec.px(f.price), "qty": spec.qty(f.qty), "quoteQty": f"{quote:.8f}",
+                               "commission": f"{fee:.8f}", "commissionAsset": fee_asset, "time": now_ms(),
+                               "isBuyer": o.side == "BUY", "isMaker": f.maker, "isBestMatch": True})
+        o.fills.append({"price": spec.px(f.price), "qty": spec.qty(f.qty), "commission": f"{fee:.8f}",
+                        "commissionAsset": fee_asset, "tradeId": f.trade_id})
+        if o.status == "FILLED":
+            self._release(o)
+        self._execution_report(o, "TRADE", f.price, f.qty, fee, fee_asset, f.trade_id, f.maker)
+        self._account_position((spec.base, spec.quote))
+
+    def _release(self, o: Order) -> None:
+        """Unlock what an order still holds (it filled, was canceled or expired)."""
+        spec = self.markets[o.symbol].spec
+        rem = spec.step * o.remaining
+        if o.side == "BUY":
+            b = self._bal(spec.quote)
+            amount = spec.tick * o.price * rem if o.price else o.market_lock - o.quote_filled
+            amount = max(Decimal(0), min(amount, b.locked))
+            b.locked -= amount
+            b.free += amount
+        else:
+            b = self._bal(spec.base)
+            amount = min(rem, b.locked)
+            b.locked -= amount
+            b.free += amount
+
+    # -- orders
+    def place(self, p: dict) -> Order:
+        sym = p.get("symbol", "")
+        m = self.markets.get(sym)
+        if m is None:
+            raise SimError(-1121, "Invalid symbol.")
+        spec = m.spec
+        side, typ = p.get("side"), p.get("type")
+        if side not in ("BUY", "SELL"):
+            raise SimError(-1117 if side else -1102, "Invalid side." if side else
+                           "Mandatory parameter 'side' was not sent, was empty/null, or malformed.")
+        if typ not in TYPES:
+            raise SimError(-1116 if typ else -1102, "Invalid orderType." if typ else
+                           "Mandatory parameter 'type' was not sent, was empty/null, or malformed.")
+        needs_price = typ != "MARKET"
+        tif = p.get("timeInForce", "GTC" if typ in ("LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT") else "")
+        if typ in ("LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT") and "timeInForce" not in p:
+            raise SimError(-1102, "Mandatory parameter 'timeInForce' was not sent, was empty/null, or malformed.")
+        if typ == "MARKET" and "timeInForce" in p:
+            raise SimError(-1106, "Parameter 'timeInForce' sent when not required.")
+        if tif and tif not in TIFS:
+            raise SimError(-1115, "Invalid timeInForce.")
+        qty = self._num(p, "quantity")
+        price = self._num(p, "price") if needs_price else None
+        stop = self._num(p, "stopPrice") if typ in ("STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT") else None
+        for name, v, unit in (("price", price, spec.tick), ("quantity", qty, spec.step), ("stopPrice", stop, spec.tick)):
+            if v is not None and (v / unit) != (v / unit).to_integral_value():
+                # more precision than the asset allows -1111; off-grid but representable -1013
+                if -v.as_tuple().exponent > 8:
+                    raise SimError(-1111, "Precision is over the maximum defined for this asset.")
+                raise SimError(-1013, "Filter failure: PRICE_FILTER" if name != "quantity" else "Filter failure: LOT_SIZE")
+        if qty < spec.min_qty:
+            raise SimError(-1013, "Filter failure: LOT_SIZE")
+        ref = price if price is not None else spec.tick * (m.best_ask() if side == "BUY" else m.best_bid() or 0)
+        if ref * qty < spec.min_notional:
+            raise SimError(-1013, "Filter failure: NOTIONAL")
+        cid = p.get("newClientOrderId") or f"sim-{next(self._ids)}"
+        if len(cid) > 36 or not set(cid) <= CLIENT_ID_CHARS:
+            raise SimError(-1100, "Illegal characters found in parameter 'newClientOrderId'; legal range is "
+                                  "'^[a-zA-Z0-9-_]{1,36}$'.")
+        prev = self.by_client.get((sym, cid))
+        if prev is not None and self.orders[prev].status in ("NEW", "PARTIALLY_FILLED"):
+            raise SimError(-2010, "Duplicate order sent.")
+        # lock funds
+        steps = int(qty / spec.step)
+        if side == "BUY":
+            lock = (price if price is not None else ref * Decimal("1.05")) * qty
+            b = self._bal(spec.quote)
+        else:
+            lock = qty
+            b = self._bal(spec.base)
+        if b.free < lock:
+            raise SimError(-2010, "Account has insufficient balance for requested action.")
+        b.free -= lock
+        b.locked += lock
+        t = now_ms()
+        o = Order(next(self._ids), cid, sym, side, typ, tif, int(price / spec.tick) if price is not None else 0,
+                  steps, int(stop / spec.tick) if stop is not None else 0, time_ms=t, update_ms=t)
+        if price is None:
+            o.market_lock = lock
+        self.orders[o.order_id] = o
+        self.by_client[(sym, cid)] = o.order_id
+        self._execution_report(o, "NEW")
+        m.submit(o)
+        if o.status == "EXPIRED" and typ == "LIMIT_MAKER":
+            self._release(o)
+            del self.orders[o.order_id]
+            raise SimError(-2010, "Order would immediately match and take.")
+        if o.status == "EXPIRED":
+            self._release(o)
+            self._execution_report(o, "EXPIRED")
+        self._account_position((spec.base, spec.quote))
+        return o
+
+    @staticmethod
+    def _num(p: dict, name: str) -> Decimal:
+        raw = p.get(name)
+        if raw is None or raw == "":
+            raise SimError(-1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
+        if not all(c in "0123456789." for c in raw) or raw.count(".") > 1 or raw in (".",):
+            raise SimError(-1100, f"Illegal characters found in parameter '{name}'; legal range is "
+                                  "'^([0-9]{1,20})(\\.[0-9]{1,20})?$'.")
+        try:
+            v = Decimal(raw)
+        except InvalidOperation:
+            raise SimError(-1100, f"Illegal characters found in parameter '{name}'.") from None
+        if v <= 0:
+            raise SimError(-1013, f"Invalid {name}.")
+        return v
+
+    def find(self, p: dict) -> Order:
+        sym = p.get("symbol", "")
+        if sym not in self.markets:
+            raise SimError(-1121, "Invalid symbol.")
+        oid = p.get("orderId")
+        if oid is not None:
+            o = self.orders.get(int(oid)) if str(oid).isdigit() else None
+        elif p.get("origClientOrderId"):
+            o = self.orders.get(self.by_client.get((sym, p["origClientOrderId"]), -1))
+        else:
+            raise SimError(-1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!")
+        if o is None or o.symbol != sym:
+            raise SimError(-2013, "Order does not exist.")
+        return o
+
+    def cancel(self, p: dict) -> Order:
+        try:
+            o = self.find(p)
+        except SimError as e:
+            if e.code == -2013:
+                raise SimError(-2011, "Unknown order sent.") from None
+            raise
+        if o.status not in ("NEW", "PARTIALLY_FILLED"):
+            raise SimError(-2011, "Unknown order sent.")
+        self.markets[o.symbol].cancel(o)
+        self._release(o)
+        self._execution_report(o, "CANCELED")
+        spec = self.markets[o.symbol].spec
+        self._account_position((spec.base, spec.quote))
+        return o
+
+    def open_orders(self, symbol: Optional[str] = None) -> list:
+        return [o for o in self.orders.values()
+                if o.status in ("NEW", "PARTIALLY_FILLED") and (symbol is None or o.symbol == symbol)]
+
+    def order_json(self, o: Order, resp_type: str = "RESULT", cancel_client_id: Optional[str] = None) -> dict:
+        spec = self.markets[o.symbol].spec
+        body = {"symbol": o.symbol, "orderId": o.order_id, "orderListId": -1, "clientOrderId": o.client_id,
+                "transactTime": o.update_ms}
+        if cancel_client_id is not None:
+            body = {"symbol": o.symbol, "origClientOrderId": o.client_id, "orderId": o.order_id,
+                    "orderListId": -1, "clientOrderId": cancel_client_id, "transactTime": o.update_ms}
+        if resp_type == "ACK":
+            return body
+        body.update({"price": spec.px(o.price), "origQty": spec.qty(o.qty), "executedQty": spec.qty(o.filled),
+                     "origQuoteOrderQty": "0.00000000", "cummulativeQuoteQty": f"{o.quote_filled:.8f}",
+                     "status": o.status, "timeInForce": o.tif or "GTC", "type": o.type, "side": o.side,
+                     "workingTime": o.time_ms if o.working else -1, "selfTradePreventionMode": "EXPIRE_MAKER"})
+        if o.stop:
+            body["stopPrice"] = spec.px(o.stop)
+        if resp_type == "FULL":
+            body["fills"] = list(o.fills)
+        return body
+
+    def query_json(self, o: Order) -> dict:
+        body = self.order_json(o, "RESULT")
+        body.pop("transactTime", None)
+        body.update({"stopPrice": self.markets[o.symbol].spec.px(o.stop), "icebergQty": "0.00000000",
+                     "time": o.time_ms, "updateTime": o.update_ms, "isWorking": o.working,
+                     "origQuoteOrderQty": "0.00000000"})
+        return body
+
+    def step(self) -> None:
+        """One tick of every market (the random walk; fills of resting user orders happen here)."""
+        for m in self.markets.values():
+            m.step()
+            m.check_stops()
+
+    def spec(self, symbol: str) -> SymbolSpec:
+        return self.markets[symbol].spec

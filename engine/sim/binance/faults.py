@@ -1,0 +1,36 @@
+"""Fault injection knobs for the Binance simulator (set from tests via the API, or from the command line).
+
+Counters ("the next N requests ...") are consumed as faults fire, so a test arms exactly what it expects.
+Actions on live connections (close a stream, serverShutdown, early 24 h rotation, garbage frames) are
+methods of the stream server; the simulator exposes them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class Faults:
+    clock_skew_ms: int = 0  # server time = real time + skew (clients that do not sync get -1021)
+    rate_limit_429: int = 0  # the next N requests answer 429 (and 418 if the client keeps going)
+    ban_seconds: float = 120.0  # length of a 418 ban
+    status_5xx: int = 0  # the next N REST requests answer 500 before doing anything
+    order_5xx: int = 0  # the next N POST /order are PLACED, then answered 503 (-1007, outcome unknown)
+    order_timeout: int = 0  # the next N POST /order are PLACED, then answered only after order_timeout_s
+    order_timeout_s: float = 15.0
+    slow_snapshot_s: float = 0.0  # delay every GET /depth
+    drop_diffs: int = 0  # the next N depth diffs are never sent (a gap the client must detect)
+
+    def take(self, name: str) -> bool:
+        n = getattr(self, name)
+        if n > 0:
+            setattr(self, name, n - 1)
+            return True
+        return False
+
+    def take_order_fault(self) -> str | None:
+        if self.take("order_5xx"):
+            return "5xx"
+        if self.take("order_timeout"):
+            return "timeout"
+        return None

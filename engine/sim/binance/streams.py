@@ -1,0 +1,285 @@
+"""The simulator's market streams on a picows server: raw ``/ws/<stream>`` and combined ``/stream?streams=``.
+
+Per 100 ms tick each symbol's book changes are sent as one ``depthUpdate`` (U..u contiguous with the
+previous event), trades as ``aggTrade``, top-of-book changes as ``bookTicker`` (same update-id space as
+the diffs), partial books as ``@depth5/10/20``. Control messages (SUBSCRIBE, UNSUBSCRIBE,
+LIST_SUBSCRIPTIONS, SET_PROPERTY, GET_PROPERTY) are answered like Binance; more than 5 inbound messages
+per second closes the connection; the server pings every ``ping_interval_s`` and closes a connection that
+has not answered within ``pong_timeout_s``; a connection lives at most ``max_connection_s``.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Optional
+from urllib.parse import parse_qs, urlsplit
+
+from picows import WSCloseCode, WSListener, WSMsgType, ws_create_server
+
+from .exchange import SimExchange
+from .faults import Faults
+from .market import now_ms
+
+log = logging.getLogger("engine.sim.binance.streams")
+PARTIAL = ("5", "10", "20")
+
+
+def valid_stream(name: str, symbols) -> bool:
+    sym, _, kind = name.partition("@")
+    if sym.upper() not in symbols:
+        return False
+    if kind in ("depth", "depth@100ms", "depth@1000ms", "aggTrade", "trade", "bookTicker"):
+        return True
+    for n in PARTIAL:
+        if kind in (f"depth{n}", f"depth{n}@100ms", f"depth{n}@1000ms"):
+            return True
+    return False
+
+
+class Conn(WSListener):
+    def __init__(self, server: "StreamServer", streams: list, combined: bool):
+        super().__init__()
+        self.server = server
+        self.streams = list(dict.fromkeys(streams))
+        self.combined = combined
+        self.transport = None
+        self.opened = time.monotonic()
+        self.inbound: list = []  # monotonic times of inbound messages in the last second
+        self.ping_sent_at: Optional[float] = None
+        self.closed = False
+
+    def on_ws_connected(self, transport):
+        self.transport = transport
+        self.server.conns.add(self)
+
+    def on_ws_disconnected(self, transport):
+        self.closed = True
+        self.server.conns.discard(self)
+
+    def close(self, code=WSCloseCode.GOING_AWAY, reason: bytes = b""):
+        if self.transport is not None and not self.closed:
+            self.closed = True
+            self.transport.send_close(code, reason)
+            self.transport.disconnect()
+
+    def send_text(self, data: bytes) -> None:
+        if not self.closed and self.transport is not None:
+            self.transport.send(WSMsgType.TEXT, data)
+
+    def on_ws_frame(self, transport, frame):
+        t = frame.msg_type
+        if t == WSMsgType.CLOSE:
+            transport.send_close(frame.get_close_code(), frame.get_close_message())
+            transport.disconnect()
+            return
+        now = time.monotonic()
+        self.inbound = [x for x in self.inbound if now - x < 1.0]
+        self.inbound.append(now)
+        if len(self.inbound) > self.server.max_inbound_per_s:
+            self.server.policy_closes += 1
+            self.close(WSCloseCode.POLICY_VIOLATION, b"Too many requests")
+            return
+        if t == WSMsgType.PING:
+            transport.send_pong(frame.get_payload_as_bytes())
+        elif t == WSMsgType.PONG:
+            self.ping_sent_at = None
+        elif t == WSMsgType.TEXT:
+            self.on_control(frame.get_payload_as_bytes())
+
+    def on_control(self, raw: bytes) -> None:
+        try:
+            msg = json.loads(raw)
+        except ValueError:
+            self.send_text(json.dumps({"code": 3, "msg": "Invalid JSON: expected value at line 1 column 1"}).encode())
+            return
+        if not isinstance(msg, dict):
+            self.send_text(b'{"code":3,"msg":"Invalid JSON: expected an object"}')
+            return
+        mid, method, params = msg.get("id"), msg.get("method"), msg.get("params", [])
+        if method in ("SUBSCRIBE", "UNSUBSCRIBE"):
+            if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
+                self.send_text(json.dumps({"code": 2, "msg": "Invalid request: invalid params", "id": mid}).encode())
+                return
+            bad = [p for p in params if not valid_stream(p, self.server.ex.markets)]
+            if bad:
+                self.send_text(json.dumps({"code": 2, "msg": f"Invalid request: unknown stream {bad[0]!r}",
+                                           "id": mid}).encode())
+                return
+            if method == "SUBSCRIBE":
+                for p in params:
+                    if p not in self.streams:
+                        self.streams.append(p)
+            else:
+                self.streams = [s for s in self.streams if s not in params]
+            self.send_text(json.dumps({"result": None, "id": mid}).encode())
+        elif method == "LIST_SUBSCRIPTIONS":
+            self.send_text(json.dumps({"result": self.streams, "id": mid}).encode())
+        elif method == "SET_PROPERTY" and params and params[0] == "combined":
+            if len(params) < 2 or not isinstance(params[1], bool):
+                self.send_text(json.dumps({"code": 1, "msg": "Invalid value type: expected Boolean",
+                                           "id": mid}).encode())
+                return
+            self.combined = params[1]
+            self.send_text(json.dumps({"result": None, "id": mid}).encode())
+        elif method == "GET_PROPERTY" and params == ["combined"]:
+            self.send_text(json.dumps({"result": self.combined, "id": mid}).encode())
+        else:
+            self.send_text(json.dumps({"code": 2, "msg": f"Invalid request: unknown variant {method!r}",
+                                       "id": mid}).encode())
+
+
+class StreamServer:
+    def __init__(self, ex: SimExchange, faults: Faults, *, ping_interval_s: float = 20.0,
+                 pong_timeout_s: float = 60.0, max_connection_s: float = 24 * 3600, max_inbound_per_s: int = 5):
+        self.ex = ex
+        self.faults = faults
+        self.ping_interval_s = ping_interval_s
+        self.pong_timeout_s = pong_timeout_s
+        self.max_connection_s = max_connection_s
+        self.max_inbound_per_s = max_inbound_per_s
+        self.conns: set[Conn] = set()
+        self.server: Optional[asyncio.base_events.Server] = None
+        self.port = 0
+        self._last_ping = time.monotonic()
+        self._slow_changes: dict[str, list] = {}  # for the 1000 ms @depth stream
+        self._last_slow = time.monotonic()
+        self._bbo: dict[str, tuple] = {}
+        self._trade_seen: dict[str, int] = {m: 0 for m in ex.markets}
+        self.sent_diffs = 0
+        self.dropped_diffs = 0
+        self.policy_closes = 0
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.server = await ws_create_server(self._factory, host, port, enable_auto_pong=False,
+                                             websocket_handshake_timeout=10)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        for c in list(self.conns):
+            c.close(WSCloseCode.GOING_AWAY, b"simulator stopping")
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+    def _factory(self, request):
+        path = request.path if isinstance(request.path, str) else request.path.decode()
+        parts = urlsplit(path)
+        if parts.path.startswith("/ws"):
+            rest = parts.path[3:].strip("/")
+            streams = [s for s in rest.split("/") if s] if rest else []
+            combined = False
+        elif parts.path == "/stream":
+            streams = [s for s in parse_qs(parts.query).get("streams", [""])[0].split("/") if s]
+            combined = True
+        else:
+            return None
+        if any(not valid_stream(s, self.ex.markets) for s in streams) or len(streams) > 1024:
+            return None
+        return Conn(self, streams, combined)
+
+    # -- one tick: called by the simulator after the market moved
+    def publish(self) -> None:
+        now = time.monotonic()
+        E = now_ms()
+        out: dict[str, bytes] = {}
+        slow = now - self._last_slow >= 1.0
+        for sym, m in self.ex.markets.items():
+            s = sym.lower()
+            changes = m.drain_changes()
+            self._slow_changes.setdefault(sym, []).extend(changes)
+            if changes:
+                if self.faults.take("drop_diffs"):
+                    self.dropped_diffs += 1
+                else:
+                    out[f"{s}@depth@100ms"] = self._diff(m, sym, changes, E)
+                    self.sent_diffs += 1
+            if slow and self._slow_changes[sym]:
+                out[f"{s}@depth"] = out[f"{s}@depth@1000ms"] = self._diff(m, sym, self._slow_changes[sym], E)
+                self._slow_changes[sym] = []
+            for n in PARTIAL:
+                snap = json.dumps(m.snapshot(int(n)), separators=(",", ":")).encode()
+                out[f"{s}@depth{n}@100ms"] = snap
+                if slow:
+                    out[f"{s}@depth{n}"] = out[f"{s}@depth{n}@1000ms"] = snap
+            bb, ba = m.best_bid(), m.best_ask()
+            bbo = (bb, m.bids.get(bb), ba, m.asks.get(ba))
+            if bbo != self._bbo.get(sym):
+                self._bbo[sym] = bbo
+                sp = m.spec
+                out[f"{s}@bookTicker"] = json.dumps(
+                    {"u": m.update_id, "s": sym, "b": sp.px(bb or 0), "B": sp.qty(bbo[1] or 0),
+                     "a": sp.px(ba or 0), "A": sp.qty(bbo[3] or 0)}, separators=(",", ":")).encode()
+            trades = [t for t in m.trades if t.agg_id > self._trade_seen[sym]]
+            if trades:
+                self._trade_seen[sym] = trades[-1].agg_id
+                sp = m.spec
+                out[f"{s}@aggTrade"] = [json.dumps(
+                    {"e": "aggTrade", "E": E, "s": sym, "a": t.agg_id, "p": sp.px(t.price), "q": sp.qty(t.qty),
+                     "f": t.first_id, "l": t.last_id, "T": t.time_ms, "m": t.buyer_maker, "M": True},
+                    separators=(",", ":")).encode() for t in trades]
+        if slow:
+            self._last_slow = now
+        self._send(out)
+        self._keepalive(now)
+
+    @staticmethod
+    def _diff(m, sym: str, changes: list, E: int) -> bytes:
+        sp = m.spec
+        last: dict = {}
+        for _, side, price, qty in changes:
+            last[(side, price)] = qty
+        b = [[sp.px(p), sp.qty(q)] for (side, p), q in last.items() if side == "b"]
+        a = [[sp.px(p), sp.qty(q)] for (side, p), q in last.items() if side == "a"]
+        return json.dumps({"e": "depthUpdate", "E": E, "s": sym, "U": changes[0][0], "u": changes[-1][0],
+                           "b": b, "a": a}, separators=(",", ":")).encode()
+
+    def _send(self, out: dict) -> None:
+        for c in list(self.conns):
+            for name in c.streams:
+                payload = out.get(name)
+                if payload is None:
+                    continue
+                for p in payload if isinstance(payload, list) else (payload,):
+                    c.send_text(b'{"stream":"' + name.encode() + b'","data":' + p + b"}" if c.combined else p)
+
+    def _keepalive(self, now: float) -> None:
+        ping_due = now - self._last_ping >= self.ping_interval_s
+        if ping_due:
+            self._last_ping = now
+        for c in list(self.conns):
+            if now - c.opened >= self.max_connection_s:
+                c.close(WSCloseCode.GOING_AWAY, b"24h connection limit")
+                continue
+            if c.ping_sent_at is not None and now - c.ping_sent_at > self.pong_timeout_s:
+                c.close(WSCloseCode.POLICY_VIOLATION, b"pong timeout")
+                continue
+            if ping_due and c.transport is not None and not c.closed:
+                c.transport.send_ping(b"")
+                if c.ping_sent_at is None:
+                    c.ping_sent_at = now
+
+    # -- faults on live connections
+    def close_all(self, code: int = 1001, reason: str = "closed by the simulator") -> int:
+        n = 0
+        for c in list(self.conns):
+            c.close(WSCloseCode(code), reason.encode())
+            n += 1
+        return n
+
+    def server_shutdown(self) -> None:
+        ev = json.dumps({"e": "serverShutdown", "E": now_ms()}).encode()
+        for c in list(self.conns):
+            c.send_text(b'{"stream":"!serverShutdown","data":' + ev + b"}" if c.combined else ev)
+
+    def rotate_now(self) -> None:
+        """Force the 24 h cut early: every connection is now past its lifetime."""
+        for c in list(self.conns):
+            c.opened -= self.max_connection_s
+
+    def send_garbage(self, n: int = 1) -> None:
+        for c in list(self.conns):
+            for k in range(n):
+                c.send_text(b'{"stream":"' + (c.streams[0].encode() if c.streams else b"x") +
+                            b'","data":{"e":"depthUpdate","E":1,"s":"\xff\x00garbage' + bytes([k % 256]) + b'"')
