@@ -1,0 +1,1 @@
+"""Exchange connectors behind one contract (``BaseConnector``); built by ``ConnectorFactory``."""

@@ -1,0 +1,171 @@
+"""The connector contract every venue implements, and what the trading layer may rely on.
+
+Symbols are accepted in the unified form (``ETH-USDT``) and in the venue's own spelling. Money sent to a
+venue is ``Decimal``; the connector quantizes it to the venue's filters and sends exact decimal strings.
+Every order carries a client order id (generated when the caller gives none) so that an order whose
+outcome is unknown (timeout, 5xx: ``RPCTimeoutError``) can be reconciled by that id and is never sent twice.
+
+Market data is exposed two ways: ``stream_orderbook``/``stream_trades`` async iterators for ordinary code,
+and callbacks (``on_book``/``on_trade`` arguments) for the latency-sensitive path, which runs inside the
+socket's receive callback with no queue between the socket and the book.
+"""
+from __future__ import annotations
+
+import abc
+import enum
+import random
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, AsyncIterator, Optional
+
+from engine.models import (Balance, Candle, OrderBookSnapshot, OrderStatus, OrderType, OrderUpdate, Side,
+                           TimeInForce, Trade)
+
+
+class ConnectorState(str, enum.Enum):
+    DISCONNECTED = "disconnected"
+    CONNECTING = "connecting"
+    LIVE = "live"
+    DEGRADED = "degraded"  # connected, but a stream is down or resyncing: risk blocks new orders
+    CLOSED = "closed"
+
+
+class BookState(str, enum.Enum):
+    SYNCING = "syncing"  # buffering, waiting for a snapshot
+    LIVE = "live"
+    RESYNCING = "resyncing"  # a gap or reconnect: buffering again for this symbol only
+
+
+@dataclass
+class StreamHealth:
+    """Per-symbol health, for status lines and the risk manager's stale-book check."""
+
+    symbol: str
+    state: BookState = BookState.SYNCING
+    last_update_id: int = 0
+    gaps: int = 0
+    resyncs: int = 0
+    messages: int = 0
+    crossed: int = 0
+    last_update_mono: float = 0.0  # time.monotonic() of the last applied update; 0 = never
+
+    @property
+    def age_s(self) -> float:
+        return float("inf") if not self.last_update_mono else time.monotonic() - self.last_update_mono
+
+    def as_dict(self) -> dict:
+        age = self.age_s
+        return {"symbol": self.symbol, "state": self.state.value, "last_update_id": self.last_update_id,
+                "gaps": self.gaps, "resyncs": self.resyncs, "messages": self.messages, "crossed": self.crossed,
+                "age_s": None if age == float("inf") else round(age, 3)}
+
+
+@dataclass
+class ReconnectPolicy:
+    """Capped exponential backoff with full jitter (never synchronized retries, never hours of sleep)."""
+
+    base_s: float = 0.25
+    cap_s: float = 30.0
+    attempt: int = 0
+    rng: random.Random = field(default_factory=random.Random, repr=False)
+
+    def next_delay(self) -> float:
+        upper = min(self.cap_s, self.base_s * (2 ** min(self.attempt, 20)))
+        self.attempt += 1
+        return self.rng.uniform(0, upper)
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+class UserDataStream(abc.ABC):
+    """The private stream of order updates and balance changes."""
+
+    @abc.abstractmethod
+    async def start(self) -> None: ...
+
+    @abc.abstractmethod
+    async def stop(self) -> None: ...
+
+    @abc.abstractmethod
+    def stream_order_updates(self) -> AsyncIterator[OrderUpdate]: ...
+
+
+class BaseConnector(abc.ABC):
+    """One venue. Use as ``async with connector:`` or call ``connect()``/``disconnect()``."""
+
+    name: str = "base"
+
+    def __init__(self) -> None:
+        self.state = ConnectorState.DISCONNECTED
+
+    async def __aenter__(self):
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.disconnect()
+
+    # -- lifecycle
+    @abc.abstractmethod
+    async def connect(self) -> None: ...
+
+    @abc.abstractmethod
+    async def disconnect(self) -> None: ...
+
+    # -- market data (REST)
+    @abc.abstractmethod
+    async def get_orderbook(self, symbol: str, limit: int = 100) -> OrderBookSnapshot: ...
+
+    @abc.abstractmethod
+    async def get_candlesticks(self, symbol: str, interval: str = "1m", limit: int = 100,
+                               start_ms: Optional[int] = None, end_ms: Optional[int] = None) -> list[Candle]: ...
+
+    @abc.abstractmethod
+    async def get_ticker_price(self, symbol: str) -> Decimal: ...
+
+    # -- account and orders
+    @abc.abstractmethod
+    async def get_account(self) -> dict[str, Balance]: ...
+
+    @abc.abstractmethod
+    async def create_order(self, symbol: str, side: "Side | str", order_type: "OrderType | str",
+                           quantity: "Decimal | str | int", price: "Decimal | str | int | None" = None, *,
+                           stop_price: "Decimal | str | int | None" = None,
+                           time_in_force: "TimeInForce | str | None" = None,
+                           client_order_id: Optional[str] = None, reduce_only: bool = False) -> OrderUpdate: ...
+
+    @abc.abstractmethod
+    async def cancel_order(self, symbol: str, order_id: Optional[str] = None,
+                           client_order_id: Optional[str] = None) -> OrderUpdate: ...
+
+    @abc.abstractmethod
+    async def cancel_all_orders(self, symbol: str) -> list[OrderUpdate]: ...
+
+    @abc.abstractmethod
+    async def get_order(self, symbol: str, order_id: Optional[str] = None,
+                        client_order_id: Optional[str] = None) -> Optional[OrderUpdate]:
+        """The venue's view of one order, or None if the venue does not know it (reconciliation)."""
+
+    @abc.abstractmethod
+    async def get_open_orders(self, symbol: Optional[str] = None) -> list[OrderUpdate]: ...
+
+    # -- streams
+    @abc.abstractmethod
+    def stream_orderbook(self, symbol: str) -> AsyncIterator[Any]:
+        """Yield the live local book (coalesced: each step sees the latest state, never a stale queue)."""
+
+    @abc.abstractmethod
+    def stream_trades(self, symbol: str) -> AsyncIterator[Trade]: ...
+
+    @abc.abstractmethod
+    def get_user_data_stream(self) -> UserDataStream: ...
+
+    # -- status
+    def health(self) -> dict:
+        return {"exchange": self.name, "state": self.state.value}
+
+
+def is_open_status(status: OrderStatus) -> bool:
+    return status in (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)

@@ -1,0 +1,285 @@
+"""BinanceConnector: the seed's Binance spot connector on the compiled hot path.
+
+What a caller may rely on:
+- symbols in the unified form (``ETH-USDT``) or Binance's (``ETHUSDT``);
+- orders are quantized to the symbol's filters, sent as exact decimal strings, and always carry a client
+  order id; an order whose answer is lost (timeout, 5xx, broken connection) is looked up by that id before
+  anything else happens, and is never sent twice: if it still cannot be found, ``RPCTimeoutError`` tells
+  the caller the outcome is unknown;
+- ``-1021`` (clock) is healed by a time resync and one retry; 429/418 stop all REST on the shared budget
+  until ``Retry-After``;
+- the local books are exact and gap-checked; a gap resyncs that symbol only.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from decimal import Decimal
+from typing import AsyncIterator, Optional
+
+from engine.connectors.base import BaseConnector, ConnectorState
+from engine.errors import OrderNotFoundError, RPCTimeoutError, TradingError
+from engine.models import Balance, Candle, OrderBookSnapshot, OrderType, OrderUpdate, Side, TimeInForce
+from engine.ratelimit import RateLimits
+from engine.symbols import Symbol, SymbolMap
+
+from .auth import BinanceAuth
+from .filters import SymbolRules, plain
+from .http import BinanceHttp, depth_weight
+from .parse import (SIDE_TO_VENUE, TIF_TO_VENUE, TYPE_TO_VENUE, balances_from_account, candle_from_kline,
+                    order_from_rest)
+from .urls import ENVIRONMENTS, BinanceEndpoints
+from .user_stream import BinanceUserStream
+from .ws_streams import BinanceMarketData
+
+log = logging.getLogger("engine.binance")
+
+# Binance's documented defaults before exchangeInfo is read (it replaces them at connect)
+DEFAULT_RATE_LIMITS = [
+    {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
+    {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
+    {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
+    {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000},
+]
+RECONCILE_DELAYS_S = (0.2, 0.5, 1.0, 2.0)
+
+
+def new_client_order_id() -> str:
+    """Unique, within Binance's ``^[a-zA-Z0-9-_]{1,36}$``."""
+    return "eng-" + uuid.uuid4().hex[:28]
+
+
+def _enum(cls, value, name):
+    if value is None or isinstance(value, cls):
+        return value
+    try:
+        return cls(value.lower() if cls is not TimeInForce else value.upper())
+    except (ValueError, AttributeError):
+        raise ValueError(f"{name}={value!r}; valid: {', '.join(m.value for m in cls)}") from None
+
+
+class BinanceConnector(BaseConnector):
+    name = "binance"
+
+    def __init__(self, config=None, *, endpoints: Optional[BinanceEndpoints] = None, api_key: Optional[str] = None,
+                 api_secret: Optional[str] = None, testnet: bool = False, symbols: Optional[list] = None,
+                 snapshot_limit: int = 1000, recv_window: int = 5000, timeout_s: float = 10.0):
+        super().__init__()
+        cfg = config
+        if cfg is not None:  # engine.config settings or any object with these attributes
+            endpoints = endpoints or getattr(cfg, "binance_endpoints", None)
+            api_key = api_key or getattr(cfg, "binance_api_key", None)
+            api_secret = api_secret or getattr(cfg, "binance_api_secret", None)
+            testnet = testnet or bool(getattr(cfg, "binance_testnet", False))
+        self.endpoints = endpoints or ENVIRONMENTS["testnet" if testnet else "mainnet"]
+        self.auth = BinanceAuth(api_key, api_secret, recv_window=recv_window) if api_key and api_secret else None
+        self.limits = RateLimits.from_exchange_info(DEFAULT_RATE_LIMITS)
+        self.http = BinanceHttp(self.endpoints, self.limits, self.auth, timeout_s=timeout_s)
+        self.market = BinanceMarketData(self.endpoints, self.http, snapshot_limit=snapshot_limit)
+        self.rules: dict[str, SymbolRules] = {}
+        self.symbols = SymbolMap("binance")
+        self._wanted = symbols
+        self._user_stream: Optional[BinanceUserStream] = None
+
+    def __repr__(self) -> str:
+        return f"BinanceConnector(rest={self.endpoints.rest!r}, auth={self.auth!r}, state={self.state.value})"
+
+    # -- lifecycle
+    async def connect(self) -> None:
+        self.state = ConnectorState.CONNECTING
+        await self.http.open()
+        try:
+            if self.auth is not None:
+                await self.http.sync_time()
+            info = await self.http.request("GET", "/api/v3/exchangeInfo")
+        except Exception:
+            await self.http.close()
+            self.state = ConnectorState.DISCONNECTED
+            raise
+        self._load_exchange_info(info)
+        await self.market.start()
+        self.state = ConnectorState.LIVE
+
+    def _load_exchange_info(self, info: dict) -> None:
+        if info.get("rateLimits"):
+            self.limits.reconfigure(info["rateLimits"])
+        for s in info.get("symbols", ()):
+            rules = SymbolRules.from_exchange_info(s)
+            self.rules[rules.symbol] = rules
+            if rules.base_asset and rules.quote_asset:
+                self.symbols.add(Symbol(rules.base_asset, rules.quote_asset), rules.symbol)
+
+    async def disconnect(self) -> None:
+        if self._user_stream is not None:
+            await self._user_stream.stop()
+        await self.market.stop()
+        await self.http.close()
+        self.state = ConnectorState.CLOSED
+
+    def native(self, symbol: "str | Symbol") -> str:
+        return self.symbols.native(symbol)
+
+    # -- market data (REST)
+    async def get_orderbook(self, symbol: str, limit: int = 100) -> OrderBookSnapshot:
+        native = self.native(symbol)
+        body = await self.http.request("GET", "/api/v3/depth", {"symbol": native, "limit": limit},
+                                       weight=depth_weight(limit))
+        f = lambda side: [(float(p), float(q)) for p, q in body[side]]  # noqa: E731
+        return OrderBookSnapshot("binance", str(self.symbols.unified(native)), f("bids"), f("asks"),
+                                 int(body["lastUpdateId"]))
+
+    async def get_candlesticks(self, symbol: str, interval: str = "1m", limit: int = 100,
+                               start_ms: Optional[int] = None, end_ms: Optional[int] = None) -> list[Candle]:
+        params = {"symbol": self.native(symbol), "interval": interval, "limit": limit}
+        if start_ms is not None:
+            params["startTime"] = start_ms
+        if end_ms is not None:
+            params["endTime"] = end_ms
+        return [candle_from_kline(r) for r in await self.http.request("GET", "/api/v3/klines", params)]
+
+    async def get_ticker_price(self, symbol: str) -> Decimal:
+        body = await self.http.request("GET", "/api/v3/ticker/price", {"symbol": self.native(symbol)})
+        return Decimal(body["price"])
+
+    # -- account
+    async def get_account(self) -> dict[str, Balance]:
+        return balances_from_account(await self.http.request("GET", "/api/v3/account", signed=True))
+
+    # -- orders
+    async def create_order(self, symbol, side, order_type, quantity, price=None, *, stop_price=None,
+                           time_in_force=None, client_order_id=None, reduce_only=False) -> OrderUpdate:
+        side = _enum(Side, side, "side")
+        order_type = _enum(OrderType, order_type, "order_type")
+        tif = _enum(TimeInForce, time_in_force, "time_in_force")
+        if reduce_only:
+            raise ValueError("reduce_only is not a Binance spot order flag")
+        native = self.native(symbol)
+        rules = self.rules[native]
+        market = order_type in (OrderType.MARKET, OrderType.STOP_MARKET)
+        qty = rules.quantize_qty(quantity, market=market)
+        px = None
+        if order_type is not OrderType.MARKET and order_type is not OrderType.STOP_MARKET:
+            if price is None:
+                raise ValueError(f"{order_type.value} order needs a price")
+            px = rules.quantize_price(price, side is Side.BUY)
+        stop = rules.quantize_price(stop_price, side is Side.BUY) if stop_price is not None else None
+        if order_type in (OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT_LIMIT, OrderType.STOP_MARKET) and stop is None:
+            raise ValueError(f"{order_type.value} order needs a stop_price")
+        rules.check(px, qty, market=market)
+        cid = client_order_id or new_client_order_id()
+        params = [("symbol", native), ("side", SIDE_TO_VENUE[side]), ("type", TYPE_TO_VENUE[order_type])]
+        if px is not None and order_type is not OrderType.LIMIT_MAKER:
+            params.append(("timeInForce", TIF_TO_VENUE.get(tif or TimeInForce.GTC, "GTC")))
+        params.append(("quantity", plain(qty)))
+        if px is not None:
+            params.append(("price", plain(px)))
+        if stop is not None:
+            params.append(("stopPrice", plain(stop)))
+        params += [("newClientOrderId", cid), ("newOrderRespType", "FULL")]
+        try:
+            body = await self.http.request("POST", "/api/v3/order", params, signed=True)
+        except RPCTimeoutError as e:
+            log.warning("binance order %s: outcome unknown (%s); reconciling by client order id", cid, e)
+            found = await self._reconcile(native, cid)
+            if found is not None:
+                return found
+            raise RPCTimeoutError(f"binance order {cid}: outcome unknown after reconciliation; not resent",
+                                  exchange="binance", raw=e.raw) from e
+        return order_from_rest(body, str(self.symbols.unified(native)))
+
+    async def _reconcile(self, native: str, client_order_id: str) -> Optional[OrderUpdate]:
+        for delay in RECONCILE_DELAYS_S:
+            await asyncio.sleep(delay)
+            try:
+                found = await self.get_order(native, client_order_id=client_order_id)
+            except TradingError as e:
+                log.warning("binance reconcile %s: lookup failed: %s", client_order_id, e)
+                continue
+            if found is not None:
+                return found
+        return None
+
+    async def cancel_order(self, symbol, order_id=None, client_order_id=None) -> OrderUpdate:
+        native = self.native(symbol)
+        params = [("symbol", native)]
+        if order_id is not None:
+            params.append(("orderId", order_id))
+        elif client_order_id is not None:
+            params.append(("origClientOrderId", client_order_id))
+        else:
+            raise ValueError("cancel_order needs order_id or client_order_id")
+        try:
+            body = await self.http.request("DELETE", "/api/v3/order", params, signed=True)
+        except OrderNotFoundError:
+            # -2011: already filled/canceled, or never existed; report the venue's view
+            found = await self.get_order(native, order_id=order_id, client_order_id=client_order_id)
+            if found is not None:
+                return found
+            raise
+        return order_from_rest(body, str(self.symbols.unified(native)))
+
+    async def cancel_all_orders(self, symbol: str) -> list[OrderUpdate]:
+        native = self.native(symbol)
+        try:
+            rows = await self.http.request("DELETE", "/api/v3/openOrders", {"symbol": native}, signed=True)
+        except OrderNotFoundError:
+            return []  # -2011 when nothing is open
+        unified = str(self.symbols.unified(native))
+        return [order_from_rest(r, unified) for r in rows if "orderId" in r]
+
+    async def get_order(self, symbol, order_id=None, client_order_id=None) -> Optional[OrderUpdate]:
+        native = self.native(symbol)
+        params = [("symbol", native)]
+        if order_id is not None:
+            params.append(("orderId", order_id))
+        elif client_order_id is not None:
+            params.append(("origClientOrderId", client_order_id))
+        else:
+            raise ValueError("get_order needs order_id or client_order_id")
+        try:
+            body = await self.http.request("GET", "/api/v3/order", params, signed=True)
+        except OrderNotFoundError:
+            return None
+        return order_from_rest(body, str(self.symbols.unified(native)))
+
+    async def get_open_orders(self, symbol: Optional[str] = None) -> list[OrderUpdate]:
+        params = {"symbol": self.native(symbol)} if symbol else {}
+        rows = await self.http.request("GET", "/api/v3/openOrders", params, signed=True,
+                                       weight=6 if symbol else 80)
+        return [order_from_rest(r, str(self.symbols.unified(r["symbol"]))) for r in rows]
+
+    # -- streams
+    async def stream_orderbook(self, symbol: str) -> AsyncIterator:
+        """Yield the live compiled book after each change (coalesced: always the latest state)."""
+        feed = await self.market.add_book(self.native(symbol))
+        while True:
+            await feed.changed.wait()
+            feed.changed.clear()
+            yield feed.book
+
+    async def stream_trades(self, symbol: str) -> AsyncIterator:
+        queue: asyncio.Queue = asyncio.Queue(maxsize=10_000)
+
+        def put(trade):
+            if queue.full():  # a slow consumer loses the oldest trade, never blocks the socket
+                queue.get_nowait()
+            queue.put_nowait(trade)
+
+        await self.market.add_trades(self.native(symbol), put)
+        while True:
+            yield await queue.get()
+
+    def get_user_data_stream(self) -> BinanceUserStream:
+        if self.auth is None:
+            raise TradingError("binance user data stream needs API keys (BINANCE_API_KEY / BINANCE_API_SECRET)",
+                               exchange="binance")
+        if self._user_stream is None:
+            self._user_stream = BinanceUserStream(self.endpoints, self.auth, self.http, self.symbols)
+        return self._user_stream
+
+    def health(self) -> dict:
+        return {"exchange": "binance", "state": self.state.value, "books": self.market.health(),
+                "rest": self.http.stats(), "ws_disconnects": self.market.disconnects,
+                "garbage_frames": self.market.garbage_frames}
+

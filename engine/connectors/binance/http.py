@@ -1,0 +1,189 @@
+"""Binance REST: one aiohttp session, the compiled signer and the weight budget in front of every call.
+
+Policy (from the error table in engine.errors, never from message text):
+- every request first takes its weight (and order count) from the shared budget; the budget is corrected
+  from the ``X-MBX-USED-WEIGHT-*`` / ``X-MBX-ORDER-COUNT-*`` headers of every answer (the server is
+  authoritative: other processes on the same IP spend the same budget);
+- 429/418 ban the whole budget until ``Retry-After``;
+- -1021 (timestamp): resync the clock and retry once (the request was rejected, so this is safe);
+- a timeout or 5xx on a request that changes state (orders) raises ``RPCTimeoutError``: the outcome is
+  unknown and only the caller (which knows the client order id) may reconcile; it is never resent here;
+- idempotent reads are retried on connection errors and 5xx with jittered backoff.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from typing import Any, Iterable, Mapping, Optional
+
+import aiohttp
+import orjson
+from yarl import URL
+
+from engine.errors import (ErrorAction, NonceConflictError, RateLimitExceededError, RPCTimeoutError,
+                           TradingError, binance_error, timeout_error)
+from engine.ratelimit import RateLimits
+from engine.sign import encode_query
+
+from .auth import BinanceAuth
+from .urls import BinanceEndpoints
+
+log = logging.getLogger("engine.binance.http")
+
+
+def depth_weight(limit: int) -> int:
+    """GET /api/v3/depth weight by limit (since 2023-10-19)."""
+    if limit <= 100:
+        return 5
+    if limit <= 500:
+        return 25
+    if limit <= 1000:
+        return 50
+    return 250
+
+
+# (method, path) -> weight; depth is priced by depth_weight(limit). Successful order placement and
+# cancels cost 0 weight since 2026-04-02 but failed ones still cost 1: we reserve 1.
+WEIGHTS: Mapping[tuple, int] = {
+    ("GET", "/api/v3/ping"): 1,
+    ("GET", "/api/v3/time"): 1,
+    ("GET", "/api/v3/exchangeInfo"): 20,
+    ("GET", "/api/v3/klines"): 2,
+    ("GET", "/api/v3/ticker/price"): 2,
+    ("GET", "/api/v3/ticker/bookTicker"): 2,
+    ("GET", "/api/v3/ticker/24hr"): 2,
+    ("GET", "/api/v3/avgPrice"): 2,
+    ("GET", "/api/v3/account"): 20,
+    ("GET", "/api/v3/order"): 4,
+    ("GET", "/api/v3/openOrders"): 6,
+    ("GET", "/api/v3/myTrades"): 20,
+    ("POST", "/api/v3/order"): 1,
+    ("DELETE", "/api/v3/order"): 1,
+    ("DELETE", "/api/v3/openOrders"): 1,
+}
+ORDER_COUNT: Mapping[tuple, int] = {("POST", "/api/v3/order"): 1}
+IDEMPOTENT = frozenset({"GET"})
+
+
+class BinanceHttp:
+    """The REST transport. ``request`` returns the decoded JSON body or raises a TradingError."""
+
+    def __init__(self, endpoints: BinanceEndpoints, limits: RateLimits, auth: Optional[BinanceAuth] = None, *,
+                 timeout_s: float = 10.0, read_retries: int = 2, session: Optional[aiohttp.ClientSession] = None):
+        self.endpoints = endpoints
+        self.limits = limits
+        self.auth = auth
+        self.timeout_s = timeout_s
+        self.read_retries = read_retries
+        self._session = session
+        self._own_session = session is None
+        self.requests = 0
+        self.errors = 0
+
+    async def open(self) -> None:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=None),
+                connector=aiohttp.TCPConnector(limit=64, ttl_dns_cache=300),
+                json_serialize=lambda o: orjson.dumps(o).decode(),
+            )
+
+    async def close(self) -> None:
+        if self._session is not None and self._own_session:
+            await self._session.close()
+        self._session = None
+
+    async def server_time_ms(self) -> int:
+        body = await self.request("GET", "/api/v3/time")
+        return int(body["serverTime"])
+
+    async def sync_time(self, samples: int = 5) -> Optional[float]:
+        if self.auth is None:
+            return None
+        return await self.auth.sync_server_time(self.server_time_ms, samples)
+
+    async def request(self, method: str, path: str, params: "Mapping[str, Any] | Iterable[tuple] | None" = None, *,
+                      signed: bool = False, weight: Optional[int] = None, timeout_s: Optional[float] = None) -> Any:
+        """The decoded JSON answer, or a TradingError."""
+        body = await self.request_raw(method, path, params, signed=signed, weight=weight, timeout_s=timeout_s)
+        try:
+            return orjson.loads(body) if body else None
+        except orjson.JSONDecodeError:
+            raise TradingError(f"binance: {method} {path} answered 200 with a body that is not JSON",
+                               exchange="binance", http_status=200, raw=body[:200],
+                               action=ErrorAction.RETRY) from None
+
+    async def request_raw(self, method: str, path: str, params: "Mapping[str, Any] | Iterable[tuple] | None" = None,
+                          *, signed: bool = False, weight: Optional[int] = None,
+                          timeout_s: Optional[float] = None) -> bytes:
+        """The raw body of a 200 answer (the compiled book parses snapshot bytes itself)."""
+        method = method.upper()
+        key = (method, path)
+        if weight is None:
+            weight = WEIGHTS.get(key, 1)
+        orders = ORDER_COUNT.get(key, 0)
+        items = list(params.items() if isinstance(params, Mapping) else (params or ()))
+        resynced = False
+        attempt = 0
+        while True:
+            await self.limits.acquire(weight, orders=orders)
+            try:
+                return await self._send(method, path, items, signed, timeout_s or self.timeout_s)
+            except NonceConflictError:
+                if resynced or not signed:
+                    raise
+                resynced = True
+                log.warning("binance %s %s: timestamp rejected (-1021); resyncing clock and retrying once",
+                            method, path)
+                await self.sync_time()
+            except RateLimitExceededError as e:
+                self.limits.ban(e.retry_after or 60.0)
+                raise
+            except TradingError as e:
+                if method in IDEMPOTENT and e.action in (ErrorAction.RETRY, ErrorAction.RECONCILE) \
+                        and attempt < self.read_retries:
+                    attempt += 1
+                    await asyncio.sleep(random.uniform(0, 0.2 * 2 ** attempt))
+                    continue
+                raise
+
+    async def _send(self, method: str, path: str, items: list, signed: bool, timeout_s: float) -> bytes:
+        if self._session is None:
+            await self.open()
+        headers = {}
+        if signed:
+            if self.auth is None:
+                raise TradingError(f"binance {path} needs API keys (BINANCE_API_KEY / BINANCE_API_SECRET)",
+                                   exchange="binance", action=ErrorAction.FIX_CONFIG)
+            query = self.auth.signed_query(items)
+            headers.update(self.auth.headers)
+        else:
+            query = encode_query(items) if items else ""
+        url = URL(f"{self.endpoints.rest}{path}" + (f"?{query}" if query else ""), encoded=True)
+        self.requests += 1
+        endpoint = f"{method} {path}"
+        try:
+            async with self._session.request(method, url, headers=headers,
+                                             timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
+                body = await resp.read()
+                self.limits.update_from_headers(resp.headers)
+                status = resp.status
+                if status == 200:
+                    return body
+                retry_hdr = resp.headers
+        except asyncio.TimeoutError:
+            self.errors += 1
+            raise timeout_error("binance", endpoint) from None
+        except aiohttp.ClientError as e:
+            self.errors += 1
+            # the request may have reached the venue before the connection broke: outcome unknown
+            raise RPCTimeoutError(f"binance: {endpoint} failed in transport ({type(e).__name__}: {e}); "
+                                  "outcome unknown", exchange="binance") from None
+        self.errors += 1
+        raise binance_error(status, body, retry_hdr, endpoint=endpoint)
+
+    def stats(self) -> dict:
+        return {"requests": self.requests, "errors": self.errors, **self.limits.status()}
+
+

@@ -1,0 +1,167 @@
+"""Binance spot user data over the WS API (``userDataStream.subscribe.signature``).
+
+The spot listenKey flow was retired on 2026-02-20; the WS API subscription works with HMAC keys and needs
+no keepalive. Events arrive as ``{"subscriptionId": n, "event": {...}}``. After any reconnect or
+``eventStreamTerminated`` the stream resubscribes and bumps ``epoch``: events may have been missed in
+between, so the trading layer must reconcile open orders over REST (it watches ``epoch``/``on_resubscribed``).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from decimal import Decimal
+from typing import AsyncIterator, Callable, Optional
+
+import aiohttp
+import orjson
+
+from engine.connectors.base import ReconnectPolicy, UserDataStream
+from engine.errors import binance_error
+from engine.models import Balance, OrderUpdate
+from engine.symbols import SymbolMap
+
+from .auth import BinanceAuth
+from .http import BinanceHttp
+from .parse import order_from_execution_report
+from .urls import BinanceEndpoints
+
+log = logging.getLogger("engine.binance.user")
+
+
+class BinanceUserStream(UserDataStream):
+    def __init__(self, endpoints: BinanceEndpoints, auth: BinanceAuth, http: BinanceHttp, symbols: SymbolMap, *,
+                 reconnect: Optional[ReconnectPolicy] = None):
+        self.endpoints = endpoints
+        self.auth = auth
+        self.http = http
+        self.symbols = symbols
+        self.balances: dict[str, Balance] = {}
+        self.listeners: list[Callable[[OrderUpdate], None]] = []
+        self.on_resubscribed: list[Callable[[int], None]] = []
+        self.epoch = 0  # bumped on every (re)subscription
+        self.subscribed = asyncio.Event()
+        self.events = 0
+        self.disconnects = 0
+        self._queue: asyncio.Queue[OrderUpdate] = asyncio.Queue()
+        self._task: Optional[asyncio.Task] = None
+        self._ws: Optional[aiohttp.ClientWebSocketResponse] = None
+        self._policy = reconnect or ReconnectPolicy()
+        self._stopping = False
+        self.last_error: Optional[Exception] = None
+
+    async def start(self, timeout_s: float = 10.0) -> None:
+        if self._task is None or self._task.done():
+            self._stopping = False
+            self._task = asyncio.create_task(self._run(), name="binance-user-stream")
+        await asyncio.wait_for(self.subscribed.wait(), timeout_s)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._ws is not None and not self._ws.closed:
+            try:
+                await self._request("userDataStream.unsubscribe", {})
+            except Exception:
+                pass
+            await self._ws.close()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        self.subscribed.clear()
+
+    async def stream_order_updates(self) -> AsyncIterator[OrderUpdate]:
+        while True:
+            yield await self._queue.get()
+
+    # -- internals
+    async def _run(self) -> None:
+        await self.http.open()
+        while not self._stopping:
+            try:
+                async with self.http._session.ws_connect(self.endpoints.ws_api, autoping=True,
+                                                         heartbeat=None, max_msg_size=4 << 20) as ws:
+                    self._ws = ws
+                    self._pending: dict[str, asyncio.Future] = {}
+                    reader = asyncio.create_task(self._read(ws))
+                    try:
+                        await self._subscribe()
+                        self._policy.reset()
+                        await reader
+                    finally:
+                        reader.cancel()
+                        await asyncio.gather(reader, return_exceptions=True)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                self.last_error = e
+                log.warning("binance user stream: %s", e)
+            self.subscribed.clear()
+            if self._stopping:
+                return
+            self.disconnects += 1
+            await asyncio.sleep(self._policy.next_delay())
+
+    async def _subscribe(self) -> None:
+        res = await self._request("userDataStream.subscribe.signature", self.auth.sign_ws_api({}))
+        self.epoch += 1
+        self.subscribed.set()
+        log.info("binance user stream subscribed (subscriptionId=%s, epoch=%d)",
+                 (res or {}).get("subscriptionId"), self.epoch)
+        for cb in self.on_resubscribed:
+            cb(self.epoch)
+
+    async def _request(self, method: str, params: dict, timeout_s: float = 10.0):
+        rid = uuid.uuid4().hex
+        fut = asyncio.get_running_loop().create_future()
+        self._pending[rid] = fut
+        await self._ws.send_str(orjson.dumps({"id": rid, "method": method, "params": params}).decode())
+        try:
+            msg = await asyncio.wait_for(fut, timeout_s)
+        finally:
+            self._pending.pop(rid, None)
+        if msg.get("status") != 200:
+            err = msg.get("error") or {}
+            raise binance_error(msg.get("status"), err, endpoint=f"WS-API {method}")
+        return msg.get("result")
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for m in ws:
+            if m.type is not aiohttp.WSMsgType.TEXT:
+                continue
+            try:
+                msg = orjson.loads(m.data)
+            except orjson.JSONDecodeError:
+                log.warning("binance user stream: non-JSON frame dropped")
+                continue
+            if not isinstance(msg, dict):
+                continue
+            if "event" in msg:
+                self._on_event(msg["event"])
+            elif msg.get("id") in self._pending:
+                fut = self._pending[msg["id"]]
+                if not fut.done():
+                    fut.set_result(msg)
+        log.warning("binance user stream closed (code=%s)", ws.close_code)
+
+    def _on_event(self, ev: dict) -> None:
+        self.events += 1
+        kind = ev.get("e")
+        if kind == "executionReport":
+            native = ev.get("s", "")
+            try:
+                unified = str(self.symbols.unified(native))
+            except ValueError:
+                unified = native
+            upd = order_from_execution_report(ev, unified)
+            self._queue.put_nowait(upd)
+            for cb in self.listeners:
+                try:
+                    cb(upd)
+                except Exception:
+                    log.exception("order update listener failed")
+        elif kind == "outboundAccountPosition":
+            for b in ev.get("B", ()):
+                self.balances[b["a"]] = Balance(b["a"], Decimal(b["f"]), Decimal(b["l"]))
+        elif kind == "eventStreamTerminated":
+            log.warning("binance user stream terminated by the server; resubscribing")
+            asyncio.get_running_loop().create_task(self._ws.close())
