@@ -6,7 +6,7 @@ module or raises ImportError with the command that rebuilds it.
 """
 import importlib
 
-COMPILED = ("engine._book", "engine._feed", "engine._sign", "engine._ratelimit", "engine._metrics")
+COMPILED = ("engine._book", "engine._feed", "engine._sign", "engine._ratelimit", "engine._metrics", "engine._ws")
 
 REBUILD_HINT = (
     "the compiled hot path of 'engine' is missing or broken ({name}: {err}). "

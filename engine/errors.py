@@ -262,11 +262,13 @@ def binance_error(
     ``body`` may be bytes, str or an already-decoded mapping. ``headers`` supplies ``Retry-After``.
     """
     code, msg = _parse_body(body)
-    rule = _STATUS_RULES.get(http_status or 0) or (BINANCE_ERROR_CODES.get(code) if code is not None else None)
+    rule = _STATUS_RULES.get(http_status or 0)
+    if rule is None and http_status is not None and http_status >= 500:
+        rule = _R(RPCTimeoutError, _A.RECONCILE)  # 5XX: execution status UNKNOWN, whatever the body says
+    if rule is None and code is not None:
+        rule = BINANCE_ERROR_CODES.get(code)
     if rule is None:
-        if http_status is not None and http_status >= 500:
-            rule = _R(RPCTimeoutError, _A.RECONCILE)  # 5XX: execution status unknown
-        elif code is not None:
+        if code is not None:
             rule = _R(OrderRejectedError if code <= -2000 else InvalidRequestError, _A.REJECT)
         else:
             rule = _R(ExchangeConnectionError, _A.RETRY)

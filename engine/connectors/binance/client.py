@@ -179,7 +179,10 @@ class BinanceConnector(BaseConnector):
         params += [("newClientOrderId", cid), ("newOrderRespType", "FULL")]
         try:
             body = await self.http.request("POST", "/api/v3/order", params, signed=True)
-        except RPCTimeoutError as e:
+        except TradingError as e:
+            # -1000/-1001 (UNKNOWN / DISCONNECTED) on an order is an unknown outcome too
+            if not (e.outcome_unknown or e.code in (-1000, -1001)):
+                raise
             log.warning("binance order %s: outcome unknown (%s); reconciling by client order id", cid, e)
             found = await self._reconcile(native, cid)
             if found is not None:

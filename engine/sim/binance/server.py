@@ -59,9 +59,9 @@ class BinanceSimulator:
         app = web.Application()
         self.rest.routes(app)
         app.router.add_get("/ws-api/v3", self.wsapi.handler)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self._rest_port, shutdown_timeout=0.5)
+        site = web.TCPSite(self._runner, self.host, self._rest_port)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]
         await self.streams.start(self.host, self._ws_port)
