@@ -37,7 +37,7 @@ cdef extern from *:
 
 BUILD_MODE = ENGINE_BUILD_MODE.decode()
 
-DEF PREFIX = b'{"stream":"'
+cdef const char* PREFIX = b'{"stream":"'
 cdef Py_ssize_t PREFIX_LEN = 11
 
 cdef enum RouteKind:
@@ -157,7 +157,9 @@ cdef class StreamListener(WSListener):
                     except Exception:
                         self.callback_errors += 1
                 return 0
+        # a stream nobody registered (e.g. "!serverShutdown"): Python decides what it means
         self.unrouted += 1
+        self._call_control(p, n)
         return 0
 
     cdef void _call_control(self, const char* p, Py_ssize_t n):

@@ -90,6 +90,8 @@ class StreamConnection:
         except orjson.JSONDecodeError:
             self.owner.garbage_frames += 1
             return
+        if isinstance(msg, dict) and isinstance(msg.get("data"), dict):
+            msg = msg["data"]  # combined-stream wrapper (e.g. "!serverShutdown")
         if isinstance(msg, dict) and msg.get("e") == "serverShutdown":
             log.warning("binance ws#%d: serverShutdown received; rotating", self.id)
             self.owner._schedule_rotation(self)
@@ -240,6 +242,9 @@ class BinanceMarketData:
             feed.conn = conn
             self._reset_feed(feed)
             conn.listener.register_book(name, feed.sync, feed)
+            # buffering has started: ask for the snapshot now (a quiet symbol may send no diff for long);
+            # BookSync refuses a snapshot older than the buffer and the queue simply fetches again
+            self._want_snapshot(feed)
         else:
             conn.listener.register_raw(name, stream)
 
@@ -276,7 +281,10 @@ class BinanceMarketData:
             for s in conn.streams:
                 feed = self.books.get(s.split("@", 1)[0].upper())
                 if feed is not None and feed.conn is conn:
+                    # continuity is lost with the socket: never let a stale book pass for a live one
+                    self._reset_feed(feed)
                     feed.health.state = BookState.RESYNCING
+                    feed.health.resyncs += 1
             conn.reconnects += 1
             await asyncio.sleep(self.reconnect_policy.next_delay())
 

@@ -1,0 +1,161 @@
+"""Live books and trades from the simulator's streams: equal to the true book, through every injected fault."""
+import asyncio
+import logging
+
+from engine.sim.binance.market import SymbolSpec
+from decimal import Decimal
+
+from binance_env import binance, true_top
+
+
+async def settle(sim, conn, symbol="BTCUSDT", timeout=10.0):
+    """Freeze the market, let the last diffs arrive, and wait until our book is live and caught up."""
+    sim.paused = True
+    feed = conn.market.books[symbol]
+    m = sim.exchange.markets[symbol]
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while loop.time() < end:
+        await asyncio.sleep(0.15)
+        if (feed.book.synced and not feed.sync.needs_snapshot and feed.health.state.value == "live"
+                and feed.book.last_update_id == m.update_id and conn.market.connections
+                and all(c.connected.is_set() for c in conn.market.connections)):
+            return feed
+    raise AssertionError(f"book never caught up: ours {feed.book.last_update_id} vs true {m.update_id}, "
+                         f"health {feed.health.as_dict()}")
+
+
+def assert_equal_books(sim, feed, symbol="BTCUSDT"):
+    bids, asks = true_top(sim, symbol, 10**6)
+    ours_b, ours_a = feed.book.top(10**6)
+    assert (ours_b, ours_a) == (bids, asks)
+    assert not feed.book.crossed
+
+
+async def first_changes(conn, symbol, n):
+    it = conn.stream_orderbook(symbol).__aiter__()
+    for _ in range(n):
+        book = await asyncio.wait_for(it.__anext__(), 10)
+    return book
+
+
+async def test_streamed_book_equals_the_true_book():
+    async with binance() as (sim, c):
+        book = await first_changes(c, "BTC-USDT", 10)
+        assert book.best_bid < book.best_ask and book.symbol == "BTCUSDT"
+        feed = await settle(sim, c)
+        assert_equal_books(sim, feed)
+        h = feed.health.as_dict()
+        assert h["state"] == "live" and h["gaps"] == 0 and h["messages"] >= 5
+
+
+async def test_a_dropped_diff_is_a_gap_resynced_for_that_symbol_only(caplog):
+    async with binance() as (sim, c):
+        await first_changes(c, "BTC-USDT", 3)
+        await first_changes(c, "ETH-USDT", 3)
+        sim.faults.drop_diffs = 1
+        with caplog.at_level(logging.WARNING, "engine.binance.ws"):
+            for _ in range(100):
+                await asyncio.sleep(0.05)
+                if sum(f.health.gaps for f in c.market.books.values()):
+                    break
+        gapped = [s for s, f in c.market.books.items() if f.health.gaps]
+        assert len(gapped) == 1 and "gap after update id" in caplog.text
+        for s in ("BTCUSDT", "ETHUSDT"):
+            feed = await settle(sim, c, s)
+            assert_equal_books(sim, feed, s)
+        other = "ETHUSDT" if gapped == ["BTCUSDT"] else "BTCUSDT"
+        assert c.market.books[other].health.resyncs == 0  # the other symbol never resynced
+        assert c.market.books[gapped[0]].health.resyncs == 1
+
+
+async def test_stream_disconnect_reconnects_and_resyncs():
+    async with binance() as (sim, c):
+        await first_changes(c, "BTC-USDT", 3)
+        assert sim.streams.close_all(1011, "simulated failure") == 1
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if c.market.disconnects:
+                break
+        err = c.market.last_disconnect
+        assert err is not None and err.close_code == 1011 and err.reason == "simulated failure"
+        feed = await settle(sim, c)
+        assert_equal_books(sim, feed)
+        assert len(sim.streams.conns) == 1
+
+
+async def test_server_shutdown_rotates_make_before_break():
+    async with binance() as (sim, c):
+        await first_changes(c, "BTC-USDT", 3)
+        old = c.market.connections[0]
+        sim.streams.server_shutdown()
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if c.market.connections and c.market.connections[0] is not old:
+                break
+        assert c.market.connections[0] is not old
+        feed = await settle(sim, c)
+        assert_equal_books(sim, feed)
+        assert c.market.disconnects == 0  # a planned rotation is not a failure
+
+
+async def test_forced_24h_cut_is_survived():
+    async with binance() as (sim, c):
+        await first_changes(c, "BTC-USDT", 3)
+        sim.streams.rotate_now()
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if c.market.disconnects:
+                break
+        feed = await settle(sim, c)
+        assert_equal_books(sim, feed)
+
+
+async def test_garbage_frames_are_counted_and_change_nothing():
+    async with binance() as (sim, c):
+        await first_changes(c, "BTC-USDT", 3)
+        sim.streams.send_garbage(5)
+        for _ in range(50):
+            await asyncio.sleep(0.05)
+            if c.market.garbage_frames >= 5:
+                break
+        assert c.market.garbage_frames >= 5
+        feed = await settle(sim, c)
+        assert_equal_books(sim, feed)
+
+
+async def test_trades_stream():
+    async with binance() as (sim, c):
+        it = c.stream_trades("BTC-USDT").__aiter__()
+        t = await asyncio.wait_for(it.__anext__(), 15)
+        assert t.symbol == "BTCUSDT" and t.side in ("buy", "sell") and t.price > 0 and t.size > 0
+
+
+async def test_user_stream_reports_order_updates():
+    async with binance() as (sim, c):
+        us = c.get_user_data_stream()
+        await us.start()
+        updates = us.stream_order_updates().__aiter__()
+        o = await c.create_order("BTC-USDT", "sell", "limit", "0.001", "70000")
+        first = await asyncio.wait_for(updates.__anext__(), 5)
+        assert first.client_order_id == o.client_order_id and first.status.value == "open"
+        await c.cancel_order("BTC-USDT", order_id=o.order_id)
+        second = await asyncio.wait_for(updates.__anext__(), 5)
+        assert second.status.value == "canceled" and second.client_order_id == o.client_order_id
+        assert us.balances  # outboundAccountPosition updates the cached balances
+
+
+async def test_reconnect_storm_of_50_symbols_never_earns_a_418():
+    specs = tuple(SymbolSpec(f"C{i:02d}USDT", f"C{i:02d}", "USDT", Decimal("0.01"), Decimal("0.01"),
+                             Decimal("0.01"), Decimal("5"), Decimal("100")) for i in range(50))
+    # 50 snapshots of weight 5 plus connect costs exceed this budget: the connector must queue, not spam
+    async with binance(sim_kw={"symbols": specs, "weight_limit": 200}, snapshot_limit=100) as (sim, c):
+        for s in specs:
+            await c.market.add_book(s.symbol)
+        await asyncio.sleep(1.5)
+        sim.streams.close_all(1001, "storm")
+        await asyncio.sleep(2.0)
+        w = sim.rest.weights
+        assert w.answered_418 == 0 and w.answered_429 == 0
+        assert c.limits.status()["waiting"] > 0 or all(
+            f.health.state.value == "live" for f in c.market.books.values())
