@@ -70,6 +70,8 @@ class Conn(WSListener):
 
     def on_ws_frame(self, transport, frame):
         t = frame.msg_type
+        if self.closed:
+            return  # frames still in the socket buffer after we closed
         if t == WSMsgType.CLOSE:
             transport.send_close(frame.get_close_code(), frame.get_close_message())
             transport.disconnect()
