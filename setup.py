@@ -30,6 +30,7 @@ MODULES = {
     "engine._sign": ["ext/include/sha256.c"],
     "engine._ratelimit": [],
     "engine._metrics": [],
+    "engine._ws": [],  # cimports picows (pinned in [build-system]) and engine._book / engine._metrics
 }
 
 only = {m.strip() for m in os.environ.get("ENGINE_EXT", "").split(",") if m.strip()}

@@ -40,6 +40,7 @@ log = logging.getLogger("engine.binance.ws")
 
 CONTROL_INTERVAL_S = 0.25  # 4 control messages/s: under the 5/s inbound limit with a margin
 ROTATE_AFTER_S = 23.5 * 3600  # the venue cuts at 24 h
+QUIET_SNAPSHOT_S = 3.0  # a newly subscribed symbol with no diff yet gets its snapshot after this long
 
 
 class BookFeed:
@@ -231,10 +232,11 @@ class BinanceMarketData:
             await asyncio.wait_for(conn.connected.wait(), 30)
             return
         conn.streams.add(stream)
-        self._register(conn, stream)
+        self._register(conn, stream, active=False)
         conn.send_control("SUBSCRIBE", [stream])
 
-    def _register(self, conn: StreamConnection, stream: str) -> None:
+    def _register(self, conn: StreamConnection, stream: str, active: bool = True) -> None:
+        """Route ``stream`` on ``conn``; ``active`` = the server is already sending it (it was in the URL)."""
         name = stream.encode()
         symbol = stream.split("@", 1)[0].upper()
         if "@depth" in stream:
@@ -242,11 +244,20 @@ class BinanceMarketData:
             feed.conn = conn
             self._reset_feed(feed)
             conn.listener.register_book(name, feed.sync, feed)
-            # buffering has started: ask for the snapshot now (a quiet symbol may send no diff for long);
-            # BookSync refuses a snapshot older than the buffer and the queue simply fetches again
-            self._want_snapshot(feed)
+            if active:
+                # buffering has started: ask for the snapshot now rather than waiting for a first diff (a
+                # quiet symbol may send none for long); BookSync refuses a snapshot older than the buffer
+                self._want_snapshot(feed)
+            else:
+                # a SUBSCRIBE takes effect later: the first buffered diff asks for the snapshot; a quiet
+                # symbol gets one after a few seconds anyway
+                asyncio.get_running_loop().call_later(QUIET_SNAPSHOT_S, self._snapshot_if_still_waiting, feed)
         else:
             conn.listener.register_raw(name, stream)
+
+    def _snapshot_if_still_waiting(self, feed: BookFeed) -> None:
+        if feed.sync.needs_snapshot and not self._closing:
+            self._want_snapshot(feed)
 
     def _reset_feed(self, feed: BookFeed) -> None:
         feed.sync.reset()

@@ -1,0 +1,219 @@
+"""The ``engine`` command (also ``python -m engine``).
+
+    engine run [--duration S] [--json]   stream books from the venues and print a status line per second
+                                         (against the embedded simulators unless --live)
+    engine sim binance [...]             run the Binance simulator (prints one JSON line, serves until ^C)
+    engine doctor                        build flags, versions, event loop, clock offset, config (masked)
+
+Exit codes: 0 ok, 2 usage or configuration error (one line, no traceback), 3 connection failure.
+uvloop is chosen here, never by importing the library.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import platform
+import signal
+import sys
+import time
+
+EXIT_OK, EXIT_USAGE, EXIT_CONNECTION, EXIT_RISK = 0, 2, 3, 4
+log = logging.getLogger("engine")
+
+
+class UsageError(Exception):
+    pass
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="engine", description="Low-latency crypto trading engine.")
+    p.add_argument("--env-file", help="read KEY=VALUE settings from this file (never read implicitly)")
+    p.add_argument("--log-level", default=None, help="DEBUG, INFO (default), WARNING, ERROR")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    run = sub.add_parser("run", help="stream books and print live status (simulators by default)")
+    run.add_argument("--duration", type=float, default=None, help="stop by itself after this many seconds")
+    run.add_argument("--symbols", default=None, help="comma-separated, e.g. BTC-USDT,ETH-USDT")
+    run.add_argument("--json", action="store_true", help="print status as JSON lines")
+    run.add_argument("--live", action="store_true", help="connect to the real venues instead of the simulators")
+    run.add_argument("--interval", type=float, default=1.0, help="status refresh in seconds")
+
+    sim = sub.add_parser("sim", help="run an embedded exchange simulator")
+    sim.add_argument("exchange", choices=["binance"])
+    sim.add_argument("args", nargs=argparse.REMAINDER, help="simulator options (see engine sim binance -h)")
+
+    sub.add_parser("doctor", help="build flags, versions, event loop, clock offset, config summary")
+    return p
+
+
+def _settings(args):
+    from engine.config import ConfigError, Settings, read_env_file
+
+    import os
+
+    env = dict(os.environ)
+    if args.env_file:
+        env.update(read_env_file(args.env_file))
+    try:
+        return Settings.from_env(env)
+    except ConfigError as e:
+        raise UsageError(str(e)) from None
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # picows logs every connection at INFO; keep our status readable
+    logging.getLogger("picows").setLevel(logging.WARNING)
+
+
+def main(argv=None) -> int:
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:
+        return EXIT_USAGE if e.code not in (0, None) else EXIT_OK
+    try:
+        settings = _settings(args)
+        _setup_logging(args.log_level or settings.log_level)
+        if args.cmd == "doctor":
+            return _run_loop(_doctor(settings))
+        if args.cmd == "sim":
+            from engine.sim.binance.__main__ import main as sim_main
+
+            return sim_main(args.args)
+        if args.cmd == "run":
+            return _run_loop(_run(args, settings))
+    except UsageError as e:
+        print(f"engine: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_OK
+    return EXIT_USAGE
+
+
+def _run_loop(coro) -> int:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - non-POSIX platforms
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
+async def _doctor(settings) -> int:
+    from engine import __version__, _build
+
+    info = {"engine": __version__, "python": platform.python_version(), "platform": platform.platform(),
+            "event_loop": type(asyncio.get_running_loop()).__module__, "compiled": _build.build_info()}
+    versions = {}
+    for mod in ("picows", "aiohttp", "orjson", "uvloop", "Cython"):
+        try:
+            m = __import__(mod)
+            versions[mod] = getattr(m, "__version__", "?")
+        except ImportError:
+            versions[mod] = "not installed"
+    info["versions"] = versions
+    try:
+        from engine.sign import accelerated
+
+        info["sha256"] = "SHA extensions" if accelerated() else "portable C"
+    except ImportError as e:
+        info["sha256"] = f"unavailable: {e}"
+    # clock offset against the embedded simulator's clock (a live venue when keys and network exist)
+    try:
+        from engine.connectors.binance.auth import BinanceAuth
+        from engine.connectors.binance.http import BinanceHttp
+        from engine.connectors.binance.urls import BinanceEndpoints
+        from engine.ratelimit import RateLimits
+        from engine.sim.binance import BinanceSimulator
+
+        async with BinanceSimulator() as sim:
+            auth = BinanceAuth(sim.api_key, sim.api_secret)
+            http = BinanceHttp(BinanceEndpoints(sim.rest_url, sim.ws_url, sim.ws_api_url),
+                               RateLimits([]), auth)
+            await http.open()
+            try:
+                await http.sync_time(3)
+            finally:
+                await http.close()
+            info["clock_offset_ms_vs_simulator"] = round(auth.offset_ms, 2)
+    except Exception as e:  # doctor reports, it does not fail on a probe
+        info["clock_offset_ms_vs_simulator"] = f"unavailable: {e}"
+    info["config"] = settings.summary()
+    missing = [k for k, v in info["compiled"].items() if v not in ("release", "debug")]
+    print(json.dumps(info, indent=2))
+    return EXIT_USAGE if missing else EXIT_OK
+
+
+async def _run(args, settings) -> int:
+    from engine.connectors.binance.client import BinanceConnector
+    from engine.connectors.binance.urls import BinanceEndpoints
+
+    symbols = [s.strip() for s in (args.symbols or "BTC-USDT,ETH-USDT").split(",") if s.strip()]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    async with contextlib.AsyncExitStack() as stack:
+        if args.live:
+            if "binance" not in settings.monitor_exchanges and settings.active_exchange != "binance":
+                raise UsageError("--live: MONITOR_EXCHANGES/ACTIVE_EXCHANGE name no venue this build can stream "
+                                 "(binance)")
+            conn = BinanceConnector(settings)
+            where = "live Binance" + (" testnet" if settings.binance_testnet else "")
+        else:
+            from engine.sim.binance import BinanceSimulator
+
+            sim = await stack.enter_async_context(BinanceSimulator())
+            conn = BinanceConnector(endpoints=BinanceEndpoints(sim.rest_url, sim.ws_url, sim.ws_api_url),
+                                    api_key=sim.api_key, api_secret=sim.api_secret)
+            where = f"the embedded Binance simulator at {sim.rest_url} (no keys or network needed; --live for real)"
+        print(f"engine run: streaming {', '.join(symbols)} from {where}", file=sys.stderr, flush=True)
+        try:
+            await conn.connect()
+        except Exception as e:
+            print(f"engine: cannot connect to binance: {e}", file=sys.stderr)
+            return EXIT_CONNECTION
+        stack.push_async_callback(conn.disconnect)
+        feeds = [await conn.market.add_book(conn.native(s)) for s in symbols]
+        t_end = None if args.duration is None else loop.time() + args.duration
+        last_msgs = {f.symbol: 0 for f in feeds}
+        while not stop.is_set() and (t_end is None or loop.time() < t_end):
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), args.interval)
+            rows = []
+            for f in feeds:
+                b, h = f.book, f.health
+                bid, bq, ask, aq = b.bbo()
+                rows.append({"venue": "binance", "symbol": f.symbol, "state": h.state.value, "bid": bid, "ask": ask,
+                             "spread": round(ask - bid, 8) if bid == bid and ask == ask else None,
+                             "last_update_id": b.last_update_id, "gaps": h.gaps, "resyncs": h.resyncs,
+                             "age_s": h.as_dict()["age_s"],
+                             "msgs_s": round((h.messages - last_msgs[f.symbol]) / args.interval, 1)})
+                last_msgs[f.symbol] = h.messages
+            lat = {}
+            for c in conn.market.connections:
+                if c.listener is not None:
+                    lat = c.listener.latency.snapshot()
+            status = {"ts": round(time.time(), 3), "books": rows,
+                      "book_path_ns": {k: lat.get(k) for k in ("p50", "p99", "p99.9")} if lat else None,
+                      "rest": conn.limits.status().get("REQUEST_WEIGHT/1M")}
+            if args.json:
+                print(json.dumps(status), flush=True)
+            else:
+                for r in rows:
+                    print(f"{r['venue']:8} {r['symbol']:9} {r['state']:9} bid {r["bid"]:<14.8g} ask {r["ask"]:<14.8g} "
+                          f"u={r['last_update_id']} gaps={r['gaps']} resyncs={r['resyncs']} "
+                          f"{r['msgs_s']:>5}/s age={r['age_s']}s", flush=True)
+                if lat:
+                    print(f"  book path p50={lat['p50']}ns p99={lat['p99']}ns p99.9={lat['p99.9']}ns  "
+                          f"weight {status['rest']}", flush=True)
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
