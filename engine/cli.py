@@ -206,7 +206,7 @@ async def _run(args, settings) -> int:
                 print(json.dumps(status), flush=True)
             else:
                 for r in rows:
-                    print(f"{r['venue']:8} {r['symbol']:9} {r['state']:9} bid {r["bid"]:<14.8g} ask {r["ask"]:<14.8g} "
+                    print(f"{r['venue']:8} {r['symbol']:9} {r['state']:9} bid {r['bid']:<14.8g} ask {r['ask']:<14.8g} "
                           f"u={r['last_update_id']} gaps={r['gaps']} resyncs={r['resyncs']} "
                           f"{r['msgs_s']:>5}/s age={r['age_s']}s", flush=True)
                 if lat:
