@@ -1,0 +1,75 @@
+"""The contract every connector passes (Binance now; Lighter joins by adding a row to VENUES).
+
+Each row is an async context manager yielding (connector, symbol, far_buy_price): a connected connector
+against its venue's embedded simulator, a symbol in the unified form, and a limit price far enough below
+the market that a buy rests.
+"""
+import asyncio
+import contextlib
+import math
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from engine.connectors.base import BaseConnector, ConnectorState
+from engine.connectors.factory import ConnectorFactory
+from engine.models import Balance, Candle, OrderBookSnapshot, OrderStatus, OrderUpdate
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "connectors"))
+from binance_env import binance  # noqa: E402
+
+
+@contextlib.asynccontextmanager
+async def binance_row():
+    async with binance() as (sim, conn):
+        yield conn, "BTC-USDT", Decimal("40000")
+
+
+VENUES = {"binance": binance_row}
+
+
+def test_factory_lists_and_builds_connectors():
+    assert ConnectorFactory.available() == ["lighter", "binance"]
+    with pytest.raises(ValueError, match="available: lighter, binance"):
+        ConnectorFactory.create("kraken")
+
+
+@pytest.mark.parametrize("venue", list(VENUES))
+async def test_contract(venue):
+    async with VENUES[venue]() as (c, symbol, far_px):
+        assert isinstance(c, BaseConnector) and c.state is ConnectorState.LIVE
+        assert c.health()["exchange"] == c.name == venue
+
+        ob = await c.get_orderbook(symbol, 5)
+        assert isinstance(ob, OrderBookSnapshot) and ob.best_bid < ob.best_ask and ob.symbol == symbol
+        assert isinstance(await c.get_ticker_price(symbol), Decimal)
+        candles = await c.get_candlesticks(symbol, "1m", limit=3)
+        assert candles and all(isinstance(k, Candle) for k in candles)
+        acct = await c.get_account()
+        assert acct and all(isinstance(b, Balance) for b in acct.values())
+
+        o = await c.create_order(symbol, "buy", "limit", Decimal("0.001"), far_px)
+        assert isinstance(o, OrderUpdate) and o.client_order_id and o.status is OrderStatus.OPEN
+        found = await c.get_order(symbol, client_order_id=o.client_order_id)
+        assert found is not None and found.order_id == o.order_id
+        assert o.order_id in [x.order_id for x in await c.get_open_orders(symbol)]
+        assert (await c.cancel_order(symbol, client_order_id=o.client_order_id)).status is OrderStatus.CANCELED
+        assert await c.cancel_all_orders(symbol) == []
+
+        books = c.stream_orderbook(symbol).__aiter__()
+        book = await asyncio.wait_for(books.__anext__(), 15)
+        assert book.best_bid < book.best_ask and not math.isnan(book.best_bid)
+        trades = c.stream_trades(symbol).__aiter__()
+        t = await asyncio.wait_for(trades.__anext__(), 20)
+        assert t.side in ("buy", "sell") and t.price > 0 and t.size > 0
+
+        us = c.get_user_data_stream()
+        await us.start()
+        updates = us.stream_order_updates().__aiter__()
+        o2 = await c.create_order(symbol, "buy", "limit", Decimal("0.001"), far_px)
+        u = await asyncio.wait_for(updates.__anext__(), 10)
+        assert u.client_order_id == o2.client_order_id
+        await c.cancel_order(symbol, order_id=o2.order_id)
+        await us.stop()
