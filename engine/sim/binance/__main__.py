@@ -29,6 +29,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--ping-interval-s", type=float, default=20.0)
     p.add_argument("--pong-timeout-s", type=float, default=60.0)
     p.add_argument("--max-connection-s", type=float, default=24 * 3600, help="stream lifetime (24 h)")
+    p.add_argument("--replay", help="serve a recorded session (a capture directory or a .jsonl[.gz] file)")
+    p.add_argument("--replay-pace", choices=["fast", "recorded"], default="fast")
+    p.add_argument("--replay-speed", type=float, default=1.0, help="with --replay-pace recorded")
     return p
 
 
@@ -39,7 +42,8 @@ async def serve(args) -> int:
     sim = BinanceSimulator(seed=args.seed, rest_port=args.port, ws_port=args.ws_port,
                            weight_limit=args.weight_limit, ping_interval_s=args.ping_interval_s,
                            pong_timeout_s=args.pong_timeout_s, max_connection_s=args.max_connection_s,
-                           faults=faults)
+                           faults=faults, replay=args.replay, replay_pace=args.replay_pace,
+                           replay_speed=args.replay_speed)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -65,6 +65,7 @@ class RestApi:
         self.api_secret = api_secret.encode()
         self.weights = WeightWindow(weight_limit)
         self.requests = 0
+        self.replay = None  # a replay.Session: snapshots and exchangeInfo come from the recording
 
     def server_ms(self) -> int:
         return now_ms() + self.faults.clock_skew_ms
@@ -184,6 +185,8 @@ class RestApi:
         return {"serverTime": self.server_ms()}
 
     async def exchange_info(self, request, p, q, b):
+        if self.replay is not None and self.replay.exchange_info is not None:
+            return self.replay.exchange_info
         symbols = []
         for m in self.ex.markets.values():
             s = m.spec
@@ -227,6 +230,8 @@ class RestApi:
         return m
 
     async def depth(self, request, p, q, b):
+        if self.replay is not None and p.get("symbol") in self.replay.snapshots:
+            return web.Response(body=self.replay.snapshots[p["symbol"]], content_type="application/json")
         m = self._market(p)
         limit = int(p.get("limit", 100) or 100)
         if self.faults.slow_snapshot_s:

@@ -19,6 +19,7 @@ from aiohttp import web
 from .exchange import SimExchange
 from .faults import Faults
 from .market import DEFAULT_SYMBOLS
+from .replay import ReplayStreams, load_session
 from .rest import RestApi
 from .streams import StreamServer
 from .wsapi import WsApi
@@ -29,7 +30,8 @@ class BinanceSimulator:
                  symbols: tuple = DEFAULT_SYMBOLS, tick_s: float = 0.1, weight_limit: int = 6000,
                  ping_interval_s: float = 20.0, pong_timeout_s: float = 60.0,
                  max_connection_s: float = 24 * 3600, api_key: Optional[str] = None,
-                 api_secret: Optional[str] = None, faults: Optional[Faults] = None):
+                 api_secret: Optional[str] = None, faults: Optional[Faults] = None,
+                 replay: Optional[str] = None, replay_pace: str = "fast", replay_speed: float = 1.0):
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError("the simulator only listens on loopback")
         self.host = host
@@ -41,8 +43,14 @@ class BinanceSimulator:
         self.exchange = SimExchange(seed=seed, symbols=symbols)
         self.rest = RestApi(self.exchange, self.faults, self.api_key, self.api_secret, weight_limit)
         self.wsapi = WsApi(self.exchange, self.api_key, self.api_secret, self.rest.server_ms)
-        self.streams = StreamServer(self.exchange, self.faults, ping_interval_s=ping_interval_s,
-                                    pong_timeout_s=pong_timeout_s, max_connection_s=max_connection_s)
+        if replay:
+            # a recorded session instead of the live market: streams, snapshots and exchangeInfo from it
+            session = load_session(replay)
+            self.rest.replay = session
+            self.streams = ReplayStreams(session, pace=replay_pace, speed=replay_speed)
+        else:
+            self.streams = StreamServer(self.exchange, self.faults, ping_interval_s=ping_interval_s,
+                                        pong_timeout_s=pong_timeout_s, max_connection_s=max_connection_s)
         self._runner: Optional[web.AppRunner] = None
         self._clock: Optional[asyncio.Task] = None
         self.rest_url = self.ws_url = self.ws_api_url = ""
