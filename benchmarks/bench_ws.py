@@ -115,29 +115,15 @@ class _PyListener(WSListener):
             self.done.set_result(self.n)
 
 
-class DictBook(OrjsonSortedDictBook):
-    def apply_dict(self, m):
-        if m["u"] <= self.last:
-            return
-        for side, key in ((self.bids, "b"), (self.asks, "a")):
-            for p, q in m[key]:
-                p, q = float(p), float(q)
-                if q == 0.0:
-                    side.pop(p, None)
-                else:
-                    side[p] = q
-        self.last = m["u"]
-
-
 async def picows_python(url, stream):
     done = asyncio.get_running_loop().create_future()
-    book = DictBook(stream.snapshot)
+    book = OrjsonSortedDictBook(stream.snapshot)
     await ws_connect(lambda: _PyListener(book, done), url, max_frame_size=1 << 20)
     return await done, None
 
 
 async def aiohttp_python(url, stream):
-    book = DictBook(stream.snapshot)
+    book = OrjsonSortedDictBook(stream.snapshot)
     n = 0
     async with aiohttp.ClientSession() as s, s.ws_connect(url, max_msg_size=1 << 20) as ws:
         async for msg in ws:

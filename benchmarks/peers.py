@@ -45,7 +45,9 @@ class SortedDictBook:
         self.last = m["lastUpdateId"]
 
     def apply(self, raw: bytes):
-        m = self.loads(raw)
+        self.apply_dict(self.loads(raw))
+
+    def apply_dict(self, m: dict):
         if m["u"] <= self.last:
             return
         for side, key in ((self.bids, "b"), (self.asks, "a")):

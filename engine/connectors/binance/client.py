@@ -203,15 +203,17 @@ class BinanceConnector(BaseConnector):
                 return found
         return None
 
-    async def cancel_order(self, symbol, order_id=None, client_order_id=None) -> OrderUpdate:
+    def _order_ref(self, what: str, symbol, order_id, client_order_id) -> tuple[str, list]:
+        """(native symbol, params naming one order): by id when given (faster at the venue), else client id."""
         native = self.native(symbol)
-        params = [("symbol", native)]
         if order_id is not None:
-            params.append(("orderId", order_id))
-        elif client_order_id is not None:
-            params.append(("origClientOrderId", client_order_id))
-        else:
-            raise ValueError("cancel_order needs order_id or client_order_id")
+            return native, [("symbol", native), ("orderId", order_id)]
+        if client_order_id is not None:
+            return native, [("symbol", native), ("origClientOrderId", client_order_id)]
+        raise ValueError(f"{what} needs order_id or client_order_id")
+
+    async def cancel_order(self, symbol, order_id=None, client_order_id=None) -> OrderUpdate:
+        native, params = self._order_ref("cancel_order", symbol, order_id, client_order_id)
         try:
             body = await self.http.request("DELETE", "/api/v3/order", params, signed=True)
         except OrderNotFoundError:
@@ -232,14 +234,7 @@ class BinanceConnector(BaseConnector):
         return [order_from_rest(r, unified) for r in rows if "orderId" in r]
 
     async def get_order(self, symbol, order_id=None, client_order_id=None) -> Optional[OrderUpdate]:
-        native = self.native(symbol)
-        params = [("symbol", native)]
-        if order_id is not None:
-            params.append(("orderId", order_id))
-        elif client_order_id is not None:
-            params.append(("origClientOrderId", client_order_id))
-        else:
-            raise ValueError("get_order needs order_id or client_order_id")
+        native, params = self._order_ref("get_order", symbol, order_id, client_order_id)
         try:
             body = await self.http.request("GET", "/api/v3/order", params, signed=True)
         except OrderNotFoundError:
