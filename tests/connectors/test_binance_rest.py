@@ -154,3 +154,20 @@ async def test_secrets_never_appear_in_reprs_logs_or_errors(caplog):
         for t in texts:
             assert secret not in t and secret[:12] not in t
         assert sim.api_key not in repr(c)
+
+
+async def test_stop_limit_orders_wait_for_their_trigger():
+    async with binance() as (sim, c):
+        m = sim.exchange.markets["BTCUSDT"]
+        sim.paused = True
+        stop = Decimal(m.spec.px(m.mid + 50))
+        o = await c.create_order("BTC-USDT", "buy", "stop_limit", "0.001", stop + 10, stop_price=stop)
+        assert o.status in (OrderStatus.SUBMITTED, OrderStatus.OPEN)
+        resting = sim.exchange.orders[int(o.order_id)]
+        assert resting.type == "STOP_LOSS_LIMIT" and not resting.working
+        m.mid += 60  # the market rises through the stop: the sweep prints trades above it
+        sim.step()
+        got = await c.get_order("BTC-USDT", order_id=o.order_id)
+        assert got.status in (OrderStatus.FILLED, OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)
+        triggered = sim.exchange.orders[int(o.order_id)]
+        assert triggered.type == "LIMIT" and (triggered.status == "FILLED" or triggered.working)

@@ -159,3 +159,12 @@ async def test_reconnect_storm_of_50_symbols_never_earns_a_418():
         assert w.answered_418 == 0 and w.answered_429 == 0
         assert c.limits.status()["waiting"] > 0 or all(
             f.health.state.value == "live" for f in c.market.books.values())
+
+
+async def test_slow_snapshots_keep_buffering_and_still_converge():
+    async with binance() as (sim, c):
+        sim.faults.slow_snapshot_s = 1.0
+        book = await first_changes(c, "BTC-USDT", 2)
+        assert book.synced
+        feed = await settle(sim, c)
+        assert_equal_books(sim, feed)
