@@ -168,3 +168,10 @@ async def test_slow_snapshots_keep_buffering_and_still_converge():
         assert book.synced
         feed = await settle(sim, c)
         assert_equal_books(sim, feed)
+
+
+async def test_server_pings_are_answered_so_the_connection_survives():
+    async with binance(sim_kw={"ping_interval_s": 0.2, "pong_timeout_s": 0.6}) as (sim, c):
+        await first_changes(c, "BTC-USDT", 2)
+        await asyncio.sleep(2.0)  # ten ping rounds
+        assert c.market.disconnects == 0 and len(sim.streams.conns) == 1
