@@ -1,0 +1,72 @@
+"""Settings from the environment: strict parsing naming the variable, masked secrets, explicit env files."""
+import pytest
+
+from engine.config import ConfigError, Settings, read_env_file
+
+
+def test_defaults_need_no_keys():
+    s = Settings.from_env({})
+    assert s.active_exchange == "lighter" and s.monitor_exchanges == ("lighter", "binance")
+    assert s.binance_api_key is None and s.binance_testnet is False
+
+
+@pytest.mark.parametrize("raw,want", [("1", True), ("yes", True), ("ON", True), ("true", True), ("0", False),
+                                      ("off", False), ("No", False), ("", False)])
+def test_booleans(raw, want):
+    assert Settings.from_env({"BINANCE_TESTNET": raw}).binance_testnet is want
+
+
+@pytest.mark.parametrize("env,needle", [
+    ({"BINANCE_TESTNET": "maybe"}, "BINANCE_TESTNET='maybe' is not a boolean"),
+    ({"ACTIVE_EXCHANGE": "ftx"}, "valid: lighter, binance"),
+    ({"MONITOR_EXCHANGES": "binance, kraken"}, "'kraken'"),
+    ({"LIGHTER_ACCOUNT_INDEX": "abc"}, "LIGHTER_ACCOUNT_INDEX"),
+    ({"RISK_MAX_ORDER_QTY": "lots"}, "RISK_MAX_ORDER_QTY"),
+    ({"RISK_MAX_DAILY_LOSS": "-5"}, "must not be negative"),
+    ({"RISK_MAX_BOOK_AGE_S": "nan"}, "RISK_MAX_BOOK_AGE_S"),
+])
+def test_bad_values_name_the_variable(env, needle):
+    with pytest.raises(ConfigError, match=None) as exc:
+        Settings.from_env(env)
+    assert needle in str(exc.value)
+
+
+def test_monitor_list_is_deduplicated_in_order_and_case_insensitive():
+    s = Settings.from_env({"MONITOR_EXCHANGES": "Binance,lighter,binance,,LIGHTER", "ACTIVE_EXCHANGE": "BINANCE"})
+    assert s.monitor_exchanges == ("binance", "lighter") and s.active_exchange == "binance"
+
+
+def test_secrets_are_masked_everywhere():
+    secret = "S" * 64
+    s = Settings.from_env({"BINANCE_API_KEY": "K" * 64, "BINANCE_API_SECRET": secret,
+                           "LIGHTER_API_PRIVATE_KEY": "P" * 80})
+    for text in (repr(s), str(s), str(s.summary()), repr(s.binance_api_secret)):
+        assert secret not in text and "K" * 20 not in text and "P" * 20 not in text
+    assert s.binance_api_secret.value == secret
+
+
+def test_keys_required_only_for_trading():
+    s = Settings.from_env({"BINANCE_API_KEY": "k"})
+    with pytest.raises(ConfigError, match="BINANCE_API_SECRET"):
+        s.require_trading_keys("binance")
+    with pytest.raises(ConfigError, match="LIGHTER_ACCOUNT_INDEX, LIGHTER_API_KEY_INDEX, LIGHTER_API_PRIVATE_KEY"):
+        s.require_trading_keys("lighter")
+
+
+def test_env_file(tmp_path):
+    f = tmp_path / "x.env"
+    f.write_text("# comment\nexport BINANCE_TESTNET=yes\nACTIVE_EXCHANGE='binance'\n\n")
+    assert read_env_file(str(f)) == {"BINANCE_TESTNET": "yes", "ACTIVE_EXCHANGE": "binance"}
+    f.write_text("NOT A LINE\n")
+    with pytest.raises(ConfigError, match="line 1"):
+        read_env_file(str(f))
+    with pytest.raises(ConfigError, match="--env-file"):
+        read_env_file(str(tmp_path / "missing.env"))
+
+
+def test_importing_engine_reads_no_environment(monkeypatch):
+    import importlib
+    import engine
+
+    monkeypatch.setenv("ACTIVE_EXCHANGE", "not-valid")
+    importlib.reload(engine)  # would raise if anything parsed settings at import
