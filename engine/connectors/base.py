@@ -80,7 +80,15 @@ class ReconnectPolicy:
 
 
 class UserDataStream(abc.ABC):
-    """The private stream of order updates and balance changes."""
+    """The private stream of order updates and balance changes.
+
+    ``listeners`` are called with every OrderUpdate as it arrives; ``on_resubscribed`` with a new epoch
+    number after every (re)subscription, when events may have been missed and open orders must be
+    reconciled over REST.
+    """
+
+    listeners: list
+    on_resubscribed: list
 
     @abc.abstractmethod
     async def start(self) -> None: ...

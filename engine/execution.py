@@ -1,0 +1,240 @@
+"""ExecutionEngine: the order lifecycle as an explicit state machine, every order through the RiskManager.
+
+    NEW -> SUBMITTED -> OPEN -> PARTIALLY_FILLED -> FILLED
+                 |        \\-> CANCELED / EXPIRED        (final states never change again)
+                 |-> REJECTED   (risk refused it, or the venue did)
+                 \\-> UNKNOWN   (timeout / 5xx: the outcome was not seen) -> reconciled by client order id
+
+Rules a user may rely on:
+- an order gets its client order id before anything is sent, and is never sent twice: an UNKNOWN order is
+  looked up by that id (reconciliation), not resent;
+- fills are counted once, whichever source reports them first (REST answer, user stream, reconciliation):
+  the cumulative filled quantity decides, so a repeated report adds nothing;
+- positions, average price, realized/unrealized PnL and fees live in the RiskManager, fed from here;
+- strategies get every order change through ``listeners`` (called on the loop, never blocking a socket).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Callable, Optional
+
+from engine.connectors.base import BaseConnector
+from engine.errors import RPCTimeoutError, TradingError
+from engine.models import OrderRequest, OrderStatus, OrderUpdate
+from engine.risk import RiskManager
+
+log = logging.getLogger("engine.execution")
+S = OrderStatus
+ZERO = Decimal(0)
+
+# allowed transitions: anything else is ignored (e.g. a late "open" after "filled")
+TRANSITIONS = {
+    S.NEW: {S.SUBMITTED, S.REJECTED},
+    S.SUBMITTED: {S.OPEN, S.PARTIALLY_FILLED, S.FILLED, S.CANCELED, S.REJECTED, S.EXPIRED, S.UNKNOWN},
+    S.UNKNOWN: {S.OPEN, S.PARTIALLY_FILLED, S.FILLED, S.CANCELED, S.REJECTED, S.EXPIRED},
+    S.OPEN: {S.PARTIALLY_FILLED, S.FILLED, S.CANCELED, S.EXPIRED},
+    S.PARTIALLY_FILLED: {S.PARTIALLY_FILLED, S.FILLED, S.CANCELED, S.EXPIRED},
+}
+
+
+@dataclass
+class ManagedOrder:
+    venue: str
+    request: OrderRequest
+    client_order_id: str
+    status: OrderStatus = S.NEW
+    order_id: Optional[str] = None
+    filled: Decimal = ZERO
+    average_price: Optional[Decimal] = None
+    fees: Decimal = ZERO
+    reason: str = ""
+    history: list = field(default_factory=list)  # (monotonic time, status)
+
+    @property
+    def is_final(self) -> bool:
+        return self.status.is_final
+
+
+def new_client_order_id(prefix: str = "ex") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:28]}"
+
+
+class ExecutionEngine:
+    def __init__(self, connectors: dict, risk: RiskManager, *,
+                 market: Optional[Callable[[str, str], tuple]] = None, cancel_on_shutdown: bool = True,
+                 reconcile_every_s: float = 1.0, reconcile_for_s: float = 30.0):
+        """``market(venue, symbol) -> (mid Decimal | None, book_age_s)`` feeds the risk checks."""
+        self.connectors: dict[str, BaseConnector] = connectors
+        self.risk = risk
+        self.market = market or (lambda venue, symbol: (None, 0.0))
+        self.cancel_on_shutdown = cancel_on_shutdown
+        self.reconcile_every_s = reconcile_every_s
+        self.reconcile_for_s = reconcile_for_s
+        self.orders: dict[str, ManagedOrder] = {}  # client order id -> order
+        self.listeners: list[Callable[[ManagedOrder], None]] = []
+        self._tasks: set[asyncio.Task] = set()
+        risk.on_kill(self.cancel_all)
+
+    # -- user streams
+    async def start(self) -> None:
+        for venue, conn in self.connectors.items():
+            try:
+                us = conn.get_user_data_stream()
+            except TradingError as e:
+                log.warning("%s: no user data stream (%s); relying on REST answers and reconciliation", venue, e)
+                continue
+            us.listeners.append(lambda upd, venue=venue: self.on_update(venue, upd))
+            us.on_resubscribed.append(lambda epoch, venue=venue: self._spawn(self.reconcile(venue)))
+            await us.start()
+
+    async def stop(self) -> None:
+        if self.cancel_on_shutdown:
+            await self.cancel_all()
+        for t in list(self._tasks):
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # -- submitting
+    async def submit(self, venue: str, req: OrderRequest) -> ManagedOrder:
+        cid = req.client_order_id or new_client_order_id()
+        o = ManagedOrder(venue, req, cid)
+        o.history.append((time.monotonic(), S.NEW))
+        self.orders[cid] = o
+        conn = self.connectors[venue]
+        mid, age = self.market(venue, req.symbol)
+        decision = self.risk.check(req, venue=venue, mid=mid, book_age_s=age, connector_state=conn.state)
+        if not decision:
+            o.reason = f"risk: {decision.reason}"
+            self._move(o, S.REJECTED)
+            return o
+        self._move(o, S.SUBMITTED)
+        self.risk.record_sent()
+        self.risk.on_order_open(venue, req.symbol)
+        try:
+            upd = await conn.create_order(req.symbol, req.side, req.type, req.quantity, req.price,
+                                          stop_price=req.stop_price, time_in_force=req.time_in_force,
+                                          client_order_id=cid, reduce_only=req.reduce_only)
+        except RPCTimeoutError as e:
+            o.reason = str(e)
+            self._move(o, S.UNKNOWN)
+            self._spawn(self._reconcile_order(o))
+            return o
+        except (TradingError, ValueError, TypeError) as e:
+            o.reason = str(e)
+            self._move(o, S.REJECTED)
+            return o
+        self.on_update(venue, upd)
+        return o
+
+    async def cancel(self, client_order_id: str) -> ManagedOrder:
+        o = self.orders[client_order_id]
+        if o.is_final:
+            return o
+        upd = await self.connectors[o.venue].cancel_order(o.request.symbol, order_id=o.order_id,
+                                                         client_order_id=None if o.order_id else o.client_order_id)
+        self.on_update(o.venue, upd)
+        return o
+
+    async def cancel_all(self, venue: Optional[str] = None) -> None:
+        """Cancel every open order (per venue and symbol), and anything the venue still has open."""
+        symbols: dict[str, set] = {}
+        for o in self.orders.values():
+            if not o.is_final and (venue is None or o.venue == venue):
+                symbols.setdefault(o.venue, set()).add(o.request.symbol)
+        for v, syms in symbols.items():
+            for sym in syms:
+                try:
+                    for upd in await self.connectors[v].cancel_all_orders(sym):
+                        self.on_update(v, upd)
+                except TradingError as e:
+                    log.error("%s cancel-all %s failed: %s", v, sym, e)
+
+    # -- updates from any source
+    def on_update(self, venue: str, upd: OrderUpdate) -> None:
+        o = self.orders.get(upd.client_order_id or "")
+        if o is None:
+            return  # not ours (another process, or placed by hand)
+        if upd.order_id:
+            o.order_id = upd.order_id
+        # fills first: counted once by cumulative quantity, whatever the source
+        if upd.filled_quantity > o.filled:
+            delta = upd.filled_quantity - o.filled
+            price = self._fill_price(o, upd, delta)
+            fee = upd.fee if upd.last_fill_quantity > 0 else max(ZERO, upd.fee - o.fees)
+            o.average_price = ((o.average_price or ZERO) * o.filled + price * delta) / upd.filled_quantity
+            o.filled = upd.filled_quantity
+            o.fees += fee
+            self.risk.on_fill(venue, o.request.symbol, o.request.side, delta, price, fee)
+        if upd.reason and not o.reason:
+            o.reason = upd.reason
+        self._move(o, upd.status)
+
+    @staticmethod
+    def _fill_price(o: ManagedOrder, upd: OrderUpdate, delta: Decimal) -> Decimal:
+        if upd.last_fill_quantity == delta and upd.last_fill_price is not None:
+            return upd.last_fill_price
+        if upd.average_price is not None:
+            before = (o.average_price or ZERO) * o.filled
+            return (upd.average_price * upd.filled_quantity - before) / delta
+        return upd.last_fill_price or o.request.price or ZERO
+
+    def _move(self, o: ManagedOrder, status: OrderStatus) -> None:
+        if status is o.status and status is not S.PARTIALLY_FILLED:
+            return
+        if status not in TRANSITIONS.get(o.status, ()):
+            return
+        was_open = not o.status.is_final and o.status is not S.NEW
+        o.status = status
+        o.history.append((time.monotonic(), status))
+        if status.is_final and was_open:
+            self.risk.on_order_closed(o.venue, o.request.symbol)
+        for cb in self.listeners:
+            try:
+                cb(o)
+            except Exception:
+                log.exception("order listener failed")
+
+    # -- reconciliation
+    async def _reconcile_order(self, o: ManagedOrder) -> None:
+        deadline = time.monotonic() + self.reconcile_for_s
+        while not o.is_final and o.status is S.UNKNOWN and time.monotonic() < deadline:
+            try:
+                upd = await self.connectors[o.venue].get_order(o.request.symbol, client_order_id=o.client_order_id)
+            except TradingError as e:
+                log.warning("reconcile %s: %s", o.client_order_id, e)
+                upd = None
+            if upd is not None:
+                self.on_update(o.venue, upd)
+                return
+            await asyncio.sleep(self.reconcile_every_s)
+        if o.status is S.UNKNOWN:
+            # never seen at the venue within the window: it was not placed
+            o.reason = (o.reason + "; " if o.reason else "") + "not found at the venue after reconciliation"
+            self._move(o, S.REJECTED)
+
+    async def reconcile(self, venue: str) -> None:
+        """Bring every non-final order of ``venue`` up to the venue's view (after a user-stream gap)."""
+        for o in list(self.orders.values()):
+            if o.venue == venue and not o.is_final and o.status is not S.NEW:
+                try:
+                    upd = await self.connectors[venue].get_order(o.request.symbol, order_id=o.order_id,
+                                                                 client_order_id=None if o.order_id
+                                                                 else o.client_order_id)
+                except TradingError as e:
+                    log.warning("reconcile %s: %s", o.client_order_id, e)
+                    continue
+                if upd is not None:
+                    self.on_update(venue, upd)
+
+    def _spawn(self, coro) -> None:
+        t = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(t)
+        t.add_done_callback(self._tasks.discard)
+
+    def open_orders(self) -> list:
+        return [o for o in self.orders.values() if not o.is_final]

@@ -1,0 +1,122 @@
+"""ExecutionEngine + RiskManager + the Binance connector against the simulator over real sockets.
+
+(The Lighter half of this file arrives with the Lighter connector, issue #4.)
+"""
+import asyncio
+import sys
+from decimal import Decimal as D
+from pathlib import Path
+
+from engine.config import RiskLimits
+from engine.execution import ExecutionEngine
+from engine.models import OrderRequest, OrderStatus, OrderType, Side
+from engine.risk import RiskManager
+
+sys.path.insert(0, str(Path(__file__).parent / "connectors"))
+from binance_env import binance  # noqa: E402
+
+LIMITS = RiskLimits(max_order_qty=D("1"), max_order_notional=D("10000"), max_position=D("2"),
+                    max_total_notional=D("50000"), max_open_orders=10, max_orders_per_second=20,
+                    price_band_pct=D("10"), max_daily_loss=D("1000"), max_book_age_s=30)
+
+
+def engine_for(conn, **kw):
+    risk = RiskManager(limits=kw.pop("limits", LIMITS))
+
+    def market(venue, symbol):
+        feed = conn.market.books.get(conn.native(symbol))
+        if feed is None or not feed.book.synced:
+            return None, 0.0
+        b = feed.book
+        return D(str(b.mid)), feed.health.age_s
+
+    return ExecutionEngine({"binance": conn}, risk, market=market, reconcile_every_s=0.2, **kw), risk
+
+
+async def wait_for(pred, timeout=10.0):
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while loop.time() < end:
+        if pred():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not reached")
+
+
+def req(side, qty, type_=OrderType.MARKET, price=None, symbol="ETH-USDT"):
+    return OrderRequest(symbol, Side(side), type_, D(qty), D(price) if price else None)
+
+
+async def test_orders_go_through_risk_to_fills_and_pnl_matches_the_venue():
+    async with binance() as (sim, conn):
+        await conn.market.add_book("ETHUSDT")
+        ex, risk = engine_for(conn)
+        await ex.start()
+        try:
+            a = await ex.submit("binance", req("buy", "0.4"))
+            b = await ex.submit("binance", req("sell", "0.1"))
+            assert a.status is OrderStatus.FILLED and b.status is OrderStatus.FILLED
+            await asyncio.sleep(0.5)  # the user stream repeats the fills: they must not count twice
+            pos = risk.position("binance", "ETH-USDT")
+            assert pos.qty == D("0.3")
+            trades = [t for t in sim.exchange.my_trades if t["symbol"] == "ETHUSDT"]
+            bought = [t for t in trades if t["isBuyer"]]
+            sold = [t for t in trades if not t["isBuyer"]]
+            avg_buy = sum(D(t["price"]) * D(t["qty"]) for t in bought) / sum(D(t["qty"]) for t in bought)
+            realized = sum((D(t["price"]) - avg_buy) * D(t["qty"]) for t in sold)
+            assert pos.realized == realized
+            assert pos.fees == sum(D(t["commission"]) for t in trades)
+            eth_fees = sum(D(t["commission"]) for t in bought)
+            assert sim.exchange.balances["ETH"].free - D("10") == pos.qty - eth_fees
+        finally:
+            await ex.stop()
+
+
+async def test_risk_refusal_never_reaches_the_venue():
+    async with binance() as (sim, conn):
+        ex, risk = engine_for(conn)
+        n = len(sim.exchange.orders)
+        o = await ex.submit("binance", req("buy", "5"))
+        assert o.status is OrderStatus.REJECTED and "max 1" in o.reason
+        assert len(sim.exchange.orders) == n and risk.refusals["max_order_qty"] == 1
+
+
+async def test_timeout_on_placement_ends_with_exactly_one_order():
+    async with binance(timeout_s=0.5) as (sim, conn):
+        ex, _ = engine_for(conn)
+        sim.faults.order_timeout = 1
+        sim.faults.order_timeout_s = 2.0
+        o = await ex.submit("binance", req("buy", "0.01", OrderType.LIMIT, "2000"))
+        assert o.status in (OrderStatus.OPEN, OrderStatus.UNKNOWN)
+        await wait_for(lambda: o.status is OrderStatus.OPEN)
+        assert [x.client_id for x in sim.exchange.orders.values()].count(o.client_order_id) == 1
+        await ex.stop()
+
+
+async def test_a_rate_limit_ban_is_survived_without_a_418():
+    async with binance() as (sim, conn):
+        ex, _ = engine_for(conn)
+        sim.faults.rate_limit_429 = 1
+        o = await ex.submit("binance", req("buy", "0.01", OrderType.LIMIT, "2000"))
+        assert o.status is OrderStatus.REJECTED and "http=429" in o.reason
+        assert conn.limits.banned
+        conn.limits.banned_until_ns = 0  # Retry-After has passed
+        o2 = await ex.submit("binance", req("buy", "0.01", OrderType.LIMIT, "2000"))
+        assert o2.status is OrderStatus.OPEN
+        assert sim.rest.weights.answered_418 == 0
+        await ex.stop()
+
+
+async def test_shutdown_cancels_open_orders_and_the_kill_switch_too():
+    async with binance() as (sim, conn):
+        ex, risk = engine_for(conn)
+        await ex.start()
+        for px in ("2000", "2001", "2002"):
+            assert (await ex.submit("binance", req("buy", "0.01", OrderType.LIMIT, px))).status is OrderStatus.OPEN
+        await risk.kill("test")
+        assert sim.exchange.open_orders("ETHUSDT") == []
+        await wait_for(lambda: not ex.open_orders())
+        risk.reset()
+        await ex.submit("binance", req("buy", "0.01", OrderType.LIMIT, "2003"))
+        await ex.stop()
+        assert sim.exchange.open_orders("ETHUSDT") == []
