@@ -40,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print status as JSON lines")
     run.add_argument("--live", action="store_true", help="connect to the real venues instead of the simulators")
     run.add_argument("--interval", type=float, default=1.0, help="status refresh in seconds")
+    run.add_argument("--strategy", choices=["mm", "monitor", "none"], default=None,
+                     help="mm: the example inventory-aware market maker (default on the simulator); "
+                          "monitor: books only (default with --live)")
 
     sim = sub.add_parser("sim", help="run an embedded exchange simulator")
     sim.add_argument("exchange", choices=["binance"])
@@ -149,22 +152,35 @@ async def _doctor(settings) -> int:
 
 
 async def _run(args, settings) -> int:
+    from decimal import Decimal
+
     from engine.connectors.binance.client import BinanceConnector
     from engine.connectors.binance.urls import BinanceEndpoints
+    from engine.execution import ExecutionEngine
+    from engine.risk import RiskManager
+    from engine.strategy import StrategyRunner
+    from engine.strategy.cross_venue import CrossVenueMonitor
+    from engine.strategy.market_maker import InventoryMarketMaker
 
     symbols = [s.strip() for s in (args.symbols or "BTC-USDT,ETH-USDT").split(",") if s.strip()]
+    strategy = args.strategy or ("monitor" if args.live else "mm")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    if settings.active_exchange != "binance":
+        print(f"engine run: ACTIVE_EXCHANGE={settings.active_exchange} is not available in this build yet "
+              "(issue #4); trading on binance", file=sys.stderr)
     async with contextlib.AsyncExitStack() as stack:
         if args.live:
-            if "binance" not in settings.monitor_exchanges and settings.active_exchange != "binance":
-                raise UsageError("--live: MONITOR_EXCHANGES/ACTIVE_EXCHANGE name no venue this build can stream "
-                                 "(binance)")
             conn = BinanceConnector(settings)
             where = "live Binance" + (" testnet" if settings.binance_testnet else "")
+            if strategy == "mm":
+                try:
+                    settings.require_trading_keys("binance")
+                except ValueError as e:
+                    raise UsageError(str(e)) from None
         else:
             from engine.sim.binance import BinanceSimulator
 
@@ -172,47 +188,85 @@ async def _run(args, settings) -> int:
             conn = BinanceConnector(endpoints=BinanceEndpoints(sim.rest_url, sim.ws_url, sim.ws_api_url),
                                     api_key=sim.api_key, api_secret=sim.api_secret)
             where = f"the embedded Binance simulator at {sim.rest_url} (no keys or network needed; --live for real)"
-        print(f"engine run: streaming {', '.join(symbols)} from {where}", file=sys.stderr, flush=True)
+        print(f"engine run: {strategy} on {', '.join(symbols)} from {where}", file=sys.stderr, flush=True)
         try:
             await conn.connect()
         except Exception as e:
             print(f"engine: cannot connect to binance: {e}", file=sys.stderr)
             return EXIT_CONNECTION
         stack.push_async_callback(conn.disconnect)
+        risk = RiskManager(limits=settings.risk)
+
+        def market(venue, symbol):
+            feed = conn.market.books.get(conn.native(symbol))
+            if feed is None or not feed.book.synced:
+                return None, 0.0
+            return Decimal(str(feed.book.mid)), feed.health.age_s
+
+        ex = ExecutionEngine({"binance": conn}, risk, market=market,
+                             cancel_on_shutdown=settings.risk.cancel_on_shutdown)
+        if conn.auth is not None:
+            await ex.start()
+            stack.push_async_callback(ex.stop)
+        if strategy == "mm":
+            strat = InventoryMarketMaker(ex, "binance", symbols[-1], half_spread_bps=Decimal("0.05"))
+        else:
+            strat = CrossVenueMonitor(ex, {"binance": symbols})
+        runner = StrategyRunner(strat, {"binance": conn})
+        await runner.start()
+        stack.push_async_callback(runner.stop)
         feeds = [await conn.market.add_book(conn.native(s)) for s in symbols]
         t_end = None if args.duration is None else loop.time() + args.duration
         last_msgs = {f.symbol: 0 for f in feeds}
         while not stop.is_set() and (t_end is None or loop.time() < t_end):
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), args.interval)
-            rows = []
-            for f in feeds:
-                b, h = f.book, f.health
-                bid, bq, ask, aq = b.bbo()
-                rows.append({"venue": "binance", "symbol": f.symbol, "state": h.state.value, "bid": bid, "ask": ask,
-                             "spread": round(ask - bid, 8) if bid == bid and ask == ask else None,
-                             "last_update_id": b.last_update_id, "gaps": h.gaps, "resyncs": h.resyncs,
-                             "age_s": h.as_dict()["age_s"],
-                             "msgs_s": round((h.messages - last_msgs[f.symbol]) / args.interval, 1)})
-                last_msgs[f.symbol] = h.messages
-            lat = {}
-            for c in conn.market.connections:
-                if c.listener is not None:
-                    lat = c.listener.latency.snapshot()
-            status = {"ts": round(time.time(), 3), "books": rows,
-                      "book_path_ns": {k: lat.get(k) for k in ("p50", "p99", "p99.9")} if lat else None,
-                      "rest": conn.limits.status().get("REQUEST_WEIGHT/1M")}
+            status = _status(conn, feeds, last_msgs, args.interval, ex, risk)
             if args.json:
                 print(json.dumps(status), flush=True)
             else:
-                for r in rows:
-                    print(f"{r['venue']:8} {r['symbol']:9} {r['state']:9} bid {r['bid']:<14.8g} ask {r['ask']:<14.8g} "
-                          f"u={r['last_update_id']} gaps={r['gaps']} resyncs={r['resyncs']} "
-                          f"{r['msgs_s']:>5}/s age={r['age_s']}s", flush=True)
-                if lat:
-                    print(f"  book path p50={lat['p50']}ns p99={lat['p99']}ns p99.9={lat['p99.9']}ns  "
-                          f"weight {status['rest']}", flush=True)
+                _print_status(status)
+        if risk.killed:
+            print(f"engine: halted by risk: {risk.kill_reason}", file=sys.stderr)
+            return EXIT_RISK
     return EXIT_OK
+
+
+def _status(conn, feeds, last_msgs, interval, ex, risk) -> dict:
+    rows = []
+    for f in feeds:
+        b, h = f.book, f.health
+        bid, bq, ask, aq = b.bbo()
+        rows.append({"venue": "binance", "symbol": f.symbol, "state": h.state.value, "bid": bid, "ask": ask,
+                     "spread": round(ask - bid, 8) if bid == bid and ask == ask else None,
+                     "last_update_id": b.last_update_id, "gaps": h.gaps, "resyncs": h.resyncs,
+                     "age_s": h.as_dict()["age_s"], "msgs_s": round((h.messages - last_msgs[f.symbol]) / interval, 1)})
+        last_msgs[f.symbol] = h.messages
+    lat = {}
+    for c in conn.market.connections:
+        if c.listener is not None:
+            lat = c.listener.latency.snapshot()
+    orders = list(ex.orders.values())
+    return {"ts": round(time.time(), 3), "books": rows,
+            "book_path_ns": {k: lat.get(k) for k in ("p50", "p99", "p99.9")} if lat else None,
+            "rest_weight": conn.limits.status().get("REQUEST_WEIGHT/1M"),
+            "orders": {"sent": len(orders), "open": len(ex.open_orders()),
+                       "filled": sum(1 for o in orders if o.filled > 0)},
+            "risk": risk.status()}
+
+
+def _print_status(st: dict) -> None:
+    for r in st["books"]:
+        print(f"{r['venue']:8} {r['symbol']:9} {r['state']:9} bid {r['bid']:<14.8g} ask {r['ask']:<14.8g} "
+              f"u={r['last_update_id']} gaps={r['gaps']} resyncs={r['resyncs']} "
+              f"{r['msgs_s']:>5}/s age={r['age_s']}s", flush=True)
+    lat, o, rk = st["book_path_ns"], st["orders"], st["risk"]
+    if lat:
+        print(f"  book path p50={lat['p50']}ns p99={lat['p99']}ns p99.9={lat['p99.9']}ns  "
+              f"weight {st['rest_weight']}", flush=True)
+    print(f"  orders sent={o['sent']} open={o['open']} filled={o['filled']}  positions={rk['positions']} "
+          f"realized={rk['realized_pnl']} unrealized={rk['unrealized_pnl']}"
+          + (f"  KILLED: {rk['kill_reason']}" if rk["killed"] else ""), flush=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

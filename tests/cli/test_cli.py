@@ -53,6 +53,8 @@ def test_run_against_the_embedded_simulator_streams_live_books():
     for sym in ("BTCUSDT", "ETHUSDT"):
         assert last[sym]["state"] == "live" and last[sym]["bid"] < last[sym]["ask"]
         assert last[sym]["gaps"] == 0 and last[sym]["last_update_id"] > 0
+    assert lines[-1]["orders"]["sent"] >= 1  # the example market maker trades on the simulator
+    assert lines[-1]["risk"]["killed"] is False
 
 
 def test_installed_binary_help():

@@ -141,7 +141,8 @@ class BinanceUserStream(UserDataStream):
                 fut = self._pending[msg["id"]]
                 if not fut.done():
                     fut.set_result(msg)
-        log.warning("binance user stream closed (code=%s)", ws.close_code)
+        if not self._stopping:
+            log.warning("binance user stream closed (code=%s)", ws.close_code)
 
     def _on_event(self, ev: dict) -> None:
         self.events += 1
@@ -162,6 +163,6 @@ class BinanceUserStream(UserDataStream):
         elif kind == "outboundAccountPosition":
             for b in ev.get("B", ()):
                 self.balances[b["a"]] = Balance(b["a"], Decimal(b["f"]), Decimal(b["l"]))
-        elif kind == "eventStreamTerminated":
+        elif kind == "eventStreamTerminated" and not self._stopping:
             log.warning("binance user stream terminated by the server; resubscribing")
             asyncio.get_running_loop().create_task(self._ws.close())

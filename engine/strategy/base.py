@@ -1,0 +1,113 @@
+"""The Strategy base class and the runner that wires it to connectors and the ExecutionEngine."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from decimal import Decimal
+from typing import Optional
+
+from engine.execution import ExecutionEngine, ManagedOrder
+from engine.models import OrderRequest
+
+log = logging.getLogger("engine.strategy")
+
+
+class Strategy:
+    name = "strategy"
+    timer_s = 1.0
+
+    def __init__(self, engine: ExecutionEngine, symbols: dict):
+        """``symbols``: venue -> list of unified symbols this strategy watches."""
+        self.engine = engine
+        self.symbols = symbols
+        self.books: dict = {}  # (venue, symbol) -> live compiled book
+
+    # -- callbacks (override)
+    def on_book(self, venue: str, symbol: str, book) -> None:
+        pass
+
+    def on_trade(self, venue: str, trade) -> None:
+        pass
+
+    def on_order(self, order: ManagedOrder) -> None:
+        pass
+
+    async def on_timer(self) -> None:
+        pass
+
+    async def on_start(self) -> None:
+        pass
+
+    async def on_stop(self) -> None:
+        pass
+
+    # -- trading
+    async def submit(self, venue: str, req: OrderRequest) -> ManagedOrder:
+        return await self.engine.submit(venue, req)
+
+    async def cancel(self, client_order_id: str) -> Optional[ManagedOrder]:
+        try:
+            return await self.engine.cancel(client_order_id)
+        except Exception as e:  # already gone, venue hiccup: the order state machine has the truth
+            log.warning("%s: cancel %s failed: %s", self.name, client_order_id, e)
+            return None
+
+
+class StrategyRunner:
+    """Subscribes the strategy's books and trades (callbacks, no queues) and drives its timer."""
+
+    def __init__(self, strategy: Strategy, connectors: dict):
+        self.strategy = strategy
+        self.connectors = connectors
+        self._timer: Optional[asyncio.Task] = None
+
+    async def start(self) -> None:
+        s = self.strategy
+        s.engine.listeners.append(self._guard(s.on_order))
+        for venue, symbols in s.symbols.items():
+            conn = self.connectors[venue]
+            for sym in symbols:
+                native = conn.native(sym)
+
+                def on_book(book, venue=venue, sym=sym):
+                    s.books[(venue, sym)] = book
+                    self._call(s.on_book, venue, sym, book)
+
+                feed = await conn.market.add_book(native, on_book)
+                s.books[(venue, sym)] = feed.book
+                await conn.market.add_trades(native, lambda t, venue=venue: self._call(s.on_trade, venue, t))
+        await s.on_start()
+        self._timer = asyncio.create_task(self._tick(), name=f"{s.name}-timer")
+
+    async def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timer
+        await self.strategy.on_stop()
+
+    async def _tick(self) -> None:
+        risk = self.strategy.engine.risk
+        while True:
+            await asyncio.sleep(self.strategy.timer_s)
+            try:
+                # mark positions to the live mids (unrealized PnL, the daily-loss kill switch)
+                for (venue, sym), book in self.strategy.books.items():
+                    if book.synced and book.mid == book.mid:
+                        risk.mark(venue, sym, Decimal(str(book.mid)))
+                await risk.run_pending_kill()
+                await self.strategy.on_timer()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s: on_timer failed", self.strategy.name)
+
+    def _guard(self, fn):
+        return lambda *a: self._call(fn, *a)
+
+    def _call(self, fn, *args) -> None:
+        try:
+            fn(*args)
+        except Exception:
+            log.exception("%s: %s failed", self.strategy.name, getattr(fn, "__name__", "callback"))
