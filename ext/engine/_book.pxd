@@ -25,6 +25,7 @@ cdef struct Parsed:
     bint has_lid
     bint has_b
     bint has_a
+    int ltype       # Lighter frames: 1 = subscribed/order_book (a full book), 2 = update/order_book
 
 cdef enum:
     TOP_CACHE = 64          # top(n) reuses the tuples of unchanged levels for n <= 64
@@ -76,6 +77,11 @@ cdef class OrderBook:
     cdef Py_ssize_t _parse_object(self, const char* p, Py_ssize_t i, Py_ssize_t n, int depth, Parsed* r,
                                   ScanError* e) except -2
     cdef Py_ssize_t _parse(self, const char* p, Py_ssize_t n, int kind, Parsed* r, ScanError* e) except -2
+    cdef Py_ssize_t _parse_obj_levels(self, const char* p, Py_ssize_t i, Py_ssize_t n, Side* out, bint negate,
+                                      ScanError* e) except -2
+    cdef Py_ssize_t _parse_lighter(self, const char* p, Py_ssize_t i, Py_ssize_t n, int depth, Parsed* r,
+                                   ScanError* e) except -2
+    cdef int apply_lighter_ptr(self, const char* p, Py_ssize_t n) except -1
     cdef int _raise(self, ScanError* e, Py_ssize_t n) except -1
     cdef int _check(self, Parsed* r, int kind, ScanError* e) noexcept
     cdef int _reserve(self, Side* s, Py_ssize_t extra) except -1

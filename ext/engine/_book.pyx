@@ -45,6 +45,7 @@ cdef enum Kind:
     K_DEPTH = 1      # depthUpdate diff
     K_SNAPSHOT = 2   # REST /depth body
     K_PARTIAL = 3    # @depth5/10/20: spot {lastUpdateId,bids,asks} or futures depthUpdate-shaped
+    K_LIGHTER = 4    # Lighter order_book channel: subscribed (full book) or update chained by begin_nonce
 
 cdef enum:
     MAX_LEVELS_PER_FRAME = 200000
@@ -336,6 +337,131 @@ cdef class OrderBook:
             else:
                 return fail(e, ERR_EXPECTED_COMMA, i)
 
+    cdef Py_ssize_t _parse_obj_levels(self, const char* p, Py_ssize_t i, Py_ssize_t n, Side* out, bint negate,
+                                      ScanError* e) except -2:
+        """Lighter levels: [{"price": "0.20382", "size": "7816.7"}, ...] (keys in any order, extras skipped)."""
+        cdef int64_t px
+        cdef int64_t qty
+        cdef bint has_px
+        cdef bint has_qty
+        cdef Py_ssize_t ks
+        cdef Py_ssize_t kl
+        out.n = 0
+        i = expect(p, i, n, b'[', ERR_EXPECTED_ARRAY, e)
+        if i < 0:
+            return -1
+        i = skip_ws(p, i, n)
+        if i < n and p[i] == b']':
+            return i + 1
+        while True:
+            i = expect(p, i, n, b'{', ERR_BAD_LEVEL, e)
+            if i < 0:
+                return -1
+            has_px = has_qty = False
+            while True:
+                i = string_span(p, i, n, &ks, &kl, e)
+                if i < 0:
+                    return -1
+                i = expect(p, i, n, b':', ERR_EXPECTED_COLON, e)
+                if i < 0:
+                    return -1
+                if key_is(p, ks, kl, b"price", 5):
+                    i = parse_decimal(p, i, n, self.price_decimals, &px, e)
+                    has_px = True
+                elif key_is(p, ks, kl, b"size", 4):
+                    i = parse_decimal(p, i, n, self.qty_decimals, &qty, e)
+                    has_qty = True
+                else:
+                    i = skip_value(p, i, n, e)
+                if i < 0:
+                    return -1
+                i = skip_ws(p, i, n)
+                if i >= n:
+                    return fail(e, ERR_TRUNCATED, i)
+                if p[i] == b',':
+                    i += 1
+                elif p[i] == b'}':
+                    i += 1
+                    break
+                else:
+                    return fail(e, ERR_EXPECTED_COMMA, i)
+            if not (has_px and has_qty) or px <= 0:
+                return fail(e, ERR_BAD_LEVEL, i)
+            if out.n >= MAX_LEVELS_PER_FRAME:
+                return fail(e, ERR_TOO_MANY_LEVELS, i)
+            if out.n >= out.cap:
+                side_grow(out, out.n + 1)
+            out.key[out.n] = -px if negate else px
+            out.qty[out.n] = qty
+            out.n += 1
+            i = skip_ws(p, i, n)
+            if i >= n:
+                return fail(e, ERR_TRUNCATED, i)
+            if p[i] == b',':
+                i += 1
+            elif p[i] == b']':
+                return i + 1
+            else:
+                return fail(e, ERR_EXPECTED_COMMA, i)
+
+    cdef Py_ssize_t _parse_lighter(self, const char* p, Py_ssize_t i, Py_ssize_t n, int depth, Parsed* r,
+                                   ScanError* e) except -2:
+        """An order_book frame: {"channel", "type", "order_book": {"asks", "bids", "nonce", "begin_nonce"}}."""
+        cdef Py_ssize_t ks
+        cdef Py_ssize_t kl
+        cdef Py_ssize_t vs
+        cdef Py_ssize_t vl
+        i = expect(p, i, n, b'{', ERR_EXPECTED_OBJECT, e)
+        if i < 0:
+            return -1
+        i = skip_ws(p, i, n)
+        if i < n and p[i] == b'}':
+            return i + 1
+        while True:
+            i = string_span(p, i, n, &ks, &kl, e)
+            if i < 0:
+                return -1
+            i = expect(p, i, n, b':', ERR_EXPECTED_COLON, e)
+            if i < 0:
+                return -1
+            if depth == 0 and key_is(p, ks, kl, b"type", 4):
+                i = string_span(p, i, n, &vs, &vl, e)
+                if i >= 0:
+                    if key_is(p, vs, vl, b"subscribed/order_book", 21):
+                        r.ltype = 1
+                    elif key_is(p, vs, vl, b"update/order_book", 17):
+                        r.ltype = 2
+                    else:
+                        return fail(e, ERR_WRONG_EVENT, vs)
+                    r.has_e = True
+            elif depth == 0 and key_is(p, ks, kl, b"order_book", 10):
+                i = self._parse_lighter(p, i, n, 1, r, e)
+            elif depth == 1 and key_is(p, ks, kl, b"bids", 4):
+                i = self._parse_obj_levels(p, i, n, &self._sb, False, e)
+                r.has_b = True
+            elif depth == 1 and key_is(p, ks, kl, b"asks", 4):
+                i = self._parse_obj_levels(p, i, n, &self._sa, True, e)
+                r.has_a = True
+            elif depth == 1 and key_is(p, ks, kl, b"nonce", 5):
+                i = parse_uint(p, i, n, &r.u, e)
+                r.has_u = True
+            elif depth == 1 and key_is(p, ks, kl, b"begin_nonce", 11):
+                i = parse_uint(p, i, n, &r.U, e)
+                r.has_U = True
+            else:
+                i = skip_value(p, i, n, e)
+            if i < 0:
+                return -1
+            i = skip_ws(p, i, n)
+            if i >= n:
+                return fail(e, ERR_TRUNCATED, i)
+            if p[i] == b',':
+                i += 1
+            elif p[i] == b'}':
+                return i + 1
+            else:
+                return fail(e, ERR_EXPECTED_COMMA, i)
+
     cdef Py_ssize_t _parse(self, const char* p, Py_ssize_t n, int kind, Parsed* r, ScanError* e) except -2:
         cdef Py_ssize_t i
         r.has_e = r.has_s = r.has_U = r.has_u = r.has_pu = r.has_lid = r.has_b = r.has_a = False
@@ -343,9 +469,13 @@ cdef class OrderBook:
         e.code = ERR_NONE
         e.pos = 0
         e.field = NULL
+        r.ltype = 0
         if p == NULL:
             return fail(e, ERR_TRUNCATED, 0)
-        i = self._parse_object(p, 0, n, 0, r, e)
+        if kind == K_LIGHTER:
+            i = self._parse_lighter(p, 0, n, 0, r, e)
+        else:
+            i = self._parse_object(p, 0, n, 0, r, e)
         if i < 0:
             return -1
         i = skip_ws(p, i, n)
@@ -357,7 +487,18 @@ cdef class OrderBook:
 
     cdef int _check(self, Parsed* r, int kind, ScanError* e) noexcept:
         cdef const char* missing = NULL
-        if kind == K_DEPTH or (kind == K_PARTIAL and not r.has_lid):
+        if kind == K_LIGHTER:
+            if not r.has_e:
+                missing = "type"
+            elif not r.has_u:
+                missing = "order_book.nonce"
+            elif r.ltype == 2 and not r.has_U:
+                missing = "order_book.begin_nonce"
+            elif not r.has_b:
+                missing = "order_book.bids"
+            elif not r.has_a:
+                missing = "order_book.asks"
+        elif kind == K_DEPTH or (kind == K_PARTIAL and not r.has_lid):
             if not r.has_e:
                 missing = "e"
             elif not r.has_s:
@@ -472,6 +613,24 @@ cdef class OrderBook:
         self.synced = False
         return GAP
 
+    cdef int apply_lighter_ptr(self, const char* p, Py_ssize_t n) except -1:
+        """Lighter order_book frame: a snapshot re-seeds; an update applies only if its begin_nonce equals
+        the previous frame's nonce (else GAP: untouched, unsynced until the next snapshot)."""
+        cdef Parsed r
+        cdef ScanError e
+        if self._parse(p, n, K_LIGHTER, &r, &e) < 0:
+            self._raise(&e, n)
+        if r.ltype == 1:
+            self._replace_from_scratch(r.u)
+            self.applied += 1
+            return APPLIED
+        if not self.synced:
+            self.unsynced_drops += 1
+            return GAP
+        if r.U != self.last_update_id:
+            return self._gap()
+        return self._apply_parsed_diff(&r)
+
     cdef int validate_depth_ptr(self, const char* p, Py_ssize_t n, int64_t* U, int64_t* u) except -1:
         """Parse and validate a diff without applying it (used while buffering before a snapshot)."""
         cdef Parsed r
@@ -496,6 +655,14 @@ cdef class OrderBook:
     def apply_depth(self, bytes raw not None):
         """Apply one ``depthUpdate`` frame exactly as received. Returns a DepthOutcome int."""
         return self.apply_depth_ptr(PyBytes_AS_STRING(raw), PyBytes_GET_SIZE(raw))
+
+    def apply_lighter(self, bytes raw not None):
+        """Apply one Lighter ``order_book`` channel frame (subscribed or update). Returns a DepthOutcome int.
+
+        ``last_update_id`` holds the last applied ``nonce``. Prices/sizes use the book's decimals (the
+        market's ``price_decimals`` / ``size_decimals``); a size of zero in any spelling deletes the level.
+        """
+        return self.apply_lighter_ptr(PyBytes_AS_STRING(raw), PyBytes_GET_SIZE(raw))
 
     def apply_partial(self, bytes raw not None):
         """Replace the book with a partial-depth frame (``@depth5/10/20``)."""

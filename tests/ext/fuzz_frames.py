@@ -32,6 +32,8 @@ def corpus(data):
     snap = open(os.path.join(data, "spot/nautilus_trader/rest_depth_BTCUSDT_limit10.json"), "rb").read()
     out.append(snap)
     out.append(b'{"lastUpdateId":160,"bids":[["0.0024","10"]],"asks":[["0.0026","100"]]}')
+    lighter = os.path.join(data, "..", "lighter", "captured", "ws_order_book_CRV36_mainnet_20260729.jsonl")
+    out.extend(line.strip().encode() for line in open(lighter) if line.strip())
     return out
 
 
@@ -91,6 +93,7 @@ def main():
             b = book_mod.OrderBook(s, futures=fut)
             b.apply_snapshot(b'{"lastUpdateId":1,"bids":[["1.00000000","1.00000000"]],"asks":[["2.00000000","1"]]}')
             books[(s, fut)] = (b, book_mod.BookSync(book_mod.OrderBook(s, futures=fut), max_buffer=50))
+    crv = book_mod.OrderBook("CRV", price_decimals=5, qty_decimals=1)
     ok = errs = 0
     t0 = time.time()
     sym_of = {}
@@ -102,7 +105,7 @@ def main():
         raw = mutate(rng, [src])
         sym = sym_of[src] if sym_of[src] in symbols else rng.choice(symbols)
         book, sync = books[(sym, rng.random() < 0.5)]
-        which = k % 6
+        which = k % 7
         try:
             if which == 0:
                 book.apply_depth(raw)
@@ -114,8 +117,10 @@ def main():
                 sync.feed(raw)
             elif which == 4:
                 sync.apply_snapshot(raw)
-            else:
+            elif which == 5:
                 feed_mod.decode_agg_trade(raw)
+            else:
+                crv.apply_lighter(raw)
             ok += 1
         except FrameError:
             errs += 1
