@@ -1,0 +1,118 @@
+"""The Lighter simulator's REST API (aiohttp): market data and nonces with the real response shapes."""
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+
+
+class LighterRest:
+    def __init__(self, sim):
+        self.sim = sim
+        self.requests = 0
+
+    def routes(self, app: web.Application) -> None:
+        r = app.router
+        r.add_get("/", self.status)
+        r.add_get("/api/v1/orderBooks", self.order_books)
+        r.add_get("/api/v1/orderBookDetails", self.order_book_details)
+        r.add_get("/api/v1/orderBookOrders", self.order_book_orders)
+        r.add_get("/api/v1/recentTrades", self.recent_trades)
+        r.add_get("/api/v1/nextNonce", self.next_nonce)
+
+    def _error(self, code: int, message: str, status: int = 400) -> web.Response:
+        return web.json_response({"code": code, "message": message}, status=status)
+
+    def _markets(self, request):
+        mid = request.query.get("market_id")
+        markets = list(self.sim.markets.values())
+        if mid is not None:
+            try:
+                markets = [m for m in markets if m.spec.market_id == int(mid)]
+            except ValueError:
+                return None
+        return markets
+
+    async def status(self, request):
+        self.requests += 1
+        return web.json_response({"status": 200, "network_id": 1, "timestamp": int(time.time())})
+
+    def _ob(self, m) -> dict:
+        s = m.spec
+        return {"symbol": s.symbol, "market_id": s.market_id, "market_type": "perp", "base_asset_id": 0,
+                "quote_asset_id": 0, "status": "active", "taker_fee": "0.0000", "is_taker_fee_enabled": True,
+                "maker_fee": "0.0000", "is_maker_fee_enabled": True, "liquidation_fee": "1.0000",
+                "min_base_amount": f"{s.min_base_amount:.{s.size_decimals}f}",
+                "min_quote_amount": f"{s.min_quote_amount:.6f}", "order_quote_limit": "281474976.710655",
+                "supported_size_decimals": s.size_decimals, "supported_price_decimals": s.price_decimals,
+                "supported_quote_decimals": 6}
+
+    async def order_books(self, request):
+        self.requests += 1
+        markets = self._markets(request)
+        if markets is None:
+            return self._error(20001, "invalid param : market_id")
+        return web.json_response({"code": 200, "order_books": [self._ob(m) for m in markets]})
+
+    async def order_book_details(self, request):
+        self.requests += 1
+        markets = self._markets(request)
+        if markets is None:
+            return self._error(20001, "invalid param : market_id")
+        rows = []
+        for m in markets:
+            d = self._ob(m)
+            last = m.trades[-1][1] if m.trades else m.mid
+            d.update({"size_decimals": m.spec.size_decimals, "price_decimals": m.spec.price_decimals,
+                      "quote_multiplier": 1, "default_initial_margin_fraction": 500,
+                      "min_initial_margin_fraction": 200, "maintenance_margin_fraction": 120,
+                      "closeout_margin_fraction": 80, "last_trade_price": float(m.spec.px(last)),
+                      "daily_trades_count": len(m.trades), "daily_base_token_volume": 0.0,
+                      "daily_quote_token_volume": 0.0, "daily_price_low": float(m.spec.px(last)),
+                      "daily_price_high": float(m.spec.px(last)), "daily_price_change": 0.0,
+                      "open_interest": 0.0, "daily_chart": {},
+                      "market_config": {"market_margin_mode": 0, "insurance_fund_account_index": 281474976710655,
+                                        "liquidation_mode": 0, "force_reduce_only": False, "trading_hours": "",
+                                        "funding_fee_discounts_enabled": False, "hidden": False,
+                                        "rfq_enabled": True},
+                      "strategy_index": 2})
+            rows.append(d)
+        return web.json_response({"code": 200, "order_book_details": rows, "spot_order_book_details": []})
+
+    async def order_book_orders(self, request):
+        self.requests += 1
+        markets = self._markets(request)
+        if not markets:
+            return self._error(20001, "invalid param : market_id")
+        m = markets[0]
+        limit = int(request.query.get("limit", 50))
+        oid = 281474976710656
+
+        def rows(side):
+            out = []
+            for k, (p, q) in enumerate(m.levels(side)[:limit]):
+                out.append({"order_index": oid + k, "order_id": str(oid + k), "owner_account_index": 1000 + k,
+                            "initial_base_amount": m.spec.sz(q), "remaining_base_amount": m.spec.sz(q),
+                            "price": m.spec.px(p), "order_expiry": 0, "transaction_time": int(time.time() * 1e6)})
+            return out
+
+        asks, bids = rows("a"), rows("b")
+        return web.json_response({"code": 200, "total_asks": len(asks), "asks": asks,
+                                  "total_bids": len(bids), "bids": bids})
+
+    async def recent_trades(self, request):
+        self.requests += 1
+        markets = self._markets(request)
+        if not markets:
+            return self._error(20001, "invalid param : market_id")
+        m = markets[0]
+        limit = min(int(request.query.get("limit", 50)), 100)
+        return web.json_response({"code": 200, "trades": [self.sim.trade_json(m, t) for t in m.trades[-limit:]]})
+
+    async def next_nonce(self, request):
+        self.requests += 1
+        try:
+            key = (int(request.query["account_index"]), int(request.query["api_key_index"]))
+        except (KeyError, ValueError):
+            return self._error(20001, "invalid param : account_index, api_key_index")
+        return web.json_response({"code": 200, "nonce": self.sim.nonces.get(key, 0)})

@@ -1,0 +1,100 @@
+"""LighterSimulator: REST (/api/v1) and the /stream WebSocket on one aiohttp server on 127.0.0.1.
+
+    async with LighterSimulator(seed=1) as sim:
+        sim.rest_url, sim.ws_url, sim.account_index, sim.api_key_index, sim.api_private_key
+        sim.faults["gap"] = 1          # the next book update is never sent (a broken nonce chain)
+
+Shares no code with the engine's connectors or compiled hot path. Trading (sendTx, account streams,
+nonce conflicts) is the next step of this simulator (issue #4).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import secrets
+from typing import Optional
+
+from aiohttp import web
+
+from .market import DEFAULT_MARKETS, LighterMarket
+from .rest import LighterRest
+from .stream import LighterStream
+
+
+class LighterSimulator:
+    def __init__(self, *, seed: int = 1, host: str = "127.0.0.1", port: int = 0, markets: tuple = DEFAULT_MARKETS,
+                 tick_s: float = 0.1, account_index: int = 281474976710608, api_key_index: int = 3):
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError("the simulator only listens on loopback")
+        self.host, self._port, self.tick_s = host, port, tick_s
+        rng = random.Random(seed)
+        self.markets = {m.market_id: LighterMarket(m, random.Random(rng.random()), nonce=18_032_383_898 + 1000 * i)
+                        for i, m in enumerate(markets)}
+        self.account_index, self.api_key_index = account_index, api_key_index
+        self.api_private_key = secrets.token_hex(40)  # a throwaway key of the real format (80 hex)
+        self.nonces: dict = {(account_index, api_key_index): 1}
+        self.trades_sent: dict = {}
+        self.faults: dict = {}
+        self.rest = LighterRest(self)
+        self.stream = LighterStream(self)
+        self._runner: Optional[web.AppRunner] = None
+        self._clock: Optional[asyncio.Task] = None
+        self.paused = False
+        self.rest_url = self.ws_url = ""
+
+    def info(self) -> dict:
+        return {"exchange": "lighter", "rest_url": self.rest_url, "ws_url": self.ws_url,
+                "account_index": self.account_index, "api_key_index": self.api_key_index,
+                "api_private_key": self.api_private_key}
+
+    def market_by_id(self, market_id: int) -> Optional[LighterMarket]:
+        return self.markets.get(market_id)
+
+    def trade_json(self, m: LighterMarket, t: tuple) -> dict:
+        tid, price, size, maker_ask, ts = t
+        spec = m.spec
+        usd = (price * size) / 10 ** (spec.price_decimals + spec.size_decimals)
+        return {"trade_id": tid, "trade_id_str": str(tid), "type": "trade", "market_id": spec.market_id,
+                "size": spec.sz(size), "price": spec.px(price), "usd_amount": f"{usd:.6f}",
+                "is_maker_ask": maker_ask, "timestamp": ts, "transaction_time": ts * 1000}
+
+    async def start(self) -> "LighterSimulator":
+        app = web.Application()
+        self.rest.routes(app)
+        app.router.add_get("/stream", self.stream.handler)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self._port)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        self.rest_url = f"http://{self.host}:{port}"
+        self.ws_url = f"ws://{self.host}:{port}/stream"
+        self._clock = asyncio.create_task(self._run_clock(), name="lighter-sim-clock")
+        return self
+
+    async def stop(self) -> None:
+        if self._clock is not None:
+            self._clock.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._clock
+        await self.stream.close_all()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def __aenter__(self):
+        return await self.start()
+
+    async def __aexit__(self, *exc):
+        await self.stop()
+
+    async def _run_clock(self) -> None:
+        loop = asyncio.get_running_loop()
+        nxt = loop.time()
+        while True:
+            nxt += self.tick_s
+            if not self.paused:
+                for m in self.markets.values():
+                    m.step_market()
+            await self.stream.publish()
+            await asyncio.sleep(max(0.0, nxt - loop.time()))
