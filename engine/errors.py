@@ -284,6 +284,53 @@ def binance_error(
                raw=body, action=rule.action)
 
 
+# ---- Lighter (REST and WS error codes from protocols/lighter.md; HTTP status decides first like Binance's)
+LIGHTER_ERROR_CODES: Mapping[int, ErrorRule] = {
+    20001: _R(InvalidRequestError, _A.REJECT),  # invalid param (incl. "auth field is required")
+    20013: _R(AuthenticationError, _A.RESYNC_RETRY_ONCE),  # invalid auth: deadline > 8 h / expired: new token
+    21104: _R(NonceConflictError, _A.RESYNC_RETRY_ONCE),  # invalid nonce: refresh from nextNonce, retry once
+    21105: _R(NonceConflictError, _A.RESYNC_RETRY_ONCE),  # batch nonces not increasing
+    21121: _R(InvalidRequestError, _A.REJECT),  # batch mixes accounts/api keys
+    21514: _R(InvalidRequestError, _A.REJECT),  # batch too large
+    21728: _R(OrderRejectedError, _A.REJECT),  # client order index already exists
+    23000: _R(RateLimitExceededError, _A.WAIT),  # too many requests
+    30003: _R(InvalidRequestError, _A.REJECT),  # already subscribed
+    30005: _R(InvalidRequestError, _A.REJECT),  # invalid channel
+}
+
+
+def lighter_error(http_status: int | None, body: Any = None, headers: Mapping[str, str] | None = None, *,
+                  endpoint: str | None = None) -> TradingError:
+    """Build the right TradingError for a failed Lighter answer (REST body or WS ``{"error": {...}}``)."""
+    if isinstance(body, (bytes, bytearray, memoryview, str)):
+        text = bytes(body).decode("utf-8", "replace") if not isinstance(body, str) else body
+        try:
+            data = json.loads(text) if text else {}
+        except ValueError:
+            data = {"message": text[:200]}
+    else:
+        data = body or {}
+    if isinstance(data, Mapping) and isinstance(data.get("error"), Mapping):
+        data = data["error"]
+    code = data.get("code") if isinstance(data, Mapping) else None
+    code = code if isinstance(code, int) and not isinstance(code, bool) else None
+    msg = data.get("message", "") if isinstance(data, Mapping) else ""
+    rule = _STATUS_RULES.get(http_status or 0)
+    if rule is None and http_status is not None and http_status >= 500:
+        rule = _R(RPCTimeoutError, _A.RECONCILE)
+    if rule is None and code is not None:
+        rule = LIGHTER_ERROR_CODES.get(code)
+    if rule is None:
+        rule = _R(InvalidRequestError if code is not None else ExchangeConnectionError,
+                  _A.REJECT if code is not None else _A.RETRY)
+    retry_after = _retry_after(headers)
+    if rule.exc is RateLimitExceededError and retry_after is None:
+        retry_after = DEFAULT_RETRY_AFTER_S
+    where = f" on {endpoint}" if endpoint else ""
+    return rule.exc(f"lighter{where}: {msg or f'HTTP {http_status}'}", exchange="lighter", code=code,
+                    http_status=http_status, retry_after=retry_after, raw=body, action=rule.action)
+
+
 def timeout_error(exchange: str, what: str, raw: Any = None) -> RPCTimeoutError:
     """A request whose answer never came: the outcome is unknown and must be reconciled."""
     return RPCTimeoutError(f"{exchange}: {what} timed out; outcome unknown", exchange=exchange, raw=raw)

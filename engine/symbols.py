@@ -45,8 +45,10 @@ class SymbolMap:
     _to_unified: dict[str, Symbol] = field(default_factory=dict)
 
     def add(self, symbol: Symbol, native: str) -> None:
+        """Map ``symbol`` to ``native``; the first symbol added for a native name is its unified form
+        (later ones are aliases, e.g. Lighter's USDC-margined ETH also answers to ETH-USDT)."""
         self._to_native[symbol] = native
-        self._to_unified[native.upper()] = symbol
+        self._to_unified.setdefault(native.upper(), symbol)
 
     @classmethod
     def from_pairs(cls, venue: str, pairs: Iterable[tuple[Symbol, str]]) -> "SymbolMap":

@@ -18,7 +18,7 @@ from libc.string cimport memcmp, memchr
 from libc.stdint cimport int64_t, uint64_t
 
 from picows.picows cimport WSListener, WSTransport, WSFrame, WSMsgType, WSCloseCode
-from engine._book cimport BookSync
+from engine._book cimport BookSync, OrderBook
 from engine._metrics cimport LatencyHistogram
 
 cdef extern from *:
@@ -37,18 +37,20 @@ cdef extern from *:
 
 BUILD_MODE = ENGINE_BUILD_MODE.decode()
 
-cdef const char* PREFIX = b'{"stream":"'
-cdef Py_ssize_t PREFIX_LEN = 11
+BINANCE_PREFIX = b'{"stream":"'   # Binance combined streams: {"stream":"<name>","data":{...}}
+LIGHTER_PREFIX = b'{"channel":"'  # Lighter: {"channel":"order_book:36",...}
 
 cdef enum RouteKind:
-    ROUTE_BOOK = 1
-    ROUTE_RAW = 2
+    ROUTE_BOOK = 1       # Binance depth diffs -> BookSync.feed_ptr
+    ROUTE_RAW = 2        # any other stream -> owner.on_stream(key, bytes)
+    ROUTE_LIGHTER = 3    # Lighter order_book frames -> OrderBook.apply_lighter_ptr
 
 
 cdef class _Route:
     cdef bytes name
     cdef int kind
     cdef BookSync sync
+    cdef OrderBook book
     cdef object key
     cdef bint notify_applied
 
@@ -64,11 +66,14 @@ cdef class StreamListener(WSListener):
     cdef readonly uint64_t callback_errors
     cdef readonly LatencyHistogram latency
     cdef WSTransport transport
+    cdef bytes _prefix
 
-    def __init__(self, owner, LatencyHistogram latency=None):
+    def __init__(self, owner, LatencyHistogram latency=None, bytes prefix=BINANCE_PREFIX):
+        """``prefix``: how a routed frame starts, up to the opening quote of its stream/channel name."""
         self.owner = owner
         self.routes = []
         self.latency = latency if latency is not None else LatencyHistogram()
+        self._prefix = prefix
 
     def register_book(self, bytes name, BookSync sync, key, bint notify_applied=True):
         self.unregister(name)
@@ -76,6 +81,16 @@ cdef class StreamListener(WSListener):
         r.name = name
         r.kind = ROUTE_BOOK
         r.sync = sync
+        r.key = key
+        r.notify_applied = notify_applied
+        self.routes.append(r)
+
+    def register_lighter_book(self, bytes name, OrderBook book, key, bint notify_applied=True):
+        self.unregister(name)
+        cdef _Route r = _Route()
+        r.name = name
+        r.kind = ROUTE_LIGHTER
+        r.book = book
         r.key = key
         r.notify_applied = notify_applied
         self.routes.append(r)
@@ -125,12 +140,13 @@ cdef class StreamListener(WSListener):
         cdef Py_ssize_t name_len
         cdef _Route r
         cdef int outcome
+        cdef Py_ssize_t plen = len(self._prefix)
         self.frames += 1
-        if n <= PREFIX_LEN or memcmp(p, PREFIX, PREFIX_LEN) != 0:
+        if n <= plen or memcmp(p, <const char*>self._prefix, plen) != 0:
             self._call_control(p, n)
             return 0
-        name = p + PREFIX_LEN
-        end = <const char*>memchr(name, b'"', n - PREFIX_LEN)
+        name = p + plen
+        end = <const char*>memchr(name, b'"', n - plen)
         if end == NULL:
             self._call_garbage(p, n)
             return 0
@@ -138,11 +154,14 @@ cdef class StreamListener(WSListener):
         for obj in self.routes:
             r = <_Route>obj
             if len(r.name) == name_len and memcmp(<const char*>r.name, name, name_len) == 0:
-                if r.kind == ROUTE_BOOK:
+                if r.kind == ROUTE_BOOK or r.kind == ROUTE_LIGHTER:
                     self.book_frames += 1
                     try:
-                        outcome = r.sync.feed_ptr(p, n)
-                    except ValueError:  # FrameError: counted by the sync, book untouched
+                        if r.kind == ROUTE_BOOK:
+                            outcome = r.sync.feed_ptr(p, n)
+                        else:
+                            outcome = r.book.apply_lighter_ptr(p, n)
+                    except ValueError:  # FrameError: counted, book untouched
                         self._call_garbage(p, n)
                         return 0
                     self.latency.record(engine_mono_ns() - t0)

@@ -92,3 +92,25 @@ def test_websocket_disconnect_keeps_the_cause():
                                        planned=False)
     assert err.close_code == 1008 and err.reason == "Too many messages" and not err.planned
     assert "binance" in str(err)
+
+
+LIGHTER = pathlib.Path(__file__).parents[1] / "data/lighter/captured"
+
+
+@pytest.mark.parametrize("fname,status,exc", [
+    ("rest_sendTx_400_21104_invalid_nonce.json", 400, E.NonceConflictError),
+    ("rest_accountLimits_error_20013_deadline_over_8h_testnet.json", 401, E.AuthenticationError),
+    ("rest_accountActiveOrders_error_20001_no_auth_testnet.json", 400, E.InvalidRequestError),
+    ("ws_error_30003_already_subscribed_mainnet.json", None, E.InvalidRequestError),
+])
+def test_lighter_bodies_map_by_code(fname, status, exc):
+    body = (LIGHTER / fname).read_bytes()
+    err = E.lighter_error(status, body)
+    assert type(err) is exc and err.exchange == "lighter" and err.code is not None
+
+
+def test_lighter_nonce_conflict_is_retry_once_and_5xx_unknown():
+    err = E.lighter_error(400, b'{"code":21104,"message":"invalid nonce"}')
+    assert err.action is E.ErrorAction.RESYNC_RETRY_ONCE
+    assert E.lighter_error(502, b"").outcome_unknown
+    assert E.lighter_error(429, b'{"code":23000,"message":"Too Many Requests"}').retry_after == 60.0

@@ -1,0 +1,1 @@
+"""Lighter (zkLighter perps) connector: REST over aiohttp, order books over picows into the compiled book."""

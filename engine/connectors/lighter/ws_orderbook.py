@@ -1,0 +1,216 @@
+"""Lighter order books over one picows connection, applied by the compiled book straight from the frames.
+
+Each market is subscribed as ``order_book/<id>``: the ``subscribed/order_book`` frame seeds the book and
+every ``update/order_book`` must chain (``begin_nonce`` == previous ``nonce``). A broken chain is a GAP:
+the book is left untouched and marked unsynced, and only that market is resynced (unsubscribe, wait for
+the ack, subscribe: a duplicate subscribe would get 30003 and no new snapshot). The server's app-level
+``{"type":"ping"}`` is answered with ``{"type":"pong"}``; a lost socket reconnects with capped, jittered
+backoff and resubscribes every market (each gets a fresh snapshot).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Callable, Optional
+
+import orjson
+from picows import ws_connect
+
+from engine._build import load
+from engine.book import DepthOutcome, OrderBook
+from engine.connectors.base import BookState, ReconnectPolicy, StreamHealth
+from engine.errors import WebSocketDisconnectedError, lighter_error
+
+_ws = load("engine._ws")
+log = logging.getLogger("engine.lighter.ws")
+CONTROL_INTERVAL_S = 0.05
+
+
+class LighterBook:
+    def __init__(self, market_id: int, symbol: str, price_decimals: int, size_decimals: int):
+        self.market_id = market_id
+        self.symbol = symbol
+        self.channel = f"order_book:{market_id}"
+        self.book = OrderBook(symbol, price_decimals=price_decimals, qty_decimals=size_decimals)
+        self.health = StreamHealth(symbol)
+        self.callbacks: list[Callable] = []
+        self.changed = asyncio.Event()
+        self.resyncing = False
+
+
+class LighterMarketData:
+    def __init__(self, ws_url: str, *, reconnect: Optional[ReconnectPolicy] = None):
+        self.ws_url = ws_url
+        self.books: dict[int, LighterBook] = {}
+        self.trade_callbacks: dict[int, list] = {}
+        self.transport = None
+        self.listener = None
+        self.connected = asyncio.Event()
+        self._policy = reconnect or ReconnectPolicy()
+        self._task: Optional[asyncio.Task] = None
+        self._control: asyncio.Queue = asyncio.Queue()
+        self._pacer: Optional[asyncio.Task] = None
+        self._closing = False
+        self.disconnects = 0
+        self.errors: list = []
+        self.last_disconnect: Optional[WebSocketDisconnectedError] = None
+        self.close_code: Optional[int] = None
+        self.close_reason = ""
+
+    # -- lifecycle
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="lighter-ws")
+        self._pacer = asyncio.create_task(self._pace(), name="lighter-ws-control")
+        await asyncio.wait_for(self.connected.wait(), 30)
+
+    async def stop(self) -> None:
+        self._closing = True
+        for t in (self._task, self._pacer):
+            if t is not None:
+                t.cancel()
+        if self.transport is not None and not self.transport.is_disconnected:
+            self.transport.send_close(1000, b"bye")
+            self.transport.disconnect()
+        await asyncio.gather(*(t for t in (self._task, self._pacer) if t is not None), return_exceptions=True)
+
+    async def _run(self) -> None:
+        while not self._closing:
+            try:
+                self.transport, self.listener = await ws_connect(
+                    lambda: _ws.StreamListener(self, prefix=_ws.LIGHTER_PREFIX), self.ws_url,
+                    enable_auto_ping=True, auto_ping_idle_timeout=30, auto_ping_reply_timeout=30)
+                for lb in self.books.values():
+                    self._route(lb)
+                    self._send({"type": "subscribe", "channel": f"order_book/{lb.market_id}"})
+                for mid in self.trade_callbacks:
+                    self.listener.register_raw(f"trade:{mid}".encode(), mid)
+                    self._send({"type": "subscribe", "channel": f"trade/{mid}"})
+                self.connected.set()
+                self._policy.reset()
+                await self.transport.wait_disconnected()
+                self.connected.clear()
+                if self._closing:
+                    return
+                self.disconnects += 1
+                self.last_disconnect = WebSocketDisconnectedError(
+                    "lighter stream closed", exchange="lighter", close_code=self.close_code, reason=self.close_reason)
+                log.warning("%s (code=%s reason=%r); reconnecting", self.last_disconnect, self.close_code,
+                            self.close_reason)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                self.connected.clear()
+                log.warning("lighter ws: connect failed: %s", e)
+            for lb in self.books.values():
+                lb.health.state = BookState.RESYNCING
+                lb.book.clear()  # continuity is lost with the socket
+            await asyncio.sleep(self._policy.next_delay())
+
+    def _send(self, msg: dict) -> None:
+        self._control.put_nowait(orjson.dumps(msg))
+
+    async def _pace(self) -> None:
+        while True:
+            data = await self._control.get()
+            while self.transport is None or self.transport.is_disconnected:
+                await asyncio.sleep(0.05)
+            self.transport.send(1, data)
+            await asyncio.sleep(CONTROL_INTERVAL_S)
+
+    def _route(self, lb: LighterBook) -> None:
+        lb.book.clear()
+        lb.health.state = BookState.SYNCING if not lb.health.messages else BookState.RESYNCING
+        self.listener.register_lighter_book(lb.channel.encode(), lb.book, lb)
+
+    # -- public
+    async def add_book(self, market_id: int, symbol: str, price_decimals: int, size_decimals: int,
+                       callback: Optional[Callable] = None) -> LighterBook:
+        lb = self.books.get(market_id)
+        if lb is None:
+            lb = LighterBook(market_id, symbol, price_decimals, size_decimals)
+            self.books[market_id] = lb
+            if self.listener is not None:
+                self._route(lb)
+                self._send({"type": "subscribe", "channel": f"order_book/{market_id}"})
+        if callback is not None:
+            lb.callbacks.append(callback)
+        return lb
+
+    async def add_trades(self, market_id: int, callback: Callable) -> None:
+        first = market_id not in self.trade_callbacks
+        self.trade_callbacks.setdefault(market_id, []).append(callback)
+        if first and self.listener is not None:
+            self.listener.register_raw(f"trade:{market_id}".encode(), market_id)
+            self._send({"type": "subscribe", "channel": f"trade/{market_id}"})
+
+    def health(self) -> list:
+        return [lb.health.as_dict() for lb in self.books.values()]
+
+    # -- called by the compiled listener
+    def on_ws_connected(self, transport) -> None:
+        pass
+
+    def on_ws_disconnected(self, code: int, reason: str) -> None:
+        self.close_code, self.close_reason = code, reason
+
+    def on_book(self, lb: LighterBook, outcome: int) -> None:
+        h = lb.health
+        if outcome == DepthOutcome.APPLIED:
+            h.messages += 1
+            h.last_update_id = lb.book.last_update_id
+            h.last_update_mono = time.monotonic()
+            h.state = BookState.LIVE
+            if lb.book.crossed:
+                h.crossed += 1
+            for cb in lb.callbacks:
+                try:
+                    cb(lb.book)
+                except Exception:
+                    log.exception("book callback failed for %s", lb.symbol)
+            lb.changed.set()
+        elif outcome == DepthOutcome.GAP and not lb.resyncing:
+            h.gaps += 1
+            h.resyncs += 1
+            h.state = BookState.RESYNCING
+            lb.resyncing = True
+            log.warning("lighter %s: nonce chain broken after %d; resubscribing this market", lb.symbol,
+                        lb.book.last_update_id)
+            self._send({"type": "unsubscribe", "channel": f"order_book/{lb.market_id}"})
+
+    def on_stream(self, market_id, payload: bytes) -> None:
+        try:
+            msg = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return
+        for t in msg.get("trades") or ():
+            for cb in self.trade_callbacks.get(market_id, ()):
+                try:
+                    cb(t)
+                except Exception:
+                    log.exception("trade callback failed")
+
+    def on_control(self, payload: bytes) -> None:
+        try:
+            msg = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return
+        if not isinstance(msg, dict):
+            return
+        kind = msg.get("type")
+        if kind == "ping":
+            self._send({"type": "pong"})
+        elif kind == "unsubscribed":
+            ch = str(msg.get("channel", ""))
+            for lb in self.books.values():
+                if lb.channel == ch and lb.resyncing:
+                    lb.resyncing = False
+                    self._route(lb)
+                    self._send({"type": "subscribe", "channel": f"order_book/{lb.market_id}"})
+        elif "error" in msg:
+            err = lighter_error(None, msg, endpoint="stream")
+            self.errors.append(err)
+            log.warning("%s", err)
+
+    def on_garbage(self, payload: bytes) -> None:
+        log.warning("lighter ws: malformed frame dropped (%d bytes)", len(payload))
