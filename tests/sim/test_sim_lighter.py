@@ -1,0 +1,81 @@
+"""The Lighter simulator's frames and bodies have the captured shapes (same keys, same types)."""
+import asyncio
+import json
+import pathlib
+import signal
+import subprocess
+import sys
+
+import aiohttp
+
+from engine.sim.lighter import LighterSimulator
+
+DATA = pathlib.Path(__file__).parents[1] / "data/lighter"
+
+
+def shape(x):
+    if isinstance(x, dict):
+        return {k: shape(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [shape(x[0])] if x else []
+    return type(x).__name__
+
+
+async def test_rest_bodies_match_the_captured_shapes():
+    async with LighterSimulator() as sim, aiohttp.ClientSession() as s:
+        want = json.loads((DATA / "nautilus_trader/http_order_books.json").read_text())
+        async with s.get(sim.rest_url + "/api/v1/orderBooks?market_id=0") as r:
+            got = await r.json()
+        assert shape(got["order_books"][0]) == shape(want["order_books"][0])
+        async with s.get(sim.rest_url + "/api/v1/orderBookDetails?market_id=0") as r:
+            got = await r.json()
+        want = json.loads((DATA / "nautilus_trader/http_order_book_details.json").read_text())
+        assert set(want["order_book_details"][0]) <= set(got["order_book_details"][0])
+        async with s.get(sim.rest_url + f"/api/v1/nextNonce?account_index={sim.account_index}"
+                                        f"&api_key_index={sim.api_key_index}") as r:
+            assert shape(await r.json()) == shape(json.loads((DATA / "captured/rest_nextNonce_fresh_key_testnet.json")
+                                                             .read_text()))
+
+
+async def test_stream_protocol_frames_and_errors():
+    async with LighterSimulator() as sim, aiohttp.ClientSession() as s, s.ws_connect(sim.ws_url) as ws:
+        hello = json.loads(await ws.receive_str())
+        assert hello["type"] == "connected" and "session_id" in hello
+        await ws.send_json({"type": "subscribe", "channel": "order_book/36"})
+        snap = json.loads(await ws.receive_str())
+        captured = json.loads((DATA / "captured/ws_order_book_CRV36_mainnet_20260729.jsonl").read_text()
+                              .splitlines()[0])
+        assert list(snap) == list(captured) and list(snap["order_book"]) == list(captured["order_book"])
+        assert snap["type"] == "subscribed/order_book" and snap["order_book"]["begin_nonce"] == 0
+        upd = json.loads(await ws.receive_str())
+        assert upd["type"] == "update/order_book" and upd["order_book"]["begin_nonce"] == snap["order_book"]["nonce"]
+        await ws.send_json({"type": "subscribe", "channel": "order_book/36"})
+        await ws.send_json({"type": "subscribe", "channel": "order_book/999"})
+        await ws.send_json({"type": "ping"})
+        await ws.send_json({"type": "unsubscribe", "channel": "order_book/36"})
+        seen = []
+        while len(seen) < 4:
+            m = json.loads(await asyncio.wait_for(ws.receive_str(), 5))
+            if m.get("type") in ("update/order_book", "update/trade"):
+                continue
+            seen.append(m)
+        want = [json.loads((DATA / f"captured/{f}").read_text()) for f in
+                ("ws_error_30003_already_subscribed_mainnet.json", "ws_error_30005_invalid_channel_mainnet.json",
+                 "ws_pong_mainnet.json")]
+        assert seen[0] == {"error": {"code": 30003, "message": "Already Subscribed to : order_book:36"}}
+        assert seen[0].keys() == want[0].keys() and seen[1] == want[1] and seen[2] == want[2]
+        assert seen[3] == {"type": "unsubscribed", "channel": "order_book:36"}
+
+
+def test_command_line_mode():
+    proc = subprocess.Popen([sys.executable, "-m", "engine.sim.lighter", "--port", "0"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        info = json.loads(proc.stdout.readline())
+        assert set(info) == {"exchange", "rest_url", "ws_url", "account_index", "api_key_index", "api_private_key"}
+        assert info["exchange"] == "lighter" and len(info["api_private_key"]) == 80
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
