@@ -45,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
                           "monitor: books only (default with --live)")
 
     sim = sub.add_parser("sim", help="run an embedded exchange simulator")
-    sim.add_argument("exchange", choices=["binance"])
+    sim.add_argument("exchange", choices=["binance", "lighter"])
     sim.add_argument("args", nargs=argparse.REMAINDER, help="simulator options (see engine sim binance -h)")
 
     sub.add_parser("doctor", help="build flags, versions, event loop, clock offset, config summary")
@@ -85,8 +85,10 @@ def main(argv=None) -> int:
         if args.cmd == "doctor":
             return _run_loop(_doctor(settings))
         if args.cmd == "sim":
-            from engine.sim.binance.__main__ import main as sim_main
-
+            if args.exchange == "lighter":
+                from engine.sim.lighter.__main__ import main as sim_main
+            else:
+                from engine.sim.binance.__main__ import main as sim_main
             return sim_main(args.args)
         if args.cmd == "run":
             return _run_loop(_run(args, settings))
@@ -154,8 +156,6 @@ async def _doctor(settings) -> int:
 async def _run(args, settings) -> int:
     from decimal import Decimal
 
-    from engine.connectors.binance.client import BinanceConnector
-    from engine.connectors.binance.urls import BinanceEndpoints
     from engine.execution import ExecutionEngine
     from engine.risk import RiskManager
     from engine.strategy import StrategyRunner
@@ -164,64 +164,59 @@ async def _run(args, settings) -> int:
 
     symbols = [s.strip() for s in (args.symbols or "BTC-USDT,ETH-USDT").split(",") if s.strip()]
     strategy = args.strategy or ("monitor" if args.live else "mm")
+    trading = settings.active_exchange
+    if trading == "lighter":
+        print("engine run: trading on lighter is not built yet (issue #4): lighter is monitored, "
+              "orders go to binance", file=sys.stderr)
+        trading = "binance"
+    venues = list(dict.fromkeys([*settings.monitor_exchanges, trading]))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    if settings.active_exchange != "binance":
-        print(f"engine run: ACTIVE_EXCHANGE={settings.active_exchange} is not available in this build yet "
-              "(issue #4); trading on binance", file=sys.stderr)
     async with contextlib.AsyncExitStack() as stack:
-        if args.live:
-            conn = BinanceConnector(settings)
-            where = "live Binance" + (" testnet" if settings.binance_testnet else "")
-            if strategy == "mm":
-                try:
-                    settings.require_trading_keys("binance")
-                except ValueError as e:
-                    raise UsageError(str(e)) from None
-        else:
-            from engine.sim.binance import BinanceSimulator
-
-            sim = await stack.enter_async_context(BinanceSimulator())
-            conn = BinanceConnector(endpoints=BinanceEndpoints(sim.rest_url, sim.ws_url, sim.ws_api_url),
-                                    api_key=sim.api_key, api_secret=sim.api_secret)
-            where = f"the embedded Binance simulator at {sim.rest_url} (no keys or network needed; --live for real)"
-        print(f"engine run: {strategy} on {', '.join(symbols)} from {where}", file=sys.stderr, flush=True)
-        try:
-            await conn.connect()
-        except Exception as e:
-            print(f"engine: cannot connect to binance: {e}", file=sys.stderr)
-            return EXIT_CONNECTION
-        stack.push_async_callback(conn.disconnect)
+        conns = {}
+        for venue in venues:
+            conns[venue], where = await _venue(stack, venue, args, settings, strategy == "mm" and venue == trading)
+            print(f"engine run: {venue}: {where}", file=sys.stderr, flush=True)
+        for venue, conn in conns.items():
+            try:
+                await conn.connect()
+            except Exception as e:
+                print(f"engine: cannot connect to {venue}: {e}", file=sys.stderr)
+                return EXIT_CONNECTION
+            stack.push_async_callback(conn.disconnect)
         risk = RiskManager(limits=settings.risk)
+        tconn = conns[trading]
 
         def market(venue, symbol):
-            feed = conn.market.books.get(conn.native(symbol))
+            feed = tconn.market.books.get(tconn.native(symbol)) if venue == trading else None
             if feed is None or not feed.book.synced:
                 return None, 0.0
             return Decimal(str(feed.book.mid)), feed.health.age_s
 
-        ex = ExecutionEngine({"binance": conn}, risk, market=market,
+        ex = ExecutionEngine({trading: tconn}, risk, market=market,
                              cancel_on_shutdown=settings.risk.cancel_on_shutdown)
-        if conn.auth is not None:
+        if getattr(tconn, "auth", None) is not None:
             await ex.start()
             stack.push_async_callback(ex.stop)
+        runners = [StrategyRunner(CrossVenueMonitor(ex, {v: symbols for v in venues}), conns)]
         if strategy == "mm":
-            strat = InventoryMarketMaker(ex, "binance", symbols[-1], half_spread_bps=Decimal("0.05"))
-        else:
-            strat = CrossVenueMonitor(ex, {"binance": symbols})
-        runner = StrategyRunner(strat, {"binance": conn})
-        await runner.start()
-        stack.push_async_callback(runner.stop)
-        feeds = [await conn.market.add_book(conn.native(s)) for s in symbols]
+            runners.append(StrategyRunner(InventoryMarketMaker(ex, trading, symbols[-1],
+                                                               half_spread_bps=Decimal("0.05")), {trading: tconn}))
+        for r in runners:
+            await r.start()
+            stack.push_async_callback(r.stop)
+        print(f"engine run: {strategy} on {', '.join(symbols)}; monitoring {', '.join(venues)}; "
+              f"trading on {trading}", file=sys.stderr, flush=True)
+        feeds = [(v, await conns[v].add_book(s)) for v in venues for s in symbols]
         t_end = None if args.duration is None else loop.time() + args.duration
-        last_msgs = {f.symbol: 0 for f in feeds}
+        last_msgs = {}
         while not stop.is_set() and (t_end is None or loop.time() < t_end):
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), args.interval)
-            status = _status(conn, feeds, last_msgs, args.interval, ex, risk)
+            status = _status(conns, feeds, last_msgs, args.interval, ex, risk, runners[0].strategy)
             if args.json:
                 print(json.dumps(status), flush=True)
             else:
@@ -232,24 +227,53 @@ async def _run(args, settings) -> int:
     return EXIT_OK
 
 
-def _status(conn, feeds, last_msgs, interval, ex, risk) -> dict:
+async def _venue(stack, venue, args, settings, trades: bool):
+    """(connector, description) for a venue: its embedded simulator unless --live."""
+    if venue == "binance":
+        from engine.connectors.binance.client import BinanceConnector
+        from engine.connectors.binance.urls import BinanceEndpoints
+
+        if args.live:
+            if trades:
+                try:
+                    settings.require_trading_keys("binance")
+                except ValueError as e:
+                    raise UsageError(str(e)) from None
+            return BinanceConnector(settings), "live Binance" + (" testnet" if settings.binance_testnet else "")
+        from engine.sim.binance import BinanceSimulator
+
+        sim = await stack.enter_async_context(BinanceSimulator())
+        return (BinanceConnector(endpoints=BinanceEndpoints(sim.rest_url, sim.ws_url, sim.ws_api_url),
+                                 api_key=sim.api_key, api_secret=sim.api_secret),
+                f"the embedded Binance simulator at {sim.rest_url} (no keys or network needed; --live for real)")
+    from engine.connectors.lighter.client import LighterConnector
+    from engine.connectors.lighter.urls import LighterEndpoints
+
+    if args.live:
+        return LighterConnector(settings), "live Lighter" + (" testnet" if settings.lighter_testnet else "")
+    from engine.sim.lighter import LighterSimulator
+
+    sim = await stack.enter_async_context(LighterSimulator())
+    return (LighterConnector(endpoints=LighterEndpoints(sim.rest_url, sim.ws_url)),
+            f"the embedded Lighter simulator at {sim.rest_url}")
+
+
+def _status(conns, feeds, last_msgs, interval, ex, risk, monitor) -> dict:
     rows = []
-    for f in feeds:
+    for venue, f in feeds:
         b, h = f.book, f.health
         bid, bq, ask, aq = b.bbo()
-        rows.append({"venue": "binance", "symbol": f.symbol, "state": h.state.value, "bid": bid, "ask": ask,
+        key = (venue, h.symbol)
+        rows.append({"venue": venue, "symbol": h.symbol, "state": h.state.value, "bid": bid, "ask": ask,
                      "spread": round(ask - bid, 8) if bid == bid and ask == ask else None,
                      "last_update_id": b.last_update_id, "gaps": h.gaps, "resyncs": h.resyncs,
-                     "age_s": h.as_dict()["age_s"], "msgs_s": round((h.messages - last_msgs[f.symbol]) / interval, 1)})
-        last_msgs[f.symbol] = h.messages
-    lat = {}
-    for c in conn.market.connections:
-        if c.listener is not None:
-            lat = c.listener.latency.snapshot()
+                     "age_s": h.as_dict()["age_s"], "msgs_s": round((h.messages - last_msgs.get(key, 0)) / interval, 1)})
+        last_msgs[key] = h.messages
     orders = list(ex.orders.values())
     return {"ts": round(time.time(), 3), "books": rows,
-            "book_path_ns": {k: lat.get(k) for k in ("p50", "p99", "p99.9")} if lat else None,
-            "rest_weight": conn.limits.status().get("REQUEST_WEIGHT/1M"),
+            "book_path_ns": {v: {k: (c.book_latency() or {}).get(k) for k in ("p50", "p99", "p99.9")}
+                             for v, c in conns.items()},
+            "cross_venue_gap_bps": {k: round(v, 2) for k, v in monitor.snapshot()["gap_bps"].items()},
             "orders": {"sent": len(orders), "open": len(ex.open_orders()),
                        "filled": sum(1 for o in orders if o.filled > 0)},
             "risk": risk.status()}
@@ -260,10 +284,12 @@ def _print_status(st: dict) -> None:
         print(f"{r['venue']:8} {r['symbol']:9} {r['state']:9} bid {r['bid']:<14.8g} ask {r['ask']:<14.8g} "
               f"u={r['last_update_id']} gaps={r['gaps']} resyncs={r['resyncs']} "
               f"{r['msgs_s']:>5}/s age={r['age_s']}s", flush=True)
-    lat, o, rk = st["book_path_ns"], st["orders"], st["risk"]
-    if lat:
-        print(f"  book path p50={lat['p50']}ns p99={lat['p99']}ns p99.9={lat['p99.9']}ns  "
-              f"weight {st['rest_weight']}", flush=True)
+    o, rk = st["orders"], st["risk"]
+    for venue, lat in st["book_path_ns"].items():
+        print(f"  {venue} book path p50={lat['p50']}ns p99={lat['p99']}ns p99.9={lat['p99.9']}ns", flush=True)
+    if st["cross_venue_gap_bps"]:
+        print("  cross-venue mid gap (bps): " + ", ".join(f"{k} {v}" for k, v in st["cross_venue_gap_bps"].items()),
+              flush=True)
     print(f"  orders sent={o['sent']} open={o['open']} filled={o['filled']}  positions={rk['positions']} "
           f"realized={rk['realized_pnl']} unrealized={rk['unrealized_pnl']}"
           + (f"  KILLED: {rk['kill_reason']}" if rk["killed"] else ""), flush=True)

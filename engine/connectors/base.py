@@ -170,6 +170,18 @@ class BaseConnector(abc.ABC):
     @abc.abstractmethod
     def get_user_data_stream(self) -> UserDataStream: ...
 
+    # -- the low-latency path: callbacks run right after the compiled book applied a frame
+    async def add_book(self, symbol: str, callback=None):
+        """Subscribe ``symbol``'s book; returns a feed with ``.book`` (live compiled book) and ``.health``."""
+        raise NotImplementedError
+
+    async def add_trades(self, symbol: str, callback) -> None:
+        raise NotImplementedError
+
+    def book_latency(self):
+        """The compiled path's latency histogram snapshot (frame in -> book applied), or None."""
+        return None
+
     # -- status
     def health(self) -> dict:
         return {"exchange": self.name, "state": self.state.value}

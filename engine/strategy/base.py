@@ -68,15 +68,13 @@ class StrategyRunner:
         for venue, symbols in s.symbols.items():
             conn = self.connectors[venue]
             for sym in symbols:
-                native = conn.native(sym)
-
                 def on_book(book, venue=venue, sym=sym):
                     s.books[(venue, sym)] = book
                     self._call(s.on_book, venue, sym, book)
 
-                feed = await conn.market.add_book(native, on_book)
+                feed = await conn.add_book(sym, on_book)
                 s.books[(venue, sym)] = feed.book
-                await conn.market.add_trades(native, lambda t, venue=venue: self._call(s.on_trade, venue, t))
+                await conn.add_trades(sym, lambda t, venue=venue: self._call(s.on_trade, venue, t))
         await s.on_start()
         self._timer = asyncio.create_task(self._tick(), name=f"{s.name}-timer")
 

@@ -32,4 +32,4 @@ class CrossVenueMonitor(Strategy):
     async def on_timer(self) -> None:
         self.last = self.snapshot()
         for sym, gap in self.last["gap_bps"].items():
-            log.info("%s: cross-venue mid gap %.2f bps", sym, gap)
+            log.debug("%s: cross-venue mid gap %.2f bps", sym, gap)

@@ -46,15 +46,16 @@ def test_doctor_reports_the_build_and_masks_secrets():
 def test_run_against_the_embedded_simulator_streams_live_books():
     out = run_cli("run", "--duration", "3", "--json", "--symbols", "BTC-USDT,ETH-USDT")
     assert out.returncode == 0, out.stderr
-    assert "embedded Binance simulator" in out.stderr
+    assert "embedded Binance simulator" in out.stderr and "embedded Lighter simulator" in out.stderr
     lines = [json.loads(x) for x in out.stdout.splitlines() if x.startswith("{")]
     assert len(lines) >= 2
-    last = {b["symbol"]: b for b in lines[-1]["books"]}
-    for sym in ("BTCUSDT", "ETHUSDT"):
-        assert last[sym]["state"] == "live" and last[sym]["bid"] < last[sym]["ask"]
-        assert last[sym]["gaps"] == 0 and last[sym]["last_update_id"] > 0
+    last = {(b["venue"], b["symbol"]): b for b in lines[-1]["books"]}
+    for key in (("binance", "BTCUSDT"), ("binance", "ETHUSDT"), ("lighter", "BTC"), ("lighter", "ETH")):
+        assert last[key]["state"] == "live" and last[key]["bid"] < last[key]["ask"]
+        assert last[key]["gaps"] == 0 and last[key]["last_update_id"] > 0
     assert lines[-1]["orders"]["sent"] >= 1  # the example market maker trades on the simulator
     assert lines[-1]["risk"]["killed"] is False
+    assert set(lines[-1]["cross_venue_gap_bps"]) == {"BTC-USDT", "ETH-USDT"}
 
 
 def test_installed_binary_help():

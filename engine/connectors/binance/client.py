@@ -248,6 +248,18 @@ class BinanceConnector(BaseConnector):
         return [order_from_rest(r, str(self.symbols.unified(r["symbol"]))) for r in rows]
 
     # -- streams
+    async def add_book(self, symbol, callback=None):
+        return await self.market.add_book(self.native(symbol), callback)
+
+    async def add_trades(self, symbol, callback) -> None:
+        await self.market.add_trades(self.native(symbol), callback)
+
+    def book_latency(self):
+        for c in self.market.connections:
+            if c.listener is not None:
+                return c.listener.latency.snapshot()
+        return None
+
     async def stream_orderbook(self, symbol: str) -> AsyncIterator:
         """Yield the live compiled book after each change (coalesced: always the latest state)."""
         feed = await self.market.add_book(self.native(symbol))

@@ -68,6 +68,12 @@ class LighterConnector(BaseConnector):
         return await self.market.add_book(m["market_id"], m["symbol"], m["price_decimals"], m["size_decimals"],
                                           callback)
 
+    async def add_trades(self, symbol, callback) -> None:
+        await self.market.add_trades(self.market_info(symbol)["market_id"], callback)
+
+    def book_latency(self):
+        return self.market.listener.latency.snapshot() if self.market.listener is not None else None
+
     # -- market data
     async def get_orderbook(self, symbol: str, limit: int = 100) -> OrderBookSnapshot:
         m = self.market_info(symbol)
