@@ -32,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="engine", description="Low-latency crypto trading engine.")
     p.add_argument("--env-file", help="read KEY=VALUE settings from this file (never read implicitly)")
     p.add_argument("--log-level", default=None, help="DEBUG, INFO (default), WARNING, ERROR")
+    p.add_argument("--log-json", action="store_true", help="log as JSON lines (also ENGINE_LOG_JSON=1)")
     sub = p.add_subparsers(dest="cmd", required=True)
 
     run = sub.add_parser("run", help="stream books and print live status (simulators by default)")
@@ -66,11 +67,12 @@ def _settings(args):
         raise UsageError(str(e)) from None
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    # picows logs every connection at INFO; keep our status readable
-    logging.getLogger("picows").setLevel(logging.WARNING)
+def _setup_logging(args, settings) -> None:
+    from engine.logs import setup_logging
+
+    secrets = [s.value for s in (settings.binance_api_key, settings.binance_api_secret,
+                                 settings.lighter_api_private_key) if s]
+    setup_logging(args.log_level or settings.log_level, args.log_json or settings.log_json, secrets)
 
 
 def main(argv=None) -> int:
@@ -81,7 +83,7 @@ def main(argv=None) -> int:
         return EXIT_USAGE if e.code not in (0, None) else EXIT_OK
     try:
         settings = _settings(args)
-        _setup_logging(args.log_level or settings.log_level)
+        _setup_logging(args, settings)
         if args.cmd == "doctor":
             return _run_loop(_doctor(settings))
         if args.cmd == "sim":
@@ -97,6 +99,10 @@ def main(argv=None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_OK
+    finally:
+        from engine.logs import stop_logging
+
+        stop_logging()
     return EXIT_USAGE
 
 
