@@ -49,6 +49,18 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("exchange", choices=["binance", "lighter"])
     sim.add_argument("args", nargs=argparse.REMAINDER, help="simulator options (see engine sim binance -h)")
 
+    rec = sub.add_parser("record", help="record raw Binance frames + snapshots to JSONL.gz")
+    rec.add_argument("--out", required=True, help="output file (.jsonl.gz)")
+    rec.add_argument("--duration", type=float, default=60.0)
+    rec.add_argument("--symbols", default=None, help="comma-separated, e.g. BTC-USDT,ETH-USDT")
+    rec.add_argument("--live", action="store_true", help="record the real venue instead of the simulator")
+
+    rep = sub.add_parser("replay", help="replay a recording through the Binance simulator into the engine")
+    rep.add_argument("file", help="a recording (engine record) or a capture directory")
+    rep.add_argument("--pace", choices=["fast", "recorded"], default="fast")
+    rep.add_argument("--json", action="store_true", help="print status as JSON lines")
+    rep.add_argument("--timeout", type=float, default=60.0, help="give up after this many seconds")
+
     sub.add_parser("doctor", help="build flags, versions, event loop, clock offset, config summary")
     return p
 
@@ -94,6 +106,10 @@ def main(argv=None) -> int:
             return sim_main(args.args)
         if args.cmd == "run":
             return _run_loop(_run(args, settings))
+        if args.cmd == "record":
+            return _run_loop(_record(args, settings))
+        if args.cmd == "replay":
+            return _run_loop(_replay(args))
     except UsageError as e:
         print(f"engine: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -283,6 +299,65 @@ def _status(conns, feeds, last_msgs, interval, ex, risk, monitor) -> dict:
             "orders": {"sent": len(orders), "open": len(ex.open_orders()),
                        "filled": sum(1 for o in orders if o.filled > 0)},
             "risk": risk.status()}
+
+
+async def _record(args, settings) -> int:
+    from engine.record import FrameRecorder
+
+    symbols = [s.strip() for s in (args.symbols or "BTC-USDT,ETH-USDT").split(",") if s.strip()]
+    async with contextlib.AsyncExitStack() as stack:
+        conn, where = await _venue(stack, "binance", args, settings, False)
+        try:
+            await conn.connect()
+        except Exception as e:
+            print(f"engine: cannot connect to binance: {e}", file=sys.stderr)
+            return EXIT_CONNECTION
+        stack.push_async_callback(conn.disconnect)
+        rec = FrameRecorder(args.out)
+        stack.callback(rec.close)
+        rec.exchange_info(await conn.http.request_raw("GET", "/api/v3/exchangeInfo"))
+        conn.market.recorder = rec
+        for s in symbols:
+            await conn.add_book(s)
+        print(f"engine record: {', '.join(symbols)} from {where} -> {args.out}", file=sys.stderr, flush=True)
+        await asyncio.sleep(args.duration)
+    print(json.dumps({"path": args.out, "frames": rec.frames, "snapshots": rec.snapshots}), flush=True)
+    return EXIT_OK
+
+
+async def _replay(args) -> int:
+    import os
+
+    from engine.connectors.binance.client import BinanceConnector
+    from engine.connectors.binance.urls import BinanceEndpoints
+    from engine.sim.binance import BinanceSimulator
+    from engine.sim.binance.replay import load_session
+
+    if not os.path.exists(args.file):
+        raise UsageError(f"replay: no such file or directory: {args.file}")
+    symbols = sorted(load_session(args.file).snapshots)
+    if not symbols:
+        raise UsageError(f"replay: {args.file} holds no depth snapshot to seed a book from")
+    loop = asyncio.get_running_loop()
+    async with BinanceSimulator(replay=args.file, replay_pace=args.pace) as sim:
+        conn = BinanceConnector(endpoints=BinanceEndpoints(sim.rest_url, sim.ws_url, sim.ws_api_url))
+        await conn.connect()
+        try:
+            feeds = [await conn.add_book(s) for s in symbols]
+            end = loop.time() + args.timeout
+            last_sent, quiet = -1, 0
+            while loop.time() < end and quiet < 3:
+                await asyncio.sleep(0.5)
+                quiet = quiet + 1 if sim.streams.sent == last_sent else 0
+                last_sent = sim.streams.sent
+            rows = [{"symbol": f.symbol, "state": f.health.state.value, "last_update_id": f.book.last_update_id,
+                     "gaps": f.health.gaps, "bbo": f.book.bbo()} for f in feeds]
+        finally:
+            await conn.disconnect()
+    for r in rows:
+        print(json.dumps(r) if args.json else
+              f"{r['symbol']:10} {r['state']:9} u={r['last_update_id']} gaps={r['gaps']} bbo={r['bbo']}", flush=True)
+    return EXIT_OK if all(r["gaps"] == 0 for r in rows) else EXIT_CONNECTION
 
 
 def _print_status(st: dict) -> None:

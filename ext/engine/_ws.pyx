@@ -67,6 +67,7 @@ cdef class StreamListener(WSListener):
     cdef readonly LatencyHistogram latency
     cdef WSTransport transport
     cdef bytes _prefix
+    cdef public object recorder  # None, or a callable taking every data frame's bytes (engine record)
 
     def __init__(self, owner, LatencyHistogram latency=None, bytes prefix=BINANCE_PREFIX):
         """``prefix``: how a routed frame starts, up to the opening quote of its stream/channel name."""
@@ -142,6 +143,11 @@ cdef class StreamListener(WSListener):
         cdef int outcome
         cdef Py_ssize_t plen = len(self._prefix)
         self.frames += 1
+        if self.recorder is not None:  # recording costs one bytes copy per frame; off by default
+            try:
+                self.recorder(PyBytes_FromStringAndSize(p, n))
+            except Exception:
+                self.callback_errors += 1
         if n <= plen or memcmp(p, <const char*>self._prefix, plen) != 0:
             self._call_control(p, n)
             return 0

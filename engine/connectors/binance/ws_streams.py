@@ -118,6 +118,8 @@ class StreamConnection:
         self.transport, self.listener = await ws_connect(
             lambda: _ws.StreamListener(self), self.url(), enable_auto_ping=False, enable_auto_pong=True,
             websocket_handshake_timeout=10)
+        if self.owner.recorder is not None:
+            self.listener.recorder = self.owner.recorder.frame_writer(f"binance-{self.id}")
         for s in self.streams:
             self.owner._register(self, s)
         self.opened_at = time.monotonic()
@@ -182,6 +184,7 @@ class BinanceMarketData:
         self.garbage_frames = 0
         self.disconnects = 0
         self.last_disconnect: Optional[WebSocketDisconnectedError] = None
+        self.recorder = None  # an engine.record.FrameRecorder: raw frames + snapshots to JSONL.gz
 
     # -- public
     async def start(self) -> None:
@@ -391,6 +394,8 @@ class BinanceMarketData:
         for _ in range(5):
             body = await self.http.request_raw("GET", "/api/v3/depth", [("symbol", feed.symbol), ("limit", limit)],
                                                weight=depth_weight(limit))
+            if self.recorder is not None:
+                self.recorder.snapshot(feed.symbol, body)
             outcome = feed.sync.apply_snapshot(body)
             if outcome == DepthOutcome.SNAPSHOT_TOO_OLD:
                 await asyncio.sleep(0.2)

@@ -43,6 +43,12 @@ def load_session(path: str) -> Session:
         lines = _read_lines(path)
     for rec in lines:
         raw = rec["raw"]
+        if "snapshot" in rec:  # a REST depth body recorded by engine.record
+            s.snapshots[rec["snapshot"].upper()] = raw.encode()
+            continue
+        if "exchange_info" in rec:
+            s.exchange_info = json.loads(raw)
+            continue
         t = float(rec["recv_ns"]) / 1e9 if "recv_ns" in rec else float(rec.get("recv_ts", 0))
         stream = None
         if raw.startswith('{"stream":"'):
