@@ -151,6 +151,10 @@ class StreamServer:
         self._trade_seen: dict[str, int] = {m: 0 for m in ex.markets}
         self.sent_diffs = 0
         self.dropped_diffs = 0
+        # (symbol, last update id) -> monotonic ns when the diff was written, for end-to-end latency
+        # measurements in the benchmarks; None (off) unless a benchmark turns it on with a dict
+        self.sent_at: dict | None = None
+        self._pending_stamps: list = []
         self.policy_closes = 0
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -197,6 +201,8 @@ class StreamServer:
                 else:
                     out[f"{s}@depth@100ms"] = self._diff(m, sym, changes, E)
                     self.sent_diffs += 1
+                    if self.sent_at is not None:
+                        self._pending_stamps.append((sym, changes[-1][0]))
             if slow and self._slow_changes[sym]:
                 out[f"{s}@depth"] = out[f"{s}@depth@1000ms"] = self._diff(m, sym, self._slow_changes[sym], E)
                 self._slow_changes[sym] = []
@@ -224,6 +230,13 @@ class StreamServer:
         if slow:
             self._last_slow = now
         self._send(out)
+        if self.sent_at is not None:
+            t = time.monotonic_ns()
+            for key in self._pending_stamps:
+                self.sent_at[key] = t
+            self._pending_stamps.clear()
+            if len(self.sent_at) > 100_000:
+                self.sent_at.clear()
         self._keepalive(now)
 
     @staticmethod
