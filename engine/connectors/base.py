@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import abc
 import enum
+import logging
 import random
 import time
 from dataclasses import dataclass, field
@@ -49,6 +50,20 @@ class StreamHealth:
     messages: int = 0
     crossed: int = 0
     last_update_mono: float = 0.0  # time.monotonic() of the last applied update; 0 = never
+
+    def applied(self, book, callbacks=()) -> None:
+        """One frame applied to ``book``: update the health, then tell the callbacks (errors logged)."""
+        self.messages += 1
+        self.last_update_id = book.last_update_id
+        self.last_update_mono = time.monotonic()
+        self.state = BookState.LIVE
+        if book.crossed:
+            self.crossed += 1
+        for cb in callbacks:
+            try:
+                cb(book)
+            except Exception:  # a strategy bug must not kill the feed
+                logging.getLogger("engine.connectors").exception("book callback failed for %s", self.symbol)
 
     @property
     def age_s(self) -> float:

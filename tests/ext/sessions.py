@@ -2,7 +2,6 @@
 import json
 import pathlib
 
-import pytest
 
 DATA = pathlib.Path(__file__).parents[1] / "data" / "binance"
 SPOT = DATA / "spot" / "session_2021-10-12_cryptofeed"

@@ -3,7 +3,6 @@ import asyncio
 import hashlib
 import hmac
 import json
-import os
 import signal
 import subprocess
 import sys

@@ -325,18 +325,7 @@ class BinanceMarketData:
     def _on_book(self, feed: BookFeed, outcome: int) -> None:
         h = feed.health
         if outcome == DepthOutcome.APPLIED:
-            h.messages += 1
-            h.last_update_id = feed.book.last_update_id
-            h.last_update_mono = time.monotonic()
-            if h.state is not BookState.LIVE:
-                h.state = BookState.LIVE
-            if feed.book.crossed:
-                h.crossed += 1
-            for cb in feed.callbacks:
-                try:
-                    cb(feed.book)
-                except Exception:  # a strategy bug must not kill the feed
-                    log.exception("book callback failed for %s", feed.symbol)
+            h.applied(feed.book, feed.callbacks)
             feed.changed.set()
         elif outcome == DepthOutcome.GAP:
             h.gaps += 1

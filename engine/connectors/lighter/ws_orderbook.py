@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import Callable, Optional
 
 import orjson
@@ -157,17 +156,7 @@ class LighterMarketData:
     def on_book(self, lb: LighterBook, outcome: int) -> None:
         h = lb.health
         if outcome == DepthOutcome.APPLIED:
-            h.messages += 1
-            h.last_update_id = lb.book.last_update_id
-            h.last_update_mono = time.monotonic()
-            h.state = BookState.LIVE
-            if lb.book.crossed:
-                h.crossed += 1
-            for cb in lb.callbacks:
-                try:
-                    cb(lb.book)
-                except Exception:
-                    log.exception("book callback failed for %s", lb.symbol)
+            h.applied(lb.book, lb.callbacks)
             lb.changed.set()
         elif outcome == DepthOutcome.GAP and not lb.resyncing:
             h.gaps += 1
