@@ -27,13 +27,47 @@ async def binance_row():
         yield conn, "BTC-USDT", Decimal("40000")
 
 
-VENUES = {"binance": binance_row}
+@contextlib.asynccontextmanager
+async def lighter_row():
+    from engine.connectors.lighter.client import LighterConnector
+    from engine.connectors.lighter.urls import LighterEndpoints
+    from engine.sim.lighter import LighterSimulator
+
+    async with LighterSimulator() as sim:
+        conn = LighterConnector(endpoints=LighterEndpoints(sim.rest_url, sim.ws_url))
+        await conn.connect()
+        try:
+            yield conn, "BTC-USDT", Decimal("40000")
+        finally:
+            await conn.disconnect()
+
+
+VENUES = {"binance": binance_row}  # the full contract: market data and trading
+MARKET_DATA_VENUES = {"binance": binance_row, "lighter": lighter_row}  # Lighter trading arrives with #4
 
 
 def test_factory_lists_and_builds_connectors():
     assert ConnectorFactory.available() == ["lighter", "binance"]
     with pytest.raises(ValueError, match="available: lighter, binance"):
         ConnectorFactory.create("kraken")
+
+
+@pytest.mark.parametrize("venue", list(MARKET_DATA_VENUES))
+async def test_market_data_contract(venue):
+    async with MARKET_DATA_VENUES[venue]() as (c, symbol, _):
+        assert isinstance(c, BaseConnector) and c.state is ConnectorState.LIVE and c.name == venue
+        ob = await c.get_orderbook(symbol, 5)
+        assert isinstance(ob, OrderBookSnapshot) and ob.best_bid < ob.best_ask
+        assert isinstance(await c.get_ticker_price(symbol), Decimal)
+        changes = c.stream_orderbook(symbol).__aiter__()
+        for _ in range(3):  # the snapshot, then frames through the compiled path
+            book = await asyncio.wait_for(changes.__anext__(), 15)
+        assert book.synced and book.best_bid < book.best_ask
+        feed = await c.add_book(symbol)
+        assert feed.book is book and feed.health.state.value == "live"
+        lat = c.book_latency()
+        assert lat is not None and lat["count"] > 0
+        assert c.health()["exchange"] == venue
 
 
 @pytest.mark.parametrize("venue", list(VENUES))

@@ -1,5 +1,6 @@
-"""Lighter market data against the Lighter simulator over real sockets: books equal the true book, a broken
-nonce chain resyncs that market only, reconnects re-seed from fresh snapshots."""
+"""The seed's Lighter API test: LighterConnector against the Lighter simulator over real sockets (market data now;
+trading arrives with issue #4): books equal the true book, a broken nonce chain resyncs that market only,
+reconnects re-seed from fresh snapshots."""
 import asyncio
 import contextlib
 from decimal import Decimal
