@@ -5,6 +5,7 @@ import pathlib
 import signal
 import subprocess
 import sys
+import time
 
 import aiohttp
 
@@ -79,3 +80,28 @@ def test_command_line_mode():
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+async def test_send_tx_nonces_and_errors():
+    vectors = json.loads((DATA / "sdk_signer_generated_txs.json").read_text())
+    tx = json.loads(vectors["cases"]["create_order_limit_post_only"]["tx_info"])
+    async with LighterSimulator() as sim, aiohttp.ClientSession() as s:
+        tx.update({"AccountIndex": sim.account_index, "ApiKeyIndex": sim.api_key_index,
+                   "ExpiredAt": int(time.time() * 1000) + 600_000})
+
+        async def send(nonce):
+            tx["Nonce"] = nonce
+            async with s.post(sim.rest_url + "/api/v1/sendTx",
+                              data={"tx_type": "14", "tx_info": json.dumps(tx)}) as r:
+                return r.status, await r.json()
+
+        status, body = await send(1)
+        captured = json.loads((DATA / "captured/rest_sendTx_200_testnet_a.json").read_text())
+        assert status == 200 and shape(body) == shape(captured)
+        status, body = await send(1)  # reused nonce
+        assert (status, body) == (400, json.loads((DATA / "captured/rest_sendTx_400_21104_invalid_nonce.json")
+                                                  .read_text()))
+        sim.faults["nonce_conflict"] = 1
+        assert (await send(2))[1]["code"] == 21104
+        assert sim.nonces[(sim.account_index, sim.api_key_index)] == 3  # someone else took 2
+        assert (await send(3))[0] == 200 and len(sim.txs) == 2

@@ -5,6 +5,8 @@ import time
 
 from aiohttp import web
 
+from .tx import TxError, check_tx, sent_answer
+
 
 class LighterRest:
     def __init__(self, sim):
@@ -19,6 +21,7 @@ class LighterRest:
         r.add_get("/api/v1/orderBookOrders", self.order_book_orders)
         r.add_get("/api/v1/recentTrades", self.recent_trades)
         r.add_get("/api/v1/nextNonce", self.next_nonce)
+        r.add_post("/api/v1/sendTx", self.send_tx)
 
     def _error(self, code: int, message: str, status: int = 400) -> web.Response:
         return web.json_response({"code": code, "message": message}, status=status)
@@ -108,6 +111,20 @@ class LighterRest:
         m = markets[0]
         limit = min(int(request.query.get("limit", 50)), 100)
         return web.json_response({"code": 200, "trades": [self.sim.trade_json(m, t) for t in m.trades[-limit:]]})
+
+    async def send_tx(self, request):
+        self.requests += 1
+        form = await request.post()
+        try:
+            tx_type = int(form.get("tx_type", ""))
+        except ValueError:
+            return self._error(21100, "invalid tx type")
+        try:
+            info = check_tx(self.sim, tx_type, form.get("tx_info", ""))
+        except TxError as e:
+            return self._error(e.code, e.message, e.http)
+        self.sim.txs.append((tx_type, info))
+        return web.json_response(sent_answer())
 
     async def next_nonce(self, request):
         self.requests += 1

@@ -3,9 +3,10 @@
     async with LighterSimulator(seed=1) as sim:
         sim.rest_url, sim.ws_url, sim.account_index, sim.api_key_index, sim.api_private_key
         sim.faults["gap"] = 1          # the next book update is never sent (a broken nonce chain)
+        sim.faults["nonce_conflict"] = 1  # the next sendTx gets 21104 and the key's nonce moves on
 
-Shares no code with the engine's connectors or compiled hot path. Trading (sendTx, account streams,
-nonce conflicts) is the next step of this simulator (issue #4).
+Shares no code with the engine's connectors or compiled hot path. sendTx sequences transactions with
+nonce checks (tx.py); executing them against the books and the account channels is the next step (#4).
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ class LighterSimulator:
         self.api_private_key = secrets.token_hex(40)  # a throwaway key of the real format (80 hex)
         self.nonces: dict = {(account_index, api_key_index): 1}
         self.trades_sent: dict = {}
+        self.txs: list = []  # (tx_type, tx_info) sequenced, in order
         self.faults: dict = {}
         self.rest = LighterRest(self)
         self.stream = LighterStream(self)

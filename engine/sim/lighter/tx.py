@@ -1,0 +1,65 @@
+"""sendTx handling in the Lighter simulator: shape checks, per-(account, API key) nonces, the answer.
+
+What is checked: ``tx_type`` is a known L2 transaction, ``tx_info`` is the JSON object the official signer
+produces (AccountIndex, ApiKeyIndex, Nonce, ExpiredAt, Sig, plus the type's own fields), the key belongs to
+the account, the nonce is exactly the next one for that key (else 21104 "invalid nonce", HTTP 400), and
+the transaction has not expired. What is NOT checked: the Schnorr signature itself (the simulator has no
+Poseidon2/ECgFp5 code; that is the venue's job and the signer library's tests). HTTP 200 means
+"sequenced": the outcome reaches the account channels later, as on the real venue.
+"""
+from __future__ import annotations
+
+import json
+import secrets
+import time
+
+TX_CREATE_ORDER, TX_CANCEL_ORDER, TX_CANCEL_ALL, TX_MODIFY_ORDER = 14, 15, 16, 17
+REQUIRED = {
+    TX_CREATE_ORDER: ("MarketIndex", "ClientOrderIndex", "BaseAmount", "Price", "IsAsk", "Type", "TimeInForce",
+                      "ReduceOnly", "TriggerPrice", "OrderExpiry"),
+    TX_CANCEL_ORDER: ("MarketIndex", "Index"),
+    TX_CANCEL_ALL: ("TimeInForce", "Time"),
+    TX_MODIFY_ORDER: ("MarketIndex", "Index", "BaseAmount", "Price", "TriggerPrice"),
+}
+COMMON = ("AccountIndex", "ApiKeyIndex", "Nonce", "ExpiredAt", "Sig")
+
+
+class TxError(Exception):
+    def __init__(self, code: int, message: str, http: int = 400):
+        super().__init__(message)
+        self.code, self.message, self.http = code, message, http
+
+
+def check_tx(sim, tx_type: int, tx_info: str) -> dict:
+    """Validate one transaction and consume its nonce; returns the decoded tx_info."""
+    if tx_type not in REQUIRED:
+        raise TxError(21100, f"invalid tx type {tx_type}")
+    try:
+        info = json.loads(tx_info)
+    except ValueError:
+        raise TxError(21101, "invalid tx info") from None
+    if not isinstance(info, dict):
+        raise TxError(21101, "invalid tx info")
+    missing = [k for k in (*COMMON, *REQUIRED[tx_type]) if k not in info]
+    if missing:
+        raise TxError(21101, f"invalid tx info: missing {', '.join(missing)}")
+    key = (info["AccountIndex"], info["ApiKeyIndex"])
+    if key not in sim.nonces:
+        raise TxError(21109, "api key not found")
+    if not isinstance(info["Sig"], str) or not info["Sig"]:
+        raise TxError(21120, "invalid signature")
+    if info["ExpiredAt"] < int(time.time() * 1000):
+        raise TxError(21110, "transaction expired")
+    if sim.faults.get("nonce_conflict", 0) > 0:  # someone else used the key: the venue moved on
+        sim.faults["nonce_conflict"] -= 1
+        sim.nonces[key] += 1
+        raise TxError(21104, "invalid nonce")
+    if info["Nonce"] != sim.nonces[key]:
+        raise TxError(21104, "invalid nonce")
+    sim.nonces[key] += 1
+    return info
+
+
+def sent_answer() -> dict:
+    return {"code": 200, "message": '{"ratelimit": "Ratelimit is off"}', "tx_hash": secrets.token_hex(40),
+            "predicted_execution_time_ms": int(time.time() * 1000) + 200}
