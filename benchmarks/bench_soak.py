@@ -45,7 +45,8 @@ class LatencyProbe(Strategy):
     def on_book(self, venue, symbol, book):
         self.books_seen += 1
         if venue == "binance":
-            t = self.sent_at.get((book.symbol, book.last_update_id))
+            # pop: the probe's own bookkeeping must not be what grows during the soak
+            t = self.sent_at.pop((book.symbol, book.last_update_id), None)
             if t is not None:
                 self.hist.add(time.monotonic_ns() - t)
 

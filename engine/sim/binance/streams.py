@@ -235,7 +235,7 @@ class StreamServer:
             for key in self._pending_stamps:
                 self.sent_at[key] = t
             self._pending_stamps.clear()
-            if len(self.sent_at) > 100_000:
+            if len(self.sent_at) > 10_000:  # stamps nobody consumed (symbols without a probe)
                 self.sent_at.clear()
         self._keepalive(now)
 
