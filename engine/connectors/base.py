@@ -38,24 +38,38 @@ class BookState(str, enum.Enum):
     RESYNCING = "resyncing"  # a gap or reconnect: buffering again for this symbol only
 
 
-@dataclass
 class StreamHealth:
-    """Per-symbol health, for status lines and the risk manager's stale-book check."""
+    """Per-symbol health, for status lines and the risk manager's stale-book check.
 
-    symbol: str
-    state: BookState = BookState.SYNCING
-    last_update_id: int = 0
-    gaps: int = 0
-    resyncs: int = 0
-    messages: int = 0
-    crossed: int = 0
-    last_update_mono: float = 0.0  # time.monotonic() of the last applied update; 0 = never
+    The per-frame counters (frames applied, last update id, time of the last apply) are read from the
+    compiled book itself, so the hot path never calls Python just to count; the state, gaps and resyncs are
+    kept here by the connector, which hears about every gap and sync step.
+    """
+
+    def __init__(self, symbol: str, book=None):
+        self.symbol = symbol
+        self.book = book
+        self.state = BookState.SYNCING
+        self.gaps = 0
+        self.resyncs = 0
+        self.crossed = 0
+        self._base = 0  # frames applied before the book was replaced (counts stay monotonic)
+
+    @property
+    def messages(self) -> int:
+        return self.book.applied if self.book is not None else 0
+
+    @property
+    def last_update_id(self) -> int:
+        return self.book.last_update_id if self.book is not None else 0
+
+    @property
+    def age_s(self) -> float:
+        t = self.book.last_apply_ns if self.book is not None else 0
+        return float("inf") if not t else (time.monotonic_ns() - t) / 1e9
 
     def applied(self, book, callbacks=()) -> None:
-        """One frame applied to ``book``: update the health, then tell the callbacks (errors logged)."""
-        self.messages += 1
-        self.last_update_id = book.last_update_id
-        self.last_update_mono = time.monotonic()
+        """The top of ``book`` moved: mark live, check crossing, tell the callbacks (errors logged)."""
         self.state = BookState.LIVE
         if book.crossed:
             self.crossed += 1
@@ -64,10 +78,6 @@ class StreamHealth:
                 cb(book)
             except Exception:  # a strategy bug must not kill the feed
                 logging.getLogger("engine.connectors").exception("book callback failed for %s", self.symbol)
-
-    @property
-    def age_s(self) -> float:
-        return float("inf") if not self.last_update_mono else time.monotonic() - self.last_update_mono
 
     def as_dict(self) -> dict:
         age = self.age_s

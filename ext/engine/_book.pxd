@@ -65,6 +65,8 @@ cdef class OrderBook:
     cdef readonly uint64_t unsynced_drops
     cdef readonly uint64_t crossed_count
     cdef readonly uint64_t rejected
+    cdef readonly bint bbo_changed        # did the last applied frame change the best bid/ask (price or size)?
+    cdef readonly long long last_apply_ns  # CLOCK_MONOTONIC ns of the last applied frame or snapshot
     cdef uint64_t _ver_b     # bumped on every change of a side (top() cache validity)
     cdef uint64_t _ver_a
     cdef TopCache _cache_b

@@ -35,8 +35,14 @@ cdef extern from *:
     #ifndef ENGINE_BUILD_MODE
     #define ENGINE_BUILD_MODE "unknown"
     #endif
+    #include <time.h>
+    static inline long long engine_book_mono_ns(void) {
+        struct timespec ts; clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    }
     """
     const char* ENGINE_BUILD_MODE
+    long long mono_ns "engine_book_mono_ns"() noexcept nogil
 
 BUILD_MODE = ENGINE_BUILD_MODE.decode()
 
@@ -540,6 +546,10 @@ cdef class OrderBook:
 
     cdef int _apply_parsed_diff(self, Parsed* r) except -1:
         cdef Py_ssize_t j
+        cdef int64_t bk = self._bids.key[self._bids.n - 1] if self._bids.n else 0
+        cdef int64_t bq = self._bids.qty[self._bids.n - 1] if self._bids.n else 0
+        cdef int64_t ak = self._asks.key[self._asks.n - 1] if self._asks.n else 0
+        cdef int64_t aq = self._asks.qty[self._asks.n - 1] if self._asks.n else 0
         self._reserve(&self._bids, self._sb.n)
         self._reserve(&self._asks, self._sa.n)
         for j in range(self._sb.n):
@@ -553,6 +563,12 @@ cdef class OrderBook:
         self.last_update_id = r.u
         self._first = False
         self.applied += 1
+        self.last_apply_ns = mono_ns()
+        self.bbo_changed = not (
+            (self._bids.key[self._bids.n - 1] if self._bids.n else 0) == bk and
+            (self._bids.qty[self._bids.n - 1] if self._bids.n else 0) == bq and
+            (self._asks.key[self._asks.n - 1] if self._asks.n else 0) == ak and
+            (self._asks.qty[self._asks.n - 1] if self._asks.n else 0) == aq)
         if self._bids.n and self._asks.n and self._bids.key[self._bids.n - 1] >= -self._asks.key[self._asks.n - 1]:
             self.crossed_count += 1
         return APPLIED
@@ -572,6 +588,8 @@ cdef class OrderBook:
         self.last_update_id = update_id
         self.synced = True
         self._first = True
+        self.bbo_changed = True
+        self.last_apply_ns = mono_ns()
         self._ver_b += 1
         self._ver_a += 1
         return 0

@@ -171,7 +171,10 @@ cdef class StreamListener(WSListener):
                         self._call_garbage(p, n)
                         return 0
                     self.latency.record(engine_mono_ns() - t0)
-                    if outcome != 1 or r.notify_applied:
+                    # Python hears about an applied frame only when the top of book moved and someone
+                    # listens; gaps and sync steps always (health counters live in the book itself)
+                    if outcome != 1 or (r.notify_applied and
+                                        (r.sync.book.bbo_changed if r.kind == ROUTE_BOOK else r.book.bbo_changed)):
                         try:
                             self.owner.on_book(r.key, outcome)
                         except Exception:

@@ -51,7 +51,7 @@ class BookFeed:
         self.stream = stream  # e.g. btcusdt@depth@100ms
         self.book = OrderBook(symbol, futures=futures)
         self.sync = BookSync(self.book)
-        self.health = StreamHealth(symbol)
+        self.health = StreamHealth(symbol, self.book)
         self.callbacks: list[Callable[[OrderBook], None]] = []
         self.changed = asyncio.Event()
         self.snapshot_pending = False
@@ -391,9 +391,7 @@ class BinanceMarketData:
                 continue
             feed.snapshot_pending = False
             if outcome == DepthOutcome.APPLIED:
-                feed.health.state = BookState.LIVE
-                feed.health.last_update_id = feed.book.last_update_id
-                feed.health.last_update_mono = time.monotonic()
+                feed.health.applied(feed.book, feed.callbacks)
                 feed.changed.set()
             elif outcome == DepthOutcome.GAP:
                 feed.health.gaps += 1

@@ -32,7 +32,7 @@ class LighterBook:
         self.symbol = symbol
         self.channel = f"order_book:{market_id}"
         self.book = OrderBook(symbol, price_decimals=price_decimals, qty_decimals=size_decimals)
-        self.health = StreamHealth(symbol)
+        self.health = StreamHealth(symbol, self.book)
         self.callbacks: list[Callable] = []
         self.changed = asyncio.Event()
         self.resyncing = False
