@@ -77,7 +77,7 @@ class _Owner:
         pass
 
 
-async def ours(url, stream):
+async def ours(url, stream, notify=True):
     from engine._ws import StreamListener
 
     book = OrderBook("BTCUSDT")
@@ -88,7 +88,8 @@ async def ours(url, stream):
 
     def factory():
         lst = StreamListener(owner)
-        lst.register_book(b"btcusdt@depth@100ms", sync, "btc", notify_applied=False)
+        # as the connector does: Python is told when the top of book moved (most diffs in this stream)
+        lst.register_book(b"btcusdt@depth@100ms", sync, "btc", notify_applied=notify)
         holder["l"] = lst
         return lst
 
@@ -133,8 +134,13 @@ async def aiohttp_python(url, stream):
     return n, None
 
 
+async def ours_compiled_only(url, stream):
+    return await ours(url, stream, notify=False)
+
+
 CLIENTS = {
-    "engine connector path (picows + compiled listener + book)": ours,
+    "engine connector path (picows + compiled listener + book, Python told of BBO moves)": ours,
+    "engine compiled path alone (no Python per frame)": ours_compiled_only,
     "picows + Python listener + orjson + SortedDict": picows_python,
     "aiohttp + orjson + SortedDict": aiohttp_python,
 }
