@@ -48,7 +48,7 @@ async def test_markets_symbols_and_rest_reads():
         assert ob.symbol == "BTC-USDC" and ob.best_bid < ob.best_ask and len(ob.bids) <= 5
         assert await c.get_ticker_price("ETH-USDC") > 0
         with pytest.raises(NotImplementedError, match="issue #4"):
-            await c.create_order("ETH-USDC", "buy", "limit", Decimal("0.01"), Decimal("3000"))
+            await c.get_account()
 
 
 async def test_streamed_books_equal_the_true_books():
@@ -101,3 +101,50 @@ async def test_trades_stream():
         it = c.stream_trades("ETH-USDC").__aiter__()
         t = await asyncio.wait_for(it.__anext__(), 20)
         assert Decimal(t["price"]) > 0 and isinstance(t["is_maker_ask"], bool)
+
+
+@contextlib.asynccontextmanager
+async def trading(seed=5):
+    pytest.importorskip("lighter.signer_client", reason="the lighter extra (lighter-sdk) is not installed")
+    from engine.connectors.lighter.signer import new_api_key
+
+    async with LighterSimulator(seed=seed) as sim:
+        priv, _ = new_api_key()  # the simulator checks shape and nonces, not the Schnorr signature
+        c = LighterConnector(endpoints=LighterEndpoints(sim.rest_url, sim.ws_url), account_index=sim.account_index,
+                             api_key_index=sim.api_key_index, api_private_key=priv)
+        await c.connect()
+        try:
+            yield sim, c
+        finally:
+            await c.disconnect()
+
+
+async def test_orders_are_signed_numbered_and_sequenced():
+    async with trading() as (sim, c):
+        o = await c.create_order("ETH-USDC", "buy", "limit", Decimal("0.05"), Decimal("2999.99"), client_order_id="77")
+        assert o.status.value == "submitted" and o.client_order_id == "77"  # sequenced, not yet accepted
+        tx_type, info = sim.txs[-1]
+        assert tx_type == 14 and (info["BaseAmount"], info["Price"], info["IsAsk"], info["ClientOrderIndex"]) == (
+            500, 299999, 0, 77)
+        assert info["TimeInForce"] == 1 and info["Nonce"] == 1
+        await c.cancel_order("ETH-USDC", client_order_id="77")
+        assert sim.txs[-1][0] == 15 and sim.txs[-1][1]["Index"] == 77 and sim.txs[-1][1]["Nonce"] == 2
+        await c.cancel_all_orders("ETH-USDC")
+        assert sim.txs[-1][0] == 16
+
+
+async def test_a_nonce_conflict_is_healed_with_one_retry_and_no_duplicate():
+    async with trading() as (sim, c):
+        await c.create_order("BTC-USDC", "sell", "limit_maker", Decimal("0.001"), Decimal("70000"))
+        sim.faults["nonce_conflict"] = 1  # another process used the key: the venue is one nonce ahead
+        o = await c.create_order("BTC-USDC", "sell", "limit_maker", Decimal("0.001"), Decimal("70001"),
+                                 client_order_id="900")
+        creates = [info for t, info in sim.txs if t == 14 and info["ClientOrderIndex"] == 900]
+        assert len(creates) == 1 and creates[0]["Nonce"] == 3 and creates[0]["TimeInForce"] == 2
+        assert c.lane.conflicts == 1 and o.status.value == "submitted"
+
+
+async def test_trading_without_keys_is_a_clear_error():
+    async with lighter() as (sim, c):
+        with pytest.raises(Exception, match="LIGHTER_API_PRIVATE_KEY"):
+            await c.create_order("ETH-USDC", "buy", "limit", Decimal("0.01"), Decimal("3000"))

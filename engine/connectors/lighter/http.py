@@ -62,4 +62,29 @@ class LighterHttp:
         return data
 
 
+    async def send_tx(self, tx_type: int, tx_info: str) -> dict:
+        """POST /api/v1/sendTx (form). 200 means *sequenced*, not accepted: the fate comes from the account
+        stream. A transport failure or 5xx leaves the outcome unknown (RPCTimeoutError): never resend blindly."""
+        await self.open()
+        await self.limits.acquire(WEIGHTS["/api/v1/sendTx"])
+        self.requests += 1
+        try:
+            async with self._session.post(self.endpoints.rest + "/api/v1/sendTx",
+                                          data={"tx_type": str(tx_type), "tx_info": tx_info},
+                                          timeout=aiohttp.ClientTimeout(total=self.timeout_s)) as r:
+                body, status, headers = await r.read(), r.status, r.headers
+        except asyncio.TimeoutError:
+            raise timeout_error("lighter", "POST /api/v1/sendTx") from None
+        except aiohttp.ClientError as e:
+            raise RPCTimeoutError(f"lighter: sendTx failed in transport ({type(e).__name__}); outcome unknown",
+                                  exchange="lighter") from None
+        try:
+            data = orjson.loads(body) if body else {}
+        except orjson.JSONDecodeError:
+            data = None
+        if status != 200 or not isinstance(data, dict) or data.get("code") != 200:
+            raise lighter_error(status, body, headers, endpoint="POST /api/v1/sendTx")
+        return data
+
+
 __all__ = ["LighterHttp", "TradingError"]

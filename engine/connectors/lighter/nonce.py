@@ -50,6 +50,10 @@ class NonceLane:
         else:
             self._next = None  # a later nonce is out: let the venue say where we are
 
+    def forget(self) -> None:
+        """A transaction's outcome is unknown: whether its nonce was used, only the venue knows."""
+        self._next = None
+
     async def on_conflict(self) -> int:
         """21104: our count is wrong. Refetch before the one retry."""
         self.conflicts += 1
