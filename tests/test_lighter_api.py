@@ -47,8 +47,15 @@ async def test_markets_symbols_and_rest_reads():
         ob = await c.get_orderbook("BTC-USDC", 5)
         assert ob.symbol == "BTC-USDC" and ob.best_bid < ob.best_ask and len(ob.bids) <= 5
         assert await c.get_ticker_price("ETH-USDC") > 0
-        with pytest.raises(NotImplementedError, match="issue #4"):
-            await c.get_account()
+        candles = await c.get_candlesticks("ETH-USDC", "1m", limit=5)
+        assert len(candles) == 5 and all(a.open_time_ms < b.open_time_ms for a, b in zip(candles, candles[1:]))
+        assert all(k.low <= min(k.open, k.close) and k.high >= max(k.open, k.close) for k in candles)
+        with pytest.raises(Exception, match="LIGHTER_ACCOUNT_INDEX"):
+            await c.get_account()  # no account configured
+        c.account_index = sim.account_index
+        acct = await c.get_account()
+        assert acct["USDC"].free == Decimal("100000")
+        assert (await c.get_positions())["ETH"] == 0
 
 
 async def test_streamed_books_equal_the_true_books():

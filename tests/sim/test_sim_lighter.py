@@ -105,3 +105,19 @@ async def test_send_tx_nonces_and_errors():
         assert (await send(2))[1]["code"] == 21104
         assert sim.nonces[(sim.account_index, sim.api_key_index)] == 3  # someone else took 2
         assert (await send(3))[0] == 200 and len(sim.txs) == 2
+
+
+async def test_account_and_candles_have_the_fixture_shapes():
+    async with LighterSimulator() as sim, aiohttp.ClientSession() as s:
+        async with s.get(sim.rest_url + f"/api/v1/account?by=index&value={sim.account_index}") as r:
+            got = await r.json()
+        want = json.loads((DATA / "nautilus_trader/http_account.json").read_text())
+        assert set(got["accounts"][0]) == set(want["accounts"][0])
+        assert set(got["accounts"][0]["positions"][0]) == set(want["accounts"][0]["positions"][0])
+        assert shape(got["accounts"][0]["assets"]) == shape(want["accounts"][0]["assets"])
+        end = int(time.time() * 1000)
+        async with s.get(sim.rest_url + f"/api/v1/candles?market_id=0&resolution=1m&start_timestamp=0"
+                                        f"&end_timestamp={end}&count_back=3") as r:
+            got = await r.json()
+        want = json.loads((DATA / "nautilus_trader/http_candles.json").read_text())
+        assert set(got) == set(want) and set(got["c"][0]) == set(want["c"][0]) and len(got["c"]) == 3

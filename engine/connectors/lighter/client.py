@@ -18,7 +18,8 @@ from decimal import ROUND_CEILING, ROUND_FLOOR
 
 from engine.connectors.base import BaseConnector, ConnectorState
 from engine.errors import NonceConflictError, OrderRejectedError
-from engine.models import OrderBookSnapshot, OrderStatus, OrderType, OrderUpdate, Side, TimeInForce
+from engine.models import (Balance, Candle, OrderBookSnapshot, OrderStatus, OrderType, OrderUpdate, Side,
+                           TimeInForce)
 from engine.symbols import Symbol, SymbolMap
 
 from .http import LighterHttp
@@ -148,7 +149,16 @@ class LighterConnector(BaseConnector):
                                  levels(body["asks"], False))
 
     async def get_candlesticks(self, symbol, interval="1m", limit=100, start_ms=None, end_ms=None):
-        raise NotImplementedError("Lighter candles (/api/v1/candles) are not wired yet (issue #4)")
+        m = self.market_info(symbol)
+        end = end_ms if end_ms is not None else int(time.time() * 1000)
+        body = await self.http.get("/api/v1/candles", {
+            "market_id": m["market_id"], "resolution": interval, "start_timestamp": start_ms or 0,
+            "end_timestamp": end, "count_back": min(limit, 500)})
+        step = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000, "4h": 14_400_000,
+                "12h": 43_200_000, "1d": 86_400_000, "1w": 604_800_000}.get(interval, 60_000)
+        d = lambda x: Decimal(str(x))  # noqa: E731 (candle values are JSON floats on Lighter)
+        return [Candle(open_time_ms=k["t"], open=d(k["o"]), high=d(k["h"]), low=d(k["l"]), close=d(k["c"]),
+                       volume=d(k.get("v", 0)), close_time_ms=k["t"] + step - 1) for k in (body.get("c") or [])]
 
     async def get_ticker_price(self, symbol: str) -> Decimal:
         m = self.market_info(symbol)
@@ -245,9 +255,24 @@ class LighterConnector(BaseConnector):
         await self._send(sign)
         return []  # the cancelled orders are reported by the account stream
 
-    # -- account: issue #4
-    async def get_account(self):
-        raise NotImplementedError(TRADING_TODO)
+    # -- account
+    async def get_account(self) -> dict:
+        """Balances (USDC collateral) from GET /api/v1/account; positions are in ``get_positions``."""
+        body = await self._account_body()
+        return {a["symbol"]: Balance(a["symbol"], Decimal(a["balance"]), Decimal(a["locked_balance"]))
+                for a in body.get("assets", ())}
+
+    async def get_positions(self) -> dict:
+        body = await self._account_body()
+        return {p["symbol"]: Decimal(p["position"]) * int(p.get("sign", 1)) for p in body.get("positions", ())}
+
+    async def _account_body(self) -> dict:
+        if self.account_index is None:
+            raise OrderRejectedError("lighter account reads need LIGHTER_ACCOUNT_INDEX", exchange="lighter")
+        body = await self.http.get("/api/v1/account", {"by": "index", "value": self.account_index})
+        if not body.get("accounts"):
+            raise OrderRejectedError(f"lighter account {self.account_index} not found", exchange="lighter")
+        return body["accounts"][0]
 
     async def get_order(self, *a, **k):
         raise NotImplementedError(TRADING_TODO)

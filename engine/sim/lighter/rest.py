@@ -1,6 +1,7 @@
 """The Lighter simulator's REST API (aiohttp): market data and nonces with the real response shapes."""
 from __future__ import annotations
 
+import random
 import time
 
 from aiohttp import web
@@ -22,6 +23,8 @@ class LighterRest:
         r.add_get("/api/v1/recentTrades", self.recent_trades)
         r.add_get("/api/v1/nextNonce", self.next_nonce)
         r.add_post("/api/v1/sendTx", self.send_tx)
+        r.add_get("/api/v1/candles", self.candles)
+        r.add_get("/api/v1/account", self.account)
 
     def _error(self, code: int, message: str, status: int = 400) -> web.Response:
         return web.json_response({"code": code, "message": message}, status=status)
@@ -125,6 +128,63 @@ class LighterRest:
             return self._error(e.code, e.message, e.http)
         self.sim.txs.append((tx_type, info))
         return web.json_response(sent_answer())
+
+    RESOLUTION_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000,
+                     "4h": 14_400_000, "12h": 43_200_000, "1d": 86_400_000, "1w": 604_800_000}
+
+    async def candles(self, request):
+        self.requests += 1
+        q = request.query
+        markets = self._markets(request)
+        res = q.get("resolution")
+        try:
+            start, end, count = int(q["start_timestamp"]), int(q["end_timestamp"]), int(q["count_back"])
+        except (KeyError, ValueError):
+            return self._error(20001, "invalid param : start_timestamp, end_timestamp, count_back")
+        if not markets or res not in self.RESOLUTION_MS:
+            return self._error(20001, "invalid param : market_id, resolution")
+        m, step = markets[0], self.RESOLUTION_MS[res]
+        rng = random.Random(f"{m.spec.market_id}/{res}/{end // step}")
+        price = float(m.spec.px(m.mid))
+        rows, t = [], (end // step) * step - (min(count, 500) - 1) * step
+        while t <= end and len(rows) < min(count, 500):
+            if t >= start:
+                o = price
+                c = o * (1 + rng.uniform(-0.001, 0.001))
+                v = round(rng.uniform(0.1, 50), 4)
+                rows.append({"t": t, "o": round(o, m.spec.price_decimals), "h": round(max(o, c) * 1.0005, m.spec.price_decimals),
+                             "l": round(min(o, c) * 0.9995, m.spec.price_decimals), "c": round(c, m.spec.price_decimals),
+                             "v": v, "V": round(v * c, 6), "i": 19211490000 + t // step})
+                price = c
+            t += step
+        return web.json_response({"code": 200, "r": res, "c": rows})
+
+    async def account(self, request):
+        self.requests += 1
+        if request.query.get("by") != "index" or not request.query.get("value", "").isdigit():
+            return self._error(20001, "invalid param : by, value")
+        idx = int(request.query["value"])
+        if idx != self.sim.account_index:
+            return web.json_response({"code": 200, "total": 0, "accounts": []})
+        usdc = self.sim.collateral
+        acct = {"code": 0, "account_type": 0 if idx < 2 ** 47 else 1, "index": idx, "l1_address": "0x" + "0" * 40,
+                "cancel_all_time": 0, "total_order_count": 0, "total_isolated_order_count": 0,
+                "pending_order_count": 0, "available_balance": f"{usdc:.6f}", "status": 1,
+                "collateral": f"{usdc:.6f}", "transaction_time": 0, "account_trading_mode": 0, "account_index": idx,
+                "name": "", "description": "", "can_invite": False, "referral_points_percentage": "", "can_rfq": False,
+                "can_rfq_market_ids": None, "created_at": 0, "metadata": {"color": ""},
+                "positions": [{"market_id": m.spec.market_id, "symbol": m.spec.symbol, "initial_margin_fraction": "5.00",
+                               "open_order_count": 0, "pending_order_count": 0, "position_tied_order_count": 0,
+                               "sign": 1, "position": m.spec.sz(0), "avg_entry_price": "0.0",
+                               "position_value": "0.000000", "unrealized_pnl": "0.000000", "realized_pnl": "0.000000",
+                               "liquidation_price": "0", "margin_mode": 0, "allocated_margin": "0.000000"}
+                              for m in self.sim.markets.values()],
+                "assets": [{"symbol": "USDC", "asset_id": 3, "balance": f"{usdc:.6f}", "locked_balance": "0.000000",
+                            "margin_mode": "disabled", "margin_balance": f"{usdc:.6f}"}],
+                "total_asset_value": f"{usdc:.6f}", "cross_asset_value": f"{usdc:.6f}",
+                "cross_initial_margin_requirement": "0.000000", "cross_maintenance_margin_requirement": "0.000000",
+                "shares": [], "pending_unlocks": [], "approved_integrators": []}
+        return web.json_response({"code": 200, "total": 1, "accounts": [acct]})
 
     async def next_nonce(self, request):
         self.requests += 1

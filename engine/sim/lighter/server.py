@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import random
 import secrets
+from decimal import Decimal
 from typing import Optional
 
 from aiohttp import web
@@ -37,6 +38,7 @@ class LighterSimulator:
         self.nonces: dict = {(account_index, api_key_index): 1}
         self.trades_sent: dict = {}
         self.txs: list = []  # (tx_type, tx_info) sequenced, in order
+        self.collateral = Decimal("100000")  # USDC
         self.faults: dict = {}
         self.rest = LighterRest(self)
         self.stream = LighterStream(self)
