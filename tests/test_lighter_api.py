@@ -155,3 +155,60 @@ async def test_trading_without_keys_is_a_clear_error():
     async with lighter() as (sim, c):
         with pytest.raises(Exception, match="LIGHTER_API_PRIVATE_KEY"):
             await c.create_order("ETH-USDC", "buy", "limit", Decimal("0.01"), Decimal("3000"))
+
+
+async def test_account_stream_reports_each_order_fate():
+    async with trading() as (sim, c):
+        us = c.get_user_data_stream()
+        await us.start()
+        assert us.epoch == 1 and us.tokens_minted == 1
+        updates = us.stream_order_updates().__aiter__()
+        sim.paused = True  # a still market, so "crosses" and "rests" are certain
+        m = sim.markets[0]
+        best_ask = m.spec.px(min(m.asks))
+        far = Decimal(m.spec.px(m.mid)) - 50
+        rest = await c.create_order("ETH-USDC", "buy", "limit", Decimal("0.01"), far, client_order_id="11")
+        u = await asyncio.wait_for(updates.__anext__(), 5)
+        assert (u.client_order_id, u.status.value) == ("11", "open") and rest.status.value == "submitted"
+        await c.create_order("ETH-USDC", "buy", "limit_maker", Decimal("0.01"), Decimal(best_ask),
+                             client_order_id="12")
+        u = await asyncio.wait_for(updates.__anext__(), 5)
+        assert (u.client_order_id, u.status.value, u.reason) == ("12", "rejected", "canceled-post-only")
+        await c.create_order("ETH-USDC", "buy", "market", Decimal("0.01"), Decimal(best_ask) + 20,
+                             client_order_id="13")
+        u = await asyncio.wait_for(updates.__anext__(), 5)
+        assert (u.client_order_id, u.status.value) == ("13", "filled") and u.filled_quantity == Decimal("0.01")
+        await c.cancel_order("ETH-USDC", client_order_id="11")
+        u = await asyncio.wait_for(updates.__anext__(), 5)
+        assert (u.client_order_id, u.status.value) == ("11", "canceled")
+        await us.stop()
+
+
+async def test_account_stream_resubscribes_with_a_fresh_token_after_a_reconnect():
+    async with trading() as (sim, c):
+        us = c.get_user_data_stream()
+        await us.start()
+        await sim.stream.close_all()
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if us.epoch == 2:
+                break
+        assert us.epoch == 2 and us.tokens_minted == 2
+
+
+async def test_account_channel_needs_a_valid_token():
+    import time as _t
+
+    import aiohttp
+
+    async with LighterSimulator() as sim, aiohttp.ClientSession() as s:
+        async with s.ws_connect(sim.ws_url) as ws:
+            await ws.receive_str()
+            await ws.send_json({"type": "subscribe", "channel": f"account_all_orders/{sim.account_index}"})
+            err = await ws.receive_json()
+            assert err["error"]["code"] == 20001 and "auth field is required" in err["error"]["message"]
+            too_long = f"{int(_t.time()) + 9 * 3600}:{sim.account_index}:{sim.api_key_index}:{'0' * 160}"
+            await ws.send_json({"type": "subscribe", "channel": f"account_all_orders/{sim.account_index}",
+                                "auth": too_long})
+            err = await ws.receive_json()
+            assert err == {"error": {"code": 20013, "message": "invalid auth: invalid deadline"}}

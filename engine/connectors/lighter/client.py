@@ -3,8 +3,9 @@
 Market data: order books over picows into the compiled book, trades, REST reads. Orders: signed by the
 official signer library on a worker thread (the ``lighter`` extra), numbered by a nonce lane per API key,
 sent with sendTx; a nonce conflict (21104) refreshes the lane from nextNonce and retries once. sendTx's 200
-means *sequenced*: orders come back as SUBMITTED and their fate arrives on the account stream, which is
-still being built (issue #4), as are the account reads; those raise NotImplementedError for now.
+means *sequenced*: orders come back as SUBMITTED and their fate arrives on the account stream
+(``get_user_data_stream()``: ``account_all_orders`` with rotated auth tokens). Order lookups over REST
+(``get_order``/``get_open_orders``, accountActiveOrders with an auth token) are still to come (issue #4).
 """
 from __future__ import annotations
 
@@ -27,8 +28,8 @@ from .nonce import NonceLane
 from .urls import ENVIRONMENTS, LighterEndpoints
 from .ws_orderbook import LighterMarketData
 
-TRADING_TODO = ("Lighter account reads and the account stream are not built yet (issue #4); market data and "
-                "order sending work")
+TRADING_TODO = ("Lighter order lookups over REST (accountActiveOrders) are not built yet (issue #4); the "
+                "account stream reports every order change")
 MAX_COI = 2 ** 48 - 1
 
 
@@ -49,6 +50,7 @@ class LighterConnector(BaseConnector):
         self._private_key = api_private_key
         self.signer = None
         self.lane: Optional[NonceLane] = None
+        self._account_stream = None
         self.endpoints = endpoints or ENVIRONMENTS["testnet" if testnet else "mainnet"]
         self.http = LighterHttp(self.endpoints, timeout_s=timeout_s)
         self.market = LighterMarketData(self.endpoints.ws)
@@ -281,7 +283,11 @@ class LighterConnector(BaseConnector):
         raise NotImplementedError(TRADING_TODO)
 
     def get_user_data_stream(self):
-        raise NotImplementedError(TRADING_TODO)
+        if self._account_stream is None:
+            from .account_ws import LighterAccountStream
+
+            self._account_stream = LighterAccountStream(self)
+        return self._account_stream
 
     def health(self) -> dict:
         return {"exchange": "lighter", "state": self.state.value, "books": self.market.health(),

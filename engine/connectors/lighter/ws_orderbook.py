@@ -43,6 +43,7 @@ class LighterMarketData:
         self.ws_url = ws_url
         self.books: dict[int, LighterBook] = {}
         self.trade_callbacks: dict[int, list] = {}
+        self.private: dict = {}  # channel ("account_all_orders:516") -> stream with on_frame() and subscribe()
         self.transport = None
         self.listener = None
         self.connected = asyncio.Event()
@@ -85,6 +86,9 @@ class LighterMarketData:
                 for mid in self.trade_callbacks:
                     self.listener.register_raw(f"trade:{mid}".encode(), mid)
                     self._send({"type": "subscribe", "channel": f"trade/{mid}"})
+                for channel, stream in self.private.items():
+                    self.listener.register_raw(channel.encode(), channel)
+                    asyncio.get_running_loop().create_task(stream.subscribe())  # a fresh auth token
                 self.connected.set()
                 self._policy.reset()
                 await self.transport.wait_disconnected()
@@ -168,6 +172,9 @@ class LighterMarketData:
             self._send({"type": "unsubscribe", "channel": f"order_book/{lb.market_id}"})
 
     def on_stream(self, market_id, payload: bytes) -> None:
+        if market_id in self.private:
+            self.private[market_id].on_frame(payload)
+            return
         try:
             msg = orjson.loads(payload)
         except orjson.JSONDecodeError:

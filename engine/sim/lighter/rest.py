@@ -127,6 +127,7 @@ class LighterRest:
         except TxError as e:
             return self._error(e.code, e.message, e.http)
         self.sim.txs.append((tx_type, info))
+        self.sim.pending_txs.append((tx_type, info))
         return web.json_response(sent_answer())
 
     RESOLUTION_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000,

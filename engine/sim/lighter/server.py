@@ -20,6 +20,7 @@ from typing import Optional
 from aiohttp import web
 
 from .market import DEFAULT_MARKETS, LighterMarket
+from .orders import SimOrders
 from .rest import LighterRest
 from .stream import LighterStream
 
@@ -39,6 +40,8 @@ class LighterSimulator:
         self.trades_sent: dict = {}
         self.txs: list = []  # (tx_type, tx_info) sequenced, in order
         self.collateral = Decimal("100000")  # USDC
+        self.pending_txs: list = []  # sequenced, executed at the next tick (a block later, as on the venue)
+        self.orders = SimOrders(self)
         self.faults: dict = {}
         self.rest = LighterRest(self)
         self.stream = LighterStream(self)
@@ -97,6 +100,8 @@ class LighterSimulator:
         nxt = loop.time()
         while True:
             nxt += self.tick_s
+            while self.pending_txs:
+                self.orders.execute(*self.pending_txs.pop(0))
             if not self.paused:
                 for m in self.markets.values():
                     m.step_market()

@@ -7,6 +7,7 @@ type and no channel. App-level ``{"type":"ping"}`` is answered with ``{"type":"p
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
@@ -58,6 +59,9 @@ class LighterStream:
             await s.ws.send_str(dumps({"error": {"code": 30002, "message": "Invalid Type"}}))
             return
         name, _, arg = channel.partition("/")
+        if name == "account_all_orders" and arg.isdigit():
+            await self._account_channel(s, kind, int(arg), m.get("auth"))
+            return
         market = None
         if name in ("order_book", "trade") and arg.isdigit():
             market = self.sim.market_by_id(int(arg))
@@ -80,6 +84,27 @@ class LighterStream:
         else:
             await s.ws.send_str(self.trade_frame(market, "subscribed/trade", market.trades[-50:]))
 
+    async def _account_channel(self, s: Session, kind: str, account: int, auth) -> None:
+        wire = f"account_all_orders:{account}"
+        if kind == "unsubscribe":
+            s.channels.discard(wire)
+            await s.ws.send_str(json.dumps({"type": "unsubscribed", "channel": wire}))
+            return
+        if not auth:
+            await s.ws.send_str(dumps({"error": {"code": 20001,
+                                                 "message": f"invalid param : auth field is required: {wire}"}}))
+            return
+        parts = str(auth).split(":")
+        now = int(time.time())
+        ok = (len(parts) == 4 and parts[0].isdigit() and parts[1] == str(account) and parts[2].isdigit()
+              and len(parts[3]) == 160 and now < int(parts[0]) <= now + 8 * 3600)
+        if not ok:
+            await s.ws.send_str(dumps({"error": {"code": 20013, "message": "invalid auth: invalid deadline"}}))
+            return
+        s.channels.add(wire)
+        await s.ws.send_str(dumps({"channel": wire, "orders": self.sim.orders.open_by_market(),
+                                   "type": "subscribed/account_all_orders"}))
+
     def book_frame(self, m, kind: str, begin: int, nonce: int, changes: dict) -> str:
         spec = m.spec
         now_us = int(time.time() * 1e6)
@@ -97,6 +122,14 @@ class LighterStream:
 
     async def publish(self) -> None:
         """One tick: each market's changes as one chained update, new trades as one trade update."""
+        changed = self.sim.orders.take_changed()
+        if changed:
+            wire = f"account_all_orders:{self.sim.account_index}"
+            frame = dumps({"channel": wire, "orders": changed, "type": "update/account_all_orders"})
+            for s in list(self.sessions):
+                if wire in s.channels:
+                    with contextlib.suppress(ConnectionError, RuntimeError):
+                        await s.ws.send_str(frame)
         for m in self.sim.markets.values():
             seen = self.sim.trades_sent.get(m.spec.market_id, 0)
             new_trades = [t for t in m.trades if t[0] > seen]
