@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Callable, Optional
@@ -60,10 +59,6 @@ class ManagedOrder:
         return self.status.is_final
 
 
-def new_client_order_id(prefix: str = "ex") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:28]}"
-
-
 class ExecutionEngine:
     def __init__(self, connectors: dict, risk: RiskManager, *,
                  market: Optional[Callable[[str, str], tuple]] = None, cancel_on_shutdown: bool = True,
@@ -101,11 +96,11 @@ class ExecutionEngine:
 
     # -- submitting
     async def submit(self, venue: str, req: OrderRequest) -> ManagedOrder:
-        cid = req.client_order_id or new_client_order_id()
+        conn = self.connectors[venue]
+        cid = req.client_order_id or conn.new_client_order_id()
         o = ManagedOrder(venue, req, cid)
         o.history.append((time.monotonic(), S.NEW))
         self.orders[cid] = o
-        conn = self.connectors[venue]
         mid, age = self.market(venue, req.symbol)
         decision = self.risk.check(req, venue=venue, mid=mid, book_age_s=age, connector_state=conn.state)
         if not decision:

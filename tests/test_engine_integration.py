@@ -1,11 +1,14 @@
 """ExecutionEngine + RiskManager + the Binance connector against the simulator over real sockets.
 
-(The Lighter half of this file arrives with the Lighter connector, issue #4.)
+The Lighter half runs where the ``lighter`` extra (the signer library) is installed, as in CI.
 """
 import asyncio
+import contextlib
 import sys
 from decimal import Decimal as D
 from pathlib import Path
+
+import pytest
 
 from engine.config import RiskLimits
 from engine.execution import ExecutionEngine
@@ -120,3 +123,62 @@ async def test_shutdown_cancels_open_orders_and_the_kill_switch_too():
         await ex.submit("binance", req("buy", "0.01", OrderType.LIMIT, "2003"))
         await ex.stop()
         assert sim.exchange.open_orders("ETHUSDT") == []
+
+
+# ---- the Lighter half: orders signed by the official signer library, confirmed on the account stream
+
+
+@contextlib.asynccontextmanager
+async def lighter_engine():
+    pytest.importorskip("lighter.signer_client", reason="the lighter extra (lighter-sdk) is not installed")
+    from engine.connectors.lighter.client import LighterConnector
+    from engine.connectors.lighter.signer import new_api_key
+    from engine.connectors.lighter.urls import LighterEndpoints
+    from engine.sim.lighter import LighterSimulator
+
+    async with LighterSimulator(seed=9) as sim:
+        conn = LighterConnector(endpoints=LighterEndpoints(sim.rest_url, sim.ws_url),
+                                account_index=sim.account_index, api_key_index=sim.api_key_index,
+                                api_private_key=new_api_key()[0])
+        await conn.connect()
+        feed = await conn.add_book("ETH-USDC")
+        risk = RiskManager(limits=LIMITS)
+
+        def market(venue, symbol):
+            return (D(str(feed.book.mid)), feed.health.age_s) if feed.book.synced else (None, 0.0)
+
+        ex = ExecutionEngine({"lighter": conn}, risk, market=market, reconcile_every_s=0.2)
+        await ex.start()
+        try:
+            await wait_for(lambda: feed.book.synced)
+            yield sim, conn, ex, risk, feed
+        finally:
+            await ex.stop()
+            await conn.disconnect()
+
+
+async def test_lighter_orders_through_risk_to_fills_and_a_nonce_conflict_survived():
+    async with lighter_engine() as (sim, conn, ex, risk, feed):
+        sim.paused = True
+        ask = D(sim.markets[0].spec.px(min(sim.markets[0].asks)))
+        o = await ex.submit("lighter", req("buy", "0.05", OrderType.MARKET, str(ask + 20), "ETH-USDC"))
+        await wait_for(lambda: o.status is OrderStatus.FILLED)
+        assert risk.position("lighter", "ETH-USDC").qty == D("0.05")
+        sim.faults["nonce_conflict"] = 1
+        bid = D(sim.markets[0].spec.px(max(sim.markets[0].bids)))
+        r = await ex.submit("lighter", req("buy", "0.01", OrderType.LIMIT, str(bid - 5), "ETH-USDC"))
+        await wait_for(lambda: r.status is OrderStatus.OPEN)
+        creates = [i for t, i in sim.txs if t == 14 and str(i["ClientOrderIndex"]) == r.client_order_id]
+        assert len(creates) == 1 and conn.lane.conflicts == 1
+
+
+async def test_lighter_shutdown_cancels_open_orders():
+    async with lighter_engine() as (sim, conn, ex, risk, feed):
+        sim.paused = True
+        bid = D(sim.markets[0].spec.px(max(sim.markets[0].bids)))
+        orders = [await ex.submit("lighter", req("buy", "0.01", OrderType.LIMIT, str(bid - k), "ETH-USDC"))
+                  for k in (5, 6)]
+        await wait_for(lambda: all(o.status is OrderStatus.OPEN for o in orders))
+        await ex.cancel_all()
+        await wait_for(lambda: all(o.status is OrderStatus.CANCELED for o in orders))
+        assert not sim.orders.open_by_market()

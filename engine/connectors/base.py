@@ -195,6 +195,12 @@ class BaseConnector(abc.ABC):
     @abc.abstractmethod
     def get_user_data_stream(self) -> UserDataStream: ...
 
+    def new_client_order_id(self) -> str:
+        """A client order id in the venue's own format (Binance: text; Lighter: an integer below 2^48)."""
+        import uuid
+
+        return "eng-" + uuid.uuid4().hex[:28]
+
     # -- the low-latency path: callbacks run right after the compiled book applied a frame
     async def add_book(self, symbol: str, callback=None):
         """Subscribe ``symbol``'s book; returns a feed with ``.book`` (live compiled book) and ``.health``."""

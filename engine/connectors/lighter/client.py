@@ -187,6 +187,9 @@ class LighterConnector(BaseConnector):
         while True:
             yield await queue.get()
 
+    def new_client_order_id(self) -> str:
+        return str(1 + secrets.randbelow(MAX_COI))
+
     # -- orders
     async def create_order(self, symbol, side, order_type, quantity, price=None, *, stop_price=None,
                            time_in_force=None, client_order_id=None, reduce_only=False) -> OrderUpdate:
@@ -215,8 +218,10 @@ class LighterConnector(BaseConnector):
             type_code, tif_code, expiry = 0, 1, -1
         else:
             raise ValueError(f"{otype.value} orders on Lighter are not wired yet")
-        coi = int(client_order_id) if client_order_id and str(client_order_id).isdigit() \
-            else 1 + secrets.randbelow(MAX_COI)
+        if client_order_id is not None and not str(client_order_id).isdigit():
+            raise ValueError(f"a Lighter client order index is an integer (got {client_order_id!r}); "
+                             "connector.new_client_order_id() makes one")
+        coi = int(client_order_id) if client_order_id is not None else int(self.new_client_order_id())
         if not 0 < coi <= MAX_COI:
             raise ValueError("a Lighter client order index is an integer in 1 .. 2^48-1")
 
