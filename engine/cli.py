@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import json
 import logging
 import platform
@@ -186,12 +187,14 @@ async def _run(args, settings) -> int:
 
     symbols = [s.strip() for s in (args.symbols or "BTC-USDT,ETH-USDT").split(",") if s.strip()]
     strategy = args.strategy or ("monitor" if args.live else "mm")
-    trading = settings.active_exchange
-    if trading == "lighter":
-        print("engine run: trading on lighter is not built yet (issue #4): lighter is monitored, "
-              "orders go to binance", file=sys.stderr)
-        trading = "binance"
-    venues = list(dict.fromkeys([*settings.monitor_exchanges, trading]))
+    venues = list(dict.fromkeys([*settings.monitor_exchanges, settings.active_exchange]))
+    lighter_ok = importlib.util.find_spec("lighter") is not None
+    # on the simulators the market maker paper-trades every venue; live, only ACTIVE_EXCHANGE
+    trading = [v for v in venues if strategy == "mm" and (args.live is False or v == settings.active_exchange)
+               and (v != "lighter" or lighter_ok)]
+    if strategy == "mm" and "lighter" in venues and not lighter_ok:
+        print("engine run: lighter is monitored only: trading there needs the lighter extra "
+              "(pip install 'engine[lighter]')", file=sys.stderr)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -200,7 +203,7 @@ async def _run(args, settings) -> int:
     async with contextlib.AsyncExitStack() as stack:
         conns = {}
         for venue in venues:
-            conns[venue], where = await _venue(stack, venue, args, settings, strategy == "mm" and venue == trading)
+            conns[venue], where = await _venue(stack, venue, args, settings, venue in trading)
             print(f"engine run: {venue}: {where}", file=sys.stderr, flush=True)
         for venue, conn in conns.items():
             try:
@@ -210,29 +213,29 @@ async def _run(args, settings) -> int:
                 return EXIT_CONNECTION
             stack.push_async_callback(conn.disconnect)
         risk = RiskManager(limits=settings.risk)
-        tconn = conns[trading]
+        feeds = [(v, await conns[v].add_book(s)) for v in venues for s in symbols]
+        by_key = {(v, s): f for (v, f), s in zip(feeds, [s for _ in venues for s in symbols])}
 
         def market(venue, symbol):
-            feed = tconn.market.books.get(tconn.native(symbol)) if venue == trading else None
+            feed = by_key.get((venue, symbol))
             if feed is None or not feed.book.synced:
                 return None, 0.0
             return Decimal(str(feed.book.mid)), feed.health.age_s
 
-        ex = ExecutionEngine({trading: tconn}, risk, market=market,
+        ex = ExecutionEngine({v: conns[v] for v in trading}, risk, market=market,
                              cancel_on_shutdown=settings.risk.cancel_on_shutdown)
-        if getattr(tconn, "auth", None) is not None:
+        if trading:
             await ex.start()
             stack.push_async_callback(ex.stop)
         runners = [StrategyRunner(CrossVenueMonitor(ex, {v: symbols for v in venues}), conns)]
-        if strategy == "mm":
-            runners.append(StrategyRunner(InventoryMarketMaker(ex, trading, symbols[-1],
-                                                               half_spread_bps=Decimal("0.05")), {trading: tconn}))
+        for v in trading:
+            runners.append(StrategyRunner(InventoryMarketMaker(ex, v, symbols[-1], half_spread_bps=Decimal("0.05")),
+                                          {v: conns[v]}))
         for r in runners:
             await r.start()
             stack.push_async_callback(r.stop)
         print(f"engine run: {strategy} on {', '.join(symbols)}; monitoring {', '.join(venues)}; "
-              f"trading on {trading}", file=sys.stderr, flush=True)
-        feeds = [(v, await conns[v].add_book(s)) for v in venues for s in symbols]
+              f"trading on {', '.join(trading) or 'none'}", file=sys.stderr, flush=True)
         t_end = None if args.duration is None else loop.time() + args.duration
         last_msgs = {}
         while not stop.is_set() and (t_end is None or loop.time() < t_end):
@@ -272,11 +275,17 @@ async def _venue(stack, venue, args, settings, trades: bool):
     from engine.connectors.lighter.urls import LighterEndpoints
 
     if args.live:
+        if trades:
+            try:
+                settings.require_trading_keys("lighter")
+            except ValueError as e:
+                raise UsageError(str(e)) from None
         return LighterConnector(settings), "live Lighter" + (" testnet" if settings.lighter_testnet else "")
     from engine.sim.lighter import LighterSimulator
 
     sim = await stack.enter_async_context(LighterSimulator())
-    return (LighterConnector(endpoints=LighterEndpoints(sim.rest_url, sim.ws_url)),
+    return (LighterConnector(endpoints=LighterEndpoints(sim.rest_url, sim.ws_url), account_index=sim.account_index,
+                             api_key_index=sim.api_key_index, api_private_key=sim.api_private_key),
             f"the embedded Lighter simulator at {sim.rest_url}")
 
 

@@ -43,6 +43,7 @@ class LighterMarket:
     trades: list = field(default_factory=list)
     offset: int = 415_800
     next_trade_id: int = 26_412_422_000
+    on_sweep: object = None  # callable(market, side, price, size) when the walk trades through a level
 
     def __post_init__(self):
         s = self.spec
@@ -78,6 +79,8 @@ class LighterMarket:
         for side, book, cross in (("a", self.asks, lambda p: p <= self.mid), ("b", self.bids, lambda p: p >= self.mid)):
             for p in [p for p in book if cross(p)]:
                 self._print(p, book[p], is_maker_ask=(side == "a"))
+                if self.on_sweep is not None:
+                    self.on_sweep(self, side, p, book[p])
                 self._set(side, p, 0)
         for _ in range(self.rng.randint(2, 8)):
             side = self.rng.choice("ba")

@@ -3,7 +3,7 @@
 Orders: post-only orders that would cross are cancelled ("canceled-post-only"); IOC/market orders fill
 against the book up to their price and cancel the rest; good-till-time orders fill what crosses and rest the
 remainder in the public book. Cancel (by order_index or client_order_index) and cancel-all remove resting
-orders. Resting orders are not filled later by the random walk (a simplification, said here).
+orders. When the random walk trades through a price level, the resting orders there are filled.
 """
 from __future__ import annotations
 
@@ -19,6 +19,21 @@ class SimOrders:
         self.orders: dict = {}  # order_index -> order dict (the captured shape)
         self.next_index = 844424914280000
         self.changed: list = []  # orders changed since the last publish
+
+    def on_sweep(self, m, side: str, price: int, size: int) -> None:
+        """The market traded through ``price`` on ``side``: fill our resting orders there (oldest first)."""
+        is_ask = side == "a"
+        for o in sorted(self.orders.values(), key=lambda o: o["order_index"]):
+            if (o["status"] != "open" or o["market_index"] != m.spec.market_id or o["is_ask"] != is_ask
+                    or o["base_price"] != price):
+                continue
+            take = o["base_size"]
+            filled = int(round(float(o["filled_base_amount"]) * 10 ** m.spec.size_decimals)) + take
+            quote = float(o["filled_quote_amount"]) + take * price / 10 ** (m.spec.price_decimals + m.spec.size_decimals)
+            o.update(filled_base_amount=m.spec.sz(filled), filled_quote_amount=f"{quote:.6f}",
+                     remaining_base_amount=m.spec.sz(0), base_size=0, status="filled",
+                     transaction_time=int(time.time() * 1e6))
+            self.changed.append(o)
 
     def execute(self, tx_type: int, info: dict) -> None:
         if tx_type == 14:

@@ -35,13 +35,15 @@ class LighterSimulator:
         self.markets = {m.market_id: LighterMarket(m, random.Random(rng.random()), nonce=18_032_383_898 + 1000 * i)
                         for i, m in enumerate(markets)}
         self.account_index, self.api_key_index = account_index, api_key_index
-        self.api_private_key = secrets.token_hex(40)  # a throwaway key of the real format (80 hex)
+        self.api_private_key = _throwaway_key()
         self.nonces: dict = {(account_index, api_key_index): 1}
         self.trades_sent: dict = {}
         self.txs: list = []  # (tx_type, tx_info) sequenced, in order
         self.collateral = Decimal("100000")  # USDC
         self.pending_txs: list = []  # sequenced, executed at the next tick (a block later, as on the venue)
         self.orders = SimOrders(self)
+        for m in self.markets.values():
+            m.on_sweep = self.orders.on_sweep
         self.faults: dict = {}
         self.rest = LighterRest(self)
         self.stream = LighterStream(self)
@@ -107,3 +109,18 @@ class LighterSimulator:
                     m.step_market()
             await self.stream.publish()
             await asyncio.sleep(max(0.0, nxt - loop.time()))
+
+
+def _throwaway_key() -> str:
+    """A throwaway API private key (80 hex). With lighter-sdk installed it is a real signer key, so clients
+    can sign with it; the simulator itself never verifies signatures."""
+    try:
+        from lighter.signer_client import create_api_key
+
+        priv, _, err = create_api_key()
+        if priv and not err:
+            return priv[2:] if priv.startswith("0x") else priv
+    except Exception:  # the SDK is optional
+        pass
+    return secrets.token_hex(40)
+
