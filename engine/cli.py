@@ -305,6 +305,8 @@ def _status(conns, feeds, last_msgs, interval, ex, risk, monitor) -> dict:
             "book_path_ns": {v: {k: (c.book_latency() or {}).get(k) for k in ("p50", "p99", "p99.9")}
                              for v, c in conns.items()},
             "cross_venue_gap_bps": {k: round(v, 2) for k, v in monitor.snapshot()["gap_bps"].items()},
+            "public_trades": dict(monitor.trades),
+            "rest_weight": {v: c.http.limits.status().get("REQUEST_WEIGHT/1M") for v, c in conns.items()},
             "orders": {"sent": len(orders), "open": len(ex.open_orders()),
                        "filled": sum(1 for o in orders if o.filled > 0)},
             "risk": risk.status()}
@@ -377,6 +379,9 @@ def _print_status(st: dict) -> None:
     o, rk = st["orders"], st["risk"]
     for venue, lat in st["book_path_ns"].items():
         print(f"  {venue} book path p50={lat['p50']}ns p99={lat['p99']}ns p99.9={lat['p99.9']}ns", flush=True)
+    print("  public trades seen: " + ", ".join(f"{v} {n}" for v, n in st["public_trades"].items())
+          + "  REST weight: " + ", ".join(f"{v} {w['used']}/{w['limit']}" for v, w in st["rest_weight"].items() if w),
+          flush=True)
     if st["cross_venue_gap_bps"]:
         print("  cross-venue mid gap (bps): " + ", ".join(f"{k} {v}" for k, v in st["cross_venue_gap_bps"].items()),
               flush=True)

@@ -164,6 +164,7 @@ async def test_lighter_orders_through_risk_to_fills_and_a_nonce_conflict_survive
         o = await ex.submit("lighter", req("buy", "0.05", OrderType.MARKET, str(ask + 20), "ETH-USDC"))
         await wait_for(lambda: o.status is OrderStatus.FILLED)
         assert risk.position("lighter", "ETH-USDC").qty == D("0.05")
+        assert (await conn.get_positions())["ETH"] == D("0.05")  # the venue's own account agrees
         sim.faults["nonce_conflict"] = 1
         bid = D(sim.markets[0].spec.px(max(sim.markets[0].bids)))
         r = await ex.submit("lighter", req("buy", "0.01", OrderType.LIMIT, str(bid - 5), "ETH-USDC"))

@@ -15,6 +15,10 @@ class CrossVenueMonitor(Strategy):
     def __init__(self, engine, symbols: dict):
         super().__init__(engine, symbols)
         self.last: dict = {}
+        self.trades: dict = {}  # venue -> public trades seen
+
+    def on_trade(self, venue, trade) -> None:
+        self.trades[venue] = self.trades.get(venue, 0) + 1
 
     def snapshot(self) -> dict:
         """{symbol: {venue: (mid, spread)}, ...} plus the largest mid gap per symbol in basis points."""

@@ -19,6 +19,7 @@ class SimOrders:
         self.orders: dict = {}  # order_index -> order dict (the captured shape)
         self.next_index = 844424914280000
         self.changed: list = []  # orders changed since the last publish
+        self.positions: dict = {}  # market_id -> signed size in size units (long > 0)
 
     def on_sweep(self, m, side: str, price: int, size: int) -> None:
         """The market traded through ``price`` on ``side``: fill our resting orders there (oldest first)."""
@@ -30,6 +31,7 @@ class SimOrders:
             take = o["base_size"]
             filled = int(round(float(o["filled_base_amount"]) * 10 ** m.spec.size_decimals)) + take
             quote = float(o["filled_quote_amount"]) + take * price / 10 ** (m.spec.price_decimals + m.spec.size_decimals)
+            self._position(m, is_ask, take)
             o.update(filled_base_amount=m.spec.sz(filled), filled_quote_amount=f"{quote:.6f}",
                      remaining_base_amount=m.spec.sz(0), base_size=0, status="filled",
                      transaction_time=int(time.time() * 1e6))
@@ -45,6 +47,10 @@ class SimOrders:
         elif tx_type == 16:
             for o in [o for o in self.orders.values() if o["status"] == "open"]:
                 self._cancel(o)
+
+    def _position(self, m, is_ask: bool, size: int) -> None:
+        mid = m.spec.market_id
+        self.positions[mid] = self.positions.get(mid, 0) + (-size if is_ask else size)
 
     def _find(self, index: int):
         for o in self.orders.values():
@@ -91,6 +97,7 @@ class SimOrders:
             m._set("b" if is_ask else "a", p, opp[p] - take)
             m._print(p, take, is_maker_ask=not is_ask)
             filled, left, quote = filled + take, left - take, quote + take * p
+            self._position(m, is_ask, take)
         o["filled_base_amount"] = spec.sz(filled)
         o["filled_quote_amount"] = f"{quote / 10 ** (spec.price_decimals + spec.size_decimals):.6f}"
         o["remaining_base_amount"] = spec.sz(left)

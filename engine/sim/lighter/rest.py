@@ -176,7 +176,9 @@ class LighterRest:
                 "can_rfq_market_ids": None, "created_at": 0, "metadata": {"color": ""},
                 "positions": [{"market_id": m.spec.market_id, "symbol": m.spec.symbol, "initial_margin_fraction": "5.00",
                                "open_order_count": 0, "pending_order_count": 0, "position_tied_order_count": 0,
-                               "sign": 1, "position": m.spec.sz(0), "avg_entry_price": "0.0",
+                               "sign": -1 if self.sim.orders.positions.get(m.spec.market_id, 0) < 0 else 1,
+                               "position": m.spec.sz(abs(self.sim.orders.positions.get(m.spec.market_id, 0))),
+                               "avg_entry_price": "0.0",
                                "position_value": "0.000000", "unrealized_pnl": "0.000000", "realized_pnl": "0.000000",
                                "liquidation_price": "0", "margin_mode": 0, "allocated_margin": "0.000000"}
                               for m in self.sim.markets.values()],
