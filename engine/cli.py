@@ -2,7 +2,9 @@
 
     engine run [--duration S] [--json]   stream books from the venues and print a status line per second
                                          (against the embedded simulators unless --live)
-    engine sim binance [...]             run the Binance simulator (prints one JSON line, serves until ^C)
+    engine monitor [--duration S]        the same books and cross-venue gap, without trading
+    engine sim binance|lighter [...]     run a simulator (prints one JSON line, serves until ^C)
+    engine record --out F / replay F     raw frames to JSONL.gz / a recording through the simulator
     engine doctor                        build flags, versions, event loop, clock offset, config (masked)
 
 Exit codes: 0 ok, 2 usage or configuration error (one line, no traceback), 3 connection failure.
@@ -45,6 +47,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--strategy", choices=["mm", "monitor", "none"], default=None,
                      help="mm: the example inventory-aware market maker (default on the simulator); "
                           "monitor: books only (default with --live)")
+
+    mon = sub.add_parser("monitor", help="stream and compare books on every monitored venue; no trading")
+    mon.add_argument("--duration", type=float, default=None)
+    mon.add_argument("--symbols", default=None)
+    mon.add_argument("--json", action="store_true")
+    mon.add_argument("--live", action="store_true")
+    mon.add_argument("--interval", type=float, default=1.0)
 
     sim = sub.add_parser("sim", help="run an embedded exchange simulator")
     sim.add_argument("exchange", choices=["binance", "lighter"])
@@ -106,6 +115,9 @@ def main(argv=None) -> int:
                 from engine.sim.binance.__main__ import main as sim_main
             return sim_main(args.args)
         if args.cmd == "run":
+            return _run_loop(_run(args, settings))
+        if args.cmd == "monitor":
+            args.strategy = "monitor"
             return _run_loop(_run(args, settings))
         if args.cmd == "record":
             return _run_loop(_record(args, settings))

@@ -200,6 +200,8 @@ class ExecutionEngine:
         while not o.is_final and o.status is S.UNKNOWN and time.monotonic() < deadline:
             try:
                 upd = await self.connectors[o.venue].get_order(o.request.symbol, client_order_id=o.client_order_id)
+            except NotImplementedError:
+                return  # this venue has no order lookup yet: its account stream will settle the order
             except TradingError as e:
                 log.warning("reconcile %s: %s", o.client_order_id, e)
                 upd = None
@@ -220,6 +222,8 @@ class ExecutionEngine:
                     upd = await self.connectors[venue].get_order(o.request.symbol, order_id=o.order_id,
                                                                  client_order_id=None if o.order_id
                                                                  else o.client_order_id)
+                except NotImplementedError:
+                    return  # no order lookup on this venue yet: the account stream's snapshot settles it
                 except TradingError as e:
                     log.warning("reconcile %s: %s", o.client_order_id, e)
                     continue

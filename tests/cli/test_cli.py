@@ -64,3 +64,11 @@ def test_installed_binary_help():
         pytest.skip("the engine console script is not on PATH (package not installed)")
     out = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0 and "run" in out.stdout and "doctor" in out.stdout
+
+
+def test_monitor_streams_both_venues_without_trading():
+    out = run_cli("monitor", "--duration", "3", "--json")
+    assert out.returncode == 0, out.stderr
+    last = json.loads([x for x in out.stdout.splitlines() if x.startswith("{")][-1])
+    assert {b["venue"] for b in last["books"]} == {"binance", "lighter"}
+    assert last["orders"]["sent"] == 0
