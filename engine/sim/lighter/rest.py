@@ -6,13 +6,14 @@ import time
 
 from aiohttp import web
 
-from .tx import TxError, check_tx, sent_answer
+from .tx import TxError, sequence, sequence_batch
 
 
 class LighterRest:
     def __init__(self, sim):
         self.sim = sim
         self.requests = 0
+        self.rejected_429 = 0
 
     def routes(self, app: web.Application) -> None:
         r = app.router
@@ -23,8 +24,8 @@ class LighterRest:
         r.add_get("/api/v1/recentTrades", self.recent_trades)
         r.add_get("/api/v1/nextNonce", self.next_nonce)
         r.add_post("/api/v1/sendTx", self.send_tx)
+        r.add_post("/api/v1/sendTxBatch", self.send_tx_batch)
         r.add_get("/api/v1/candles", self.candles)
-        r.add_get("/api/v1/account", self.account)
 
     def _error(self, code: int, message: str, status: int = 400) -> web.Response:
         return web.json_response({"code": code, "message": message}, status=status)
@@ -123,12 +124,17 @@ class LighterRest:
         except ValueError:
             return self._error(21100, "invalid tx type")
         try:
-            info = check_tx(self.sim, tx_type, form.get("tx_info", ""))
+            return web.json_response(sequence(self.sim, tx_type, form.get("tx_info", "")))
         except TxError as e:
             return self._error(e.code, e.message, e.http)
-        self.sim.txs.append((tx_type, info))
-        self.sim.pending_txs.append((tx_type, info))
-        return web.json_response(sent_answer())
+
+    async def send_tx_batch(self, request):
+        self.requests += 1
+        form = await request.post()
+        try:
+            return web.json_response(sequence_batch(self.sim, form.get("tx_types", ""), form.get("tx_infos", "")))
+        except TxError as e:
+            return self._error(e.code, e.message, e.http)
 
     RESOLUTION_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000,
                      "4h": 14_400_000, "12h": 43_200_000, "1d": 86_400_000, "1w": 604_800_000}
@@ -159,35 +165,6 @@ class LighterRest:
                 price = c
             t += step
         return web.json_response({"code": 200, "r": res, "c": rows})
-
-    async def account(self, request):
-        self.requests += 1
-        if request.query.get("by") != "index" or not request.query.get("value", "").isdigit():
-            return self._error(20001, "invalid param : by, value")
-        idx = int(request.query["value"])
-        if idx != self.sim.account_index:
-            return web.json_response({"code": 200, "total": 0, "accounts": []})
-        usdc = self.sim.collateral
-        acct = {"code": 0, "account_type": 0 if idx < 2 ** 47 else 1, "index": idx, "l1_address": "0x" + "0" * 40,
-                "cancel_all_time": 0, "total_order_count": 0, "total_isolated_order_count": 0,
-                "pending_order_count": 0, "available_balance": f"{usdc:.6f}", "status": 1,
-                "collateral": f"{usdc:.6f}", "transaction_time": 0, "account_trading_mode": 0, "account_index": idx,
-                "name": "", "description": "", "can_invite": False, "referral_points_percentage": "", "can_rfq": False,
-                "can_rfq_market_ids": None, "created_at": 0, "metadata": {"color": ""},
-                "positions": [{"market_id": m.spec.market_id, "symbol": m.spec.symbol, "initial_margin_fraction": "5.00",
-                               "open_order_count": 0, "pending_order_count": 0, "position_tied_order_count": 0,
-                               "sign": -1 if self.sim.orders.positions.get(m.spec.market_id, 0) < 0 else 1,
-                               "position": m.spec.sz(abs(self.sim.orders.positions.get(m.spec.market_id, 0))),
-                               "avg_entry_price": "0.0",
-                               "position_value": "0.000000", "unrealized_pnl": "0.000000", "realized_pnl": "0.000000",
-                               "liquidation_price": "0", "margin_mode": 0, "allocated_margin": "0.000000"}
-                              for m in self.sim.markets.values()],
-                "assets": [{"symbol": "USDC", "asset_id": 3, "balance": f"{usdc:.6f}", "locked_balance": "0.000000",
-                            "margin_mode": "disabled", "margin_balance": f"{usdc:.6f}"}],
-                "total_asset_value": f"{usdc:.6f}", "cross_asset_value": f"{usdc:.6f}",
-                "cross_initial_margin_requirement": "0.000000", "cross_maintenance_margin_requirement": "0.000000",
-                "shares": [], "pending_unlocks": [], "approved_integrators": []}
-        return web.json_response({"code": 200, "total": 1, "accounts": [acct]})
 
     async def next_nonce(self, request):
         self.requests += 1

@@ -19,6 +19,8 @@ from typing import Optional
 
 from aiohttp import web
 
+from .account_rest import LighterAccountRest
+from .auth import TokenBook
 from .market import DEFAULT_MARKETS, LighterMarket
 from .orders import SimOrders
 from .rest import LighterRest
@@ -35,9 +37,11 @@ class LighterSimulator:
         self.markets = {m.market_id: LighterMarket(m, random.Random(rng.random()), nonce=18_032_383_898 + 1000 * i)
                         for i, m in enumerate(markets)}
         self.account_index, self.api_key_index = account_index, api_key_index
-        self.api_private_key = _throwaway_key()
+        self.api_private_key, self.api_public_key = _throwaway_key()
+        self.tokens = TokenBook(self)
         self.nonces: dict = {(account_index, api_key_index): 1}
         self.trades_sent: dict = {}
+        self.next_fill_id = 27_000_000_000
         self.txs: list = []  # (tx_type, tx_info) sequenced, in order
         self.collateral = Decimal("100000")  # USDC
         self.pending_txs: list = []  # sequenced, executed at the next tick (a block later, as on the venue)
@@ -46,6 +50,7 @@ class LighterSimulator:
             m.on_sweep = self.orders.on_sweep
         self.faults: dict = {}
         self.rest = LighterRest(self)
+        self.account_rest = LighterAccountRest(self, self.rest)
         self.stream = LighterStream(self)
         self._runner: Optional[web.AppRunner] = None
         self._clock: Optional[asyncio.Task] = None
@@ -69,8 +74,9 @@ class LighterSimulator:
                 "is_maker_ask": maker_ask, "timestamp": ts, "transaction_time": ts * 1000}
 
     async def start(self) -> "LighterSimulator":
-        app = web.Application()
+        app = web.Application(middlewares=[self._faults_mw])
         self.rest.routes(app)
+        self.account_rest.routes(app)
         app.router.add_get("/stream", self.stream.handler)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()
@@ -97,9 +103,18 @@ class LighterSimulator:
     async def __aexit__(self, *exc):
         await self.stop()
 
+    @web.middleware
+    async def _faults_mw(self, request, handler):
+        """REST faults: ``rate_limit`` = the next N requests get 429 / 23000 as the venue's limiter answers."""
+        if request.path != "/stream" and self.faults.get("rate_limit", 0) > 0:
+            self.faults["rate_limit"] -= 1
+            self.rest.rejected_429 += 1
+            return web.json_response({"code": 23000, "message": "Too Many Requests!"}, status=429)
+        return await handler(request)
+
     async def _run_clock(self) -> None:
         loop = asyncio.get_running_loop()
-        nxt = loop.time()
+        nxt = self._last_drop = loop.time()
         while True:
             nxt += self.tick_s
             while self.pending_txs:
@@ -107,20 +122,25 @@ class LighterSimulator:
             if not self.paused:
                 for m in self.markets.values():
                     m.step_market()
+                    self.orders.check_triggers(m)
+            every = self.faults.get("disconnect_every_s")
+            if every and loop.time() - self._last_drop >= every:  # fault: drop every stream socket
+                self._last_drop = loop.time()
+                await self.stream.close_all()
             await self.stream.publish()
             await asyncio.sleep(max(0.0, nxt - loop.time()))
 
 
-def _throwaway_key() -> str:
-    """A throwaway API private key (80 hex). With lighter-sdk installed it is a real signer key, so clients
+def _throwaway_key() -> tuple:
+    """A throwaway API key pair (80 hex each). With lighter-sdk installed it is a real signer key, so clients
     can sign with it; the simulator itself never verifies signatures."""
     try:
         from lighter.signer_client import create_api_key
 
-        priv, _, err = create_api_key()
+        priv, pub, err = create_api_key()
         if priv and not err:
-            return priv[2:] if priv.startswith("0x") else priv
+            return priv.removeprefix("0x"), pub.removeprefix("0x")
     except Exception:  # the SDK is optional
         pass
-    return secrets.token_hex(40)
+    return secrets.token_hex(40), secrets.token_hex(40)
 

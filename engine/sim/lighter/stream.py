@@ -4,6 +4,11 @@
 ``update/order_book`` deltas whose ``begin_nonce`` equals the previous frame's ``nonce``; ``trade/<id>``
 with the last prints then updates. Errors are sent exactly as captured: ``{"error": {...}}`` with no
 type and no channel. App-level ``{"type":"ping"}`` is answered with ``{"type":"pong"}``.
+
+Also: ``market_stats/<id|all>``; the account channels ``account_all_orders``, ``account_all_positions`` and
+``account_all_trades`` (auth token required and checked; a subscription ends with a 20013 error frame when
+its token expires); ``jsonapi/sendtx`` and ``jsonapi/sendtxbatch`` with the REST rules and the caller's
+``id`` echoed on the answer.
 """
 from __future__ import annotations
 
@@ -19,10 +24,15 @@ def dumps(obj) -> str:
     return json.dumps(obj, separators=(",", ":"))
 
 
+PRIVATE = ("account_all_orders", "account_all_positions", "account_all_trades")
+STATS_EVERY = 10  # ticks between market_stats updates
+
+
 class Session:
     def __init__(self, ws: web.WebSocketResponse):
         self.ws = ws
         self.channels: set = set()  # subscribed, in the ":" form
+        self.tokens: dict = {}  # private channel -> the auth token it was subscribed with
 
 
 class LighterStream:
@@ -30,6 +40,9 @@ class LighterStream:
         self.sim = sim
         self.sessions: set = set()
         self.gaps_injected = 0
+        self.subscribes: list = []  # (channel, auth token or None), every subscribe received, for tests
+        self.auth_expired = 0
+        self._ticks = 0
 
     async def handler(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=None, autoping=True)
@@ -50,22 +63,27 @@ class LighterStream:
             m = json.loads(data)
             kind, channel = m.get("type"), m.get("channel", "")
         except (ValueError, AttributeError):
-            await s.ws.send_str(dumps({"error": {"code": 30001, "message": "Invalid Message"}}))
+            await s.ws.send_str(dumps({"error": {"code": 30000, "message": "Invalid JSON"}}))
             return
         if kind == "ping":
             await s.ws.send_str(dumps({"type": "pong"}))
             return
-        if kind not in ("subscribe", "unsubscribe"):
-            await s.ws.send_str(dumps({"error": {"code": 30002, "message": "Invalid Type"}}))
+        if kind in ("jsonapi/sendtx", "jsonapi/sendtxbatch"):
+            await self._send_tx(s, kind, m.get("data"))
             return
-        name, _, arg = channel.partition("/")
-        if name == "account_all_orders" and arg.isdigit():
-            await self._account_channel(s, kind, int(arg), m.get("auth"))
+        if kind not in ("subscribe", "unsubscribe"):
+            await s.ws.send_str(dumps({"error": {"code": 30001, "message": "Invalid Type"}}))
+            return
+        if kind == "subscribe":
+            self.subscribes.append((channel, m.get("auth")))
+        name, _, arg = str(channel).partition("/")
+        if name in PRIVATE and arg.isdigit():
+            await self._account_channel(s, kind, name, int(arg), m.get("auth"))
             return
         market = None
-        if name in ("order_book", "trade") and arg.isdigit():
+        if name in ("order_book", "trade", "market_stats") and arg.isdigit():
             market = self.sim.market_by_id(int(arg))
-        if market is None:
+        if market is None and not (name == "market_stats" and arg == "all"):
             await s.ws.send_str(dumps({"error": {"code": 30005, "message": "Invalid Channel:  (marketId)"}}))
             return
         wire = f"{name}:{arg}"
@@ -81,29 +99,64 @@ class LighterStream:
             await s.ws.send_str(self.book_frame(market, "subscribed/order_book", 0, market.nonce,
                                                 {("a", p): q for p, q in market.levels("a")} |
                                                 {("b", p): q for p, q in market.levels("b")}))
-        else:
+        elif name == "trade":
             await s.ws.send_str(self.trade_frame(market, "subscribed/trade", market.trades[-50:]))
+        else:
+            await s.ws.send_str(self.stats_frame(arg, "subscribed/market_stats"))
 
-    async def _account_channel(self, s: Session, kind: str, account: int, auth) -> None:
-        wire = f"account_all_orders:{account}"
+    async def _account_channel(self, s: Session, kind: str, name: str, account: int, auth) -> None:
+        from .auth import AuthError
+
+        wire = f"{name}:{account}"
         if kind == "unsubscribe":
             s.channels.discard(wire)
+            s.tokens.pop(wire, None)
             await s.ws.send_str(json.dumps({"type": "unsubscribed", "channel": wire}))
             return
-        if not auth:
-            await s.ws.send_str(dumps({"error": {"code": 20001,
-                                                 "message": f"invalid param : auth field is required: {wire}"}}))
+        try:
+            self.sim.tokens.check(auth, account, where=f"auth field is required: {wire}")
+        except AuthError as e:
+            await s.ws.send_str(dumps({"error": {"code": e.code, "message": e.message}}))
             return
-        parts = str(auth).split(":")
-        now = int(time.time())
-        ok = (len(parts) == 4 and parts[0].isdigit() and parts[1] == str(account) and parts[2].isdigit()
-              and len(parts[3]) == 160 and now < int(parts[0]) <= now + 8 * 3600)
-        if not ok:
-            await s.ws.send_str(dumps({"error": {"code": 20013, "message": "invalid auth: invalid deadline"}}))
+        if wire in s.channels:
+            await s.ws.send_str(dumps({"error": {"code": 30003, "message": f"Already Subscribed to : {wire}"}}))
             return
         s.channels.add(wire)
-        await s.ws.send_str(dumps({"channel": wire, "orders": self.sim.orders.open_by_market(),
-                                   "type": "subscribed/account_all_orders"}))
+        s.tokens[wire] = auth
+        orders = self.sim.orders
+        if name == "account_all_orders":
+            frame = {"channel": wire, "orders": orders.open_by_market() if account == self.sim.account_index else {},
+                     "type": "subscribed/account_all_orders"}
+        elif name == "account_all_positions":
+            frame = {"channel": wire, "positions": {str(mid): orders.position_json(m, stream=True) for mid, m in
+                                                    self.sim.markets.items()} if account == self.sim.account_index
+                     else {}, "shares": [], "type": "subscribed/account_all_positions"}
+        else:  # fills are never replayed: the snapshot is always empty (captured)
+            frame = {"channel": wire, "daily_volume": 0, "monthly_volume": 0, "total_volume": 0, "trades": {},
+                     "type": "subscribed/account_all_trades", "weekly_volume": 0}
+        await s.ws.send_str(dumps(frame))
+
+    async def _send_tx(self, s: Session, kind: str, data) -> None:
+        """jsonapi/sendtx(batch): the REST rules, answered on the socket with the caller's ``id`` echoed."""
+        from .tx import TxError, sequence, sequence_batch
+
+        data = data if isinstance(data, dict) else {}
+        rid = data.get("id")
+        try:
+            if kind == "jsonapi/sendtx":
+                answer = sequence(self.sim, int(data.get("tx_type", -1)), data.get("tx_info"))
+            else:
+                answer = sequence_batch(self.sim, data.get("tx_types"), data.get("tx_infos"))
+        except TxError as e:
+            reply = {"error": {"code": e.code, "message": e.message}}
+        except (TypeError, ValueError):
+            reply = {"error": {"code": 21100, "message": "invalid tx type"}}
+        else:
+            reply = {"code": 200, "predicted_execution_time_ms": answer["predicted_execution_time_ms"],
+                     "tx_hash": answer["tx_hash"], "type": kind}
+        if rid is not None:
+            reply["id"] = rid
+        await s.ws.send_str(dumps(reply))
 
     def book_frame(self, m, kind: str, begin: int, nonce: int, changes: dict) -> str:
         spec = m.spec
@@ -120,16 +173,63 @@ class LighterStream:
         return dumps({"channel": f"trade:{m.spec.market_id}", "liquidation_trades": [], "nonce": m.nonce,
                       "trades": [self.sim.trade_json(m, t) for t in trades], "type": kind})
 
-    async def publish(self) -> None:
-        """One tick: each market's changes as one chained update, new trades as one trade update."""
-        changed = self.sim.orders.take_changed()
-        if changed:
-            wire = f"account_all_orders:{self.sim.account_index}"
-            frame = dumps({"channel": wire, "orders": changed, "type": "update/account_all_orders"})
-            for s in list(self.sessions):
-                if wire in s.channels:
+    def stats_frame(self, arg: str, kind: str) -> str:
+        def stats(m) -> dict:
+            spec = m.spec
+            last = m.trades[-1][1] if m.trades else m.mid
+            return {"symbol": spec.symbol, "market_id": spec.market_id, "index_price": spec.px(m.mid),
+                    "mark_price": spec.px(m.mid), "mid_price": spec.px(m.mid), "open_interest": "0.000000",
+                    "open_interest_limit": "72057594037927936.000000", "funding_clamp_small": "0.0500",
+                    "funding_clamp_big": "4.0000", "last_trade_price": spec.px(last),
+                    "current_funding_rate": "0.0001", "funding_rate": "0.0001",
+                    "funding_timestamp": (int(time.time()) // 3600 + 1) * 3_600_000,
+                    "daily_base_token_volume": 0.0, "daily_quote_token_volume": 0.0,
+                    "daily_price_low": float(spec.px(m.mid)), "daily_price_high": float(spec.px(m.mid)),
+                    "daily_price_change": 0.0}
+        body = ({str(mid): stats(m) for mid, m in self.sim.markets.items()} if arg == "all"
+                else stats(self.sim.markets[int(arg)]))
+        return dumps({"channel": f"market_stats:{arg}", "market_stats": body, "timestamp": int(time.time() * 1000),
+                      "type": kind})
+
+    async def _to(self, wire: str, frame: str) -> None:
+        for s in list(self.sessions):
+            if wire in s.channels:
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    await s.ws.send_str(frame)
+
+    async def _expire_tokens(self) -> None:
+        """A private subscription ends when its token does: the 20013 error frame, and no more updates."""
+        now = time.time()
+        for s in list(self.sessions):
+            for wire, token in list(s.tokens.items()):
+                if self.sim.tokens.expires_at(token) <= now:
+                    s.channels.discard(wire)
+                    del s.tokens[wire]
+                    self.auth_expired += 1
                     with contextlib.suppress(ConnectionError, RuntimeError):
-                        await s.ws.send_str(frame)
+                        await s.ws.send_str(dumps({"error": {"code": 20013,
+                                                             "message": "invalid auth: invalid deadline"}}))
+
+    async def publish(self) -> None:
+        """One tick: account changes, each market's changes as one chained update, new trades, stats."""
+        await self._expire_tokens()
+        acct, orders = self.sim.account_index, self.sim.orders
+        changed, fills, positions = orders.take_changed(), orders.take_fills(), orders.take_positions()
+        if changed:
+            await self._to(f"account_all_orders:{acct}", dumps({"channel": f"account_all_orders:{acct}",
+                                                                "orders": changed, "type": "update/account_all_orders"}))
+        if fills:
+            await self._to(f"account_all_trades:{acct}", dumps({"channel": f"account_all_trades:{acct}",
+                                                                "trades": fills, "type": "update/account_all_trades"}))
+        if positions:
+            await self._to(f"account_all_positions:{acct}", dumps({
+                "channel": f"account_all_positions:{acct}", "positions": positions, "shares": [],
+                "type": "update/account_all_positions"}))
+        self._ticks += 1
+        if self._ticks % STATS_EVERY == 0:
+            for arg in ["all", *map(str, self.sim.markets)]:
+                if any(f"market_stats:{arg}" in s.channels for s in self.sessions):
+                    await self._to(f"market_stats:{arg}", self.stats_frame(arg, "update/market_stats"))
         for m in self.sim.markets.values():
             seen = self.sim.trades_sent.get(m.spec.market_id, 0)
             new_trades = [t for t in m.trades if t[0] > seen]

@@ -30,13 +30,16 @@ class TxError(Exception):
         self.code, self.message, self.http = code, message, http
 
 
-def check_tx(sim, tx_type: int, tx_info: str) -> dict:
-    """Validate one transaction and consume its nonce; returns the decoded tx_info."""
+def check_tx(sim, tx_type: int, tx_info, *, expect_nonce=None, consume: bool = True) -> dict:
+    """Validate one transaction and consume its nonce; returns the decoded tx_info.
+
+    ``tx_info`` is the signer's JSON string (REST form field) or the object the WS ``jsonapi/sendtx`` carries.
+    """
     if tx_type not in REQUIRED:
         raise TxError(21100, f"invalid tx type {tx_type}")
     try:
-        info = json.loads(tx_info)
-    except ValueError:
+        info = tx_info if isinstance(tx_info, dict) else json.loads(tx_info)
+    except (TypeError, ValueError):
         raise TxError(21101, "invalid tx info") from None
     if not isinstance(info, dict):
         raise TxError(21101, "invalid tx info")
@@ -54,10 +57,63 @@ def check_tx(sim, tx_type: int, tx_info: str) -> dict:
         sim.faults["nonce_conflict"] -= 1
         sim.nonces[key] += 1
         raise TxError(21104, "invalid nonce")
-    if info["Nonce"] != sim.nonces[key]:
+    if info["Nonce"] != (sim.nonces[key] if expect_nonce is None else expect_nonce):
         raise TxError(21104, "invalid nonce")
-    sim.nonces[key] += 1
+    if consume:
+        sim.nonces[key] += 1
     return info
+
+
+def sequence(sim, tx_type: int, tx_info) -> dict:
+    """Check one transaction, queue it for execution at the next block, and answer as the venue does."""
+    info = check_tx(sim, tx_type, tx_info)
+    sim.txs.append((tx_type, info))
+    sim.pending_txs.append((tx_type, info))
+    return sent_answer()
+
+
+MAX_BATCH = 50
+
+
+def sequence_batch(sim, tx_types, tx_infos) -> dict:
+    """sendTxBatch: all or nothing; one owner and API key (21121), consecutive nonces (21105), <= 50 (21514)."""
+    try:
+        types = json.loads(tx_types) if isinstance(tx_types, str) else list(tx_types)
+        infos = json.loads(tx_infos) if isinstance(tx_infos, str) else list(tx_infos)
+    except (TypeError, ValueError):
+        raise TxError(21101, "invalid tx info") from None
+    if not isinstance(types, list) or not isinstance(infos, list) or len(types) != len(infos) or not types:
+        raise TxError(21101, "invalid tx info")
+    if len(types) > MAX_BATCH:
+        raise TxError(21514, "too many txs in batch")
+    checked: list = []
+    for i, (t, raw) in enumerate(zip(types, infos)):
+        if not isinstance(t, int):
+            raise TxError(21100, f"invalid tx type {t}")
+        if i == 0:
+            info = first = check_tx(sim, t, raw, consume=False)
+        else:
+            owner, nonce = _peek(raw)
+            if owner != (first["AccountIndex"], first["ApiKeyIndex"]):
+                raise TxError(21121, "batch txs must share account and api key")
+            if nonce != first["Nonce"] + i:
+                raise TxError(21105, "batch nonces must increase by one")
+            info = check_tx(sim, t, raw, expect_nonce=nonce, consume=False)
+        checked.append((t, info))
+    sim.nonces[(first["AccountIndex"], first["ApiKeyIndex"])] += len(checked)
+    sim.txs.extend(checked)
+    sim.pending_txs.extend(checked)
+    answer = sent_answer()
+    answer["tx_hash"] = [secrets.token_hex(40) for _ in checked]
+    return answer
+
+
+def _peek(raw):
+    try:
+        info = raw if isinstance(raw, dict) else json.loads(raw)
+        return (info.get("AccountIndex"), info.get("ApiKeyIndex")), info.get("Nonce")
+    except (TypeError, ValueError, AttributeError):
+        return None, None
 
 
 def sent_answer() -> dict:

@@ -1,0 +1,52 @@
+"""Auth tokens in the Lighter simulator: ``{deadline_s}:{account}:{api_key}:{160 hex signature}``.
+
+The rules are the venue's as captured: a missing token is 20001 ("auth query param and Authorization header
+are empty" on REST, "auth field is required: <channel>" on the stream); a deadline in the past or more than
+8 h ahead is 20013 "invalid auth: invalid deadline" (HTTP 401 on REST). The signature is not verified (the
+simulator has no ECgFp5 code), only its shape. The ``auth_ttl_s`` fault makes every token expire that many
+seconds after the simulator first saw it, whatever its deadline, so clients must rotate or re-mint.
+"""
+from __future__ import annotations
+
+import time
+from typing import Optional
+
+MAX_AHEAD_S = 8 * 3600
+
+
+class AuthError(Exception):
+    def __init__(self, code: int, message: str, http: int):
+        super().__init__(message)
+        self.code, self.message, self.http = code, message, http
+
+
+class TokenBook:
+    def __init__(self, sim):
+        self.sim = sim
+        self.first_seen: dict = {}  # token -> time first presented
+        self.checked = 0
+
+    def expires_at(self, token: str) -> float:
+        """When ``token`` stops being accepted (its deadline, or earlier under the auth_ttl_s fault)."""
+        deadline = float(token.split(":", 1)[0])
+        ttl = self.sim.faults.get("auth_ttl_s")
+        if ttl:
+            deadline = min(deadline, self.first_seen.get(token, time.time()) + float(ttl))
+        return deadline
+
+    def check(self, token: Optional[str], account: int, *, where: str) -> str:
+        """Accept ``token`` for ``account`` or raise AuthError with the venue's code and message."""
+        self.checked += 1
+        if not token:
+            raise AuthError(20001, f"invalid param : {where}", 400)
+        parts = str(token).split(":")
+        now = time.time()
+        if len(parts) != 4 or not all(p.isdigit() for p in parts[:3]) or len(parts[3]) != 160:
+            raise AuthError(20013, "invalid auth: invalid token", 401)
+        deadline, acct, key = int(parts[0]), int(parts[1]), int(parts[2])
+        if acct != account or (acct, key) not in self.sim.nonces:
+            raise AuthError(20013, "invalid auth: account or api key mismatch", 401)
+        self.first_seen.setdefault(token, now)
+        if not now < deadline <= now + MAX_AHEAD_S or self.expires_at(token) <= now:
+            raise AuthError(20013, "invalid auth: invalid deadline", 401)
+        return token
