@@ -4,6 +4,8 @@
                  |        \\-> CANCELED / EXPIRED        (final states never change again)
                  |-> REJECTED   (risk refused it, or the venue did)
                  \\-> UNKNOWN   (timeout / 5xx: the outcome was not seen) -> reconciled by client order id
+    (an order the venue only *sequenced*, as Lighter's sendTx does, stays SUBMITTED until its first report;
+    one that never gets a report within ``confirm_after_s`` is looked up like an UNKNOWN one)
 
 Rules a user may rely on:
 - an order gets its client order id before anything is sent, and is never sent twice: an UNKNOWN order is
@@ -62,7 +64,7 @@ class ManagedOrder:
 class ExecutionEngine:
     def __init__(self, connectors: dict, risk: RiskManager, *,
                  market: Optional[Callable[[str, str], tuple]] = None, cancel_on_shutdown: bool = True,
-                 reconcile_every_s: float = 1.0, reconcile_for_s: float = 30.0):
+                 reconcile_every_s: float = 1.0, reconcile_for_s: float = 30.0, confirm_after_s: float = 5.0):
         """``market(venue, symbol) -> (mid Decimal | None, book_age_s)`` feeds the risk checks."""
         self.connectors: dict[str, BaseConnector] = connectors
         self.risk = risk
@@ -70,6 +72,7 @@ class ExecutionEngine:
         self.cancel_on_shutdown = cancel_on_shutdown
         self.reconcile_every_s = reconcile_every_s
         self.reconcile_for_s = reconcile_for_s
+        self.confirm_after_s = confirm_after_s  # how long a sequenced-only order may wait for its first report
         self.orders: dict[str, ManagedOrder] = {}  # client order id -> order
         self.listeners: list[Callable[[ManagedOrder], None]] = []
         self._tasks: set[asyncio.Task] = set()
@@ -124,6 +127,10 @@ class ExecutionEngine:
             self._move(o, S.REJECTED)
             return o
         self.on_update(venue, upd)
+        if o.status is S.SUBMITTED:
+            # only sequenced (Lighter): the fate comes from the account stream; if it never does (the venue
+            # dropped it: duplicate client id, reduce-only), the lookup below settles it
+            self._spawn(self._reconcile_order(o, after_s=self.confirm_after_s))
         return o
 
     async def cancel(self, client_order_id: str) -> ManagedOrder:
@@ -195,9 +202,13 @@ class ExecutionEngine:
                 log.exception("order listener failed")
 
     # -- reconciliation
-    async def _reconcile_order(self, o: ManagedOrder) -> None:
+    async def _reconcile_order(self, o: ManagedOrder, after_s: float = 0.0) -> None:
+        """Look an UNKNOWN (or still only SUBMITTED) order up by client id until the venue shows it; an order
+        the venue never shows within ``reconcile_for_s`` was not placed and becomes REJECTED."""
+        if after_s:
+            await asyncio.sleep(after_s)
         deadline = time.monotonic() + self.reconcile_for_s
-        while not o.is_final and o.status is S.UNKNOWN and time.monotonic() < deadline:
+        while o.status in (S.UNKNOWN, S.SUBMITTED) and time.monotonic() < deadline:
             try:
                 upd = await self.connectors[o.venue].get_order(o.request.symbol, client_order_id=o.client_order_id)
             except NotImplementedError:
@@ -209,7 +220,7 @@ class ExecutionEngine:
                 self.on_update(o.venue, upd)
                 return
             await asyncio.sleep(self.reconcile_every_s)
-        if o.status is S.UNKNOWN:
+        if o.status in (S.UNKNOWN, S.SUBMITTED):
             # never seen at the venue within the window: it was not placed
             o.reason = (o.reason + "; " if o.reason else "") + "not found at the venue after reconciliation"
             self._move(o, S.REJECTED)

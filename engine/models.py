@@ -27,7 +27,8 @@ class OrderType(str, enum.Enum):
     LIMIT_MAKER = "limit_maker"  # post-only
     STOP_LIMIT = "stop_limit"  # Binance STOP_LOSS_LIMIT
     TAKE_PROFIT_LIMIT = "take_profit_limit"
-    STOP_MARKET = "stop_market"
+    STOP_MARKET = "stop_market"  # Binance STOP_LOSS; Lighter STOP_LOSS (the price is the worst acceptable)
+    TAKE_PROFIT_MARKET = "take_profit_market"  # Binance TAKE_PROFIT; Lighter TAKE_PROFIT
 
 
 class TimeInForce(str, enum.Enum):

@@ -7,10 +7,12 @@ Tests that must run on one loop only can take ``loop_kind`` and ``pytest.skip``.
 import asyncio
 import inspect
 import pathlib
+import sys
 
 import pytest
 
 DATA = pathlib.Path(__file__).parent / "data"
+sys.path.insert(0, str(DATA.parent))  # tests/helpers.py, tests/connectors/binance_env.py
 LOOP_KINDS = ("asyncio", "uvloop")
 ASYNC_TIMEOUT = 60.0  # a hung socket test fails instead of hanging CI
 

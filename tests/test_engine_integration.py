@@ -17,6 +17,7 @@ from engine.risk import RiskManager
 
 sys.path.insert(0, str(Path(__file__).parent / "connectors"))
 from binance_env import binance  # noqa: E402
+from helpers import wait_for  # noqa: E402
 
 LIMITS = RiskLimits(max_order_qty=D("1"), max_order_notional=D("10000"), max_position=D("2"),
                     max_total_notional=D("50000"), max_open_orders=10, max_orders_per_second=20,
@@ -34,16 +35,6 @@ def engine_for(conn, **kw):
         return D(str(b.mid)), feed.health.age_s
 
     return ExecutionEngine({"binance": conn}, risk, market=market, reconcile_every_s=0.2, **kw), risk
-
-
-async def wait_for(pred, timeout=10.0):
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while loop.time() < end:
-        if pred():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not reached")
 
 
 def req(side, qty, type_=OrderType.MARKET, price=None, symbol="ETH-USDT"):
@@ -129,7 +120,7 @@ async def test_shutdown_cancels_open_orders_and_the_kill_switch_too():
 
 
 @contextlib.asynccontextmanager
-async def lighter_engine():
+async def lighter_engine(**kw):
     pytest.importorskip("lighter.signer_client", reason="the lighter extra (lighter-sdk) is not installed")
     from engine.connectors.lighter.client import LighterConnector
     from engine.connectors.lighter.signer import new_api_key
@@ -147,7 +138,7 @@ async def lighter_engine():
         def market(venue, symbol):
             return (D(str(feed.book.mid)), feed.health.age_s) if feed.book.synced else (None, 0.0)
 
-        ex = ExecutionEngine({"lighter": conn}, risk, market=market, reconcile_every_s=0.2)
+        ex = ExecutionEngine({"lighter": conn}, risk, market=market, reconcile_every_s=0.2, **kw)
         await ex.start()
         try:
             await wait_for(lambda: feed.book.synced)
@@ -183,3 +174,17 @@ async def test_lighter_shutdown_cancels_open_orders():
         await ex.cancel_all()
         await wait_for(lambda: all(o.status is OrderStatus.CANCELED for o in orders))
         assert not sim.orders.open_by_market()
+
+
+async def test_a_lighter_order_the_venue_sequenced_but_dropped_ends_rejected_not_pending_forever():
+    async with lighter_engine(confirm_after_s=0.3, reconcile_for_s=1.0) as (sim, conn, ex, risk, feed):
+        sim.paused = True
+        bid = D(sim.markets[0].spec.px(max(sim.markets[0].bids)))
+        sim.faults["drop_order"] = 1  # sendTx answers 200 (sequenced), then the venue drops it without a report
+        o = await ex.submit("lighter", req("buy", "0.01", OrderType.LIMIT, str(bid - 5), "ETH-USDC"))
+        assert o.status is OrderStatus.SUBMITTED  # sequenced is not accepted
+        await wait_for(lambda: o.status is OrderStatus.REJECTED, timeout=10)
+        assert "not found at the venue" in o.reason and sim.orders.dropped[-1][0] == int(o.client_order_id)
+        assert risk.open_orders[("lighter", "ETH-USDC")] == 0  # the risk slot it held is free again
+        ok = await ex.submit("lighter", req("buy", "0.01", OrderType.LIMIT, str(bid - 6), "ETH-USDC"))
+        await wait_for(lambda: ok.status is OrderStatus.OPEN)  # the next order is unaffected

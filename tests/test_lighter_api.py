@@ -1,8 +1,14 @@
-"""The seed's Lighter API test: LighterConnector against the Lighter simulator over real sockets (market data now;
-trading arrives with issue #4): books equal the true book, a broken nonce chain resyncs that market only,
-reconnects re-seed from fresh snapshots."""
+"""The seed's Lighter API test: every LighterConnector method against the Lighter simulator over real sockets.
+
+Market data: books equal the true book, a broken nonce chain resyncs that market only, reconnects re-seed from
+fresh snapshots, trades are deduplicated. Trading (where the lighter extra is installed, as in CI): orders
+signed, numbered and sequenced; looked up over REST with an auth token; modified; stop orders triggered; a
+nonce conflict healed with exactly one order; 429 backoff; the account stream with its token re-sent on
+reconnect, rotated on a short period and renewed when the venue expires it.
+"""
 import asyncio
 import contextlib
+import time
 from decimal import Decimal
 
 import pytest
@@ -10,6 +16,7 @@ import pytest
 from engine.connectors.lighter.client import LighterConnector
 from engine.connectors.lighter.urls import LighterEndpoints
 from engine.sim.lighter import LighterSimulator
+from helpers import wait_for
 
 
 @contextlib.asynccontextmanager
@@ -103,22 +110,36 @@ async def test_reconnect_reseeds_every_book():
         assert_same(lb, m)
 
 
-async def test_trades_stream():
+async def test_trades_stream_is_new_prints_only_and_never_repeats_one_after_a_reconnect():
     async with lighter() as (sim, c):
         it = c.stream_trades("ETH-USDC").__aiter__()
-        t = await asyncio.wait_for(it.__anext__(), 20)
-        assert Decimal(t["price"]) > 0 and isinstance(t["is_maker_ask"], bool)
+        first = await asyncio.wait_for(it.__anext__(), 20)
+        m = sim.markets[0]
+        assert first.symbol == "ETH-USDC" and first.side.value in ("buy", "sell") and first.price > 0
+        assert Decimal(first.price_str) == Decimal(first.price_str).quantize(Decimal(1).scaleb(-m.spec.price_decimals))
+        # the subscription's replay of older prints was history, not news: nothing older than the first new one
+        assert first.trade_id > min(t[0] for t in m.trades[-50:]) or len(m.trades) == 1
+        await sim.stream.close_all()  # the resubscription replays the last 50 prints again
+        seen = [first.trade_id]
+        for _ in range(3):
+            seen.append((await asyncio.wait_for(it.__anext__(), 20)).trade_id)
+        assert c.market.disconnects == 1 and seen == sorted(set(seen))  # strictly increasing: no repeats
+
+
+def far_bid(sim, market_id=0, ticks_away=50) -> Decimal:
+    m = sim.markets[market_id]
+    return Decimal(m.spec.px(m.mid)) - ticks_away
 
 
 @contextlib.asynccontextmanager
-async def trading(seed=5):
+async def trading(seed=5, **kw):
     pytest.importorskip("lighter.signer_client", reason="the lighter extra (lighter-sdk) is not installed")
     from engine.connectors.lighter.signer import new_api_key
 
     async with LighterSimulator(seed=seed) as sim:
         priv, _ = new_api_key()  # the simulator checks shape and nonces, not the Schnorr signature
         c = LighterConnector(endpoints=LighterEndpoints(sim.rest_url, sim.ws_url), account_index=sim.account_index,
-                             api_key_index=sim.api_key_index, api_private_key=priv)
+                             api_key_index=sim.api_key_index, api_private_key=priv, **kw)
         await c.connect()
         try:
             yield sim, c
@@ -184,16 +205,54 @@ async def test_account_stream_reports_each_order_fate():
         await us.stop()
 
 
-async def test_account_stream_resubscribes_with_a_fresh_token_after_a_reconnect():
+def account_subscribes(sim, c):
+    return [auth for ch, auth in sim.stream.subscribes if ch == f"account_all_orders/{c.account_index}"]
+
+
+async def test_account_stream_resends_its_token_after_a_reconnect():
+    async with trading() as (sim, c):
+        us = c.get_user_data_stream()
+        epochs = []
+        us.on_resubscribed.append(epochs.append)
+        await us.start()
+        await sim.stream.close_all()
+        await wait_for(lambda: us.epoch == 2)
+        tokens = account_subscribes(sim, c)
+        assert epochs == [1, 2] and len(tokens) == 2 and all(tokens)
+        assert tokens[0] == tokens[1] and us.tokens_minted == 1  # still valid: the current token is re-sent
+        assert f"account_all_positions/{c.account_index}" in [ch for ch, _ in sim.stream.subscribes[-2:]]
+
+
+async def test_tokens_rotate_on_a_short_period_and_the_stream_never_lapses():
+    async with trading(token_lifetime_s=4) as (sim, c):
+        us = c.get_user_data_stream()
+        us.rotate_s = 1.0
+        await us.start()
+        await wait_for(lambda: len(account_subscribes(sim, c)) >= 4, timeout=15)
+        tokens = account_subscribes(sim, c)
+        assert len(set(tokens)) == len(tokens) >= 4  # every renewal minted a new token
+        deadlines = [int(t.split(":")[0]) for t in tokens]
+        assert all(d <= time.time() + 4 + 1 for d in deadlines)  # the lifetime asked for, never more
+        assert sim.stream.auth_expired == 0 and us.auth_errors == 0
+        await wait_for(lambda: us.subscribed.is_set())
+        updates = us.stream_order_updates().__aiter__()
+        await c.create_order("ETH-USDC", "buy", "limit", Decimal("0.01"), far_bid(sim), client_order_id="31")
+        u = await asyncio.wait_for(updates.__anext__(), 5)
+        assert (u.client_order_id, u.status.value) == ("31", "open")
+
+
+async def test_a_token_the_venue_expires_is_renewed_and_updates_keep_coming():
     async with trading() as (sim, c):
         us = c.get_user_data_stream()
         await us.start()
-        await sim.stream.close_all()
-        for _ in range(100):
-            await asyncio.sleep(0.05)
-            if us.epoch == 2:
-                break
-        assert us.epoch == 2 and us.tokens_minted == 2
+        sim.faults["auth_ttl_s"] = 1.0  # the venue stops honouring tokens a second after first seeing them
+        await wait_for(lambda: us.auth_errors >= 1 and us.subscribed.is_set(), timeout=10)
+        sim.faults["auth_ttl_s"] = 0
+        assert sim.stream.auth_expired >= 1 and us.tokens_minted >= 2
+        updates = us.stream_order_updates().__aiter__()
+        await c.create_order("ETH-USDC", "buy", "limit", Decimal("0.01"), far_bid(sim), client_order_id="32")
+        u = await asyncio.wait_for(updates.__anext__(), 5)
+        assert (u.client_order_id, u.status.value) == ("32", "open")
 
 
 async def test_account_channel_needs_a_valid_token():
@@ -212,3 +271,161 @@ async def test_account_channel_needs_a_valid_token():
                                 "auth": too_long})
             err = await ws.receive_json()
             assert err == {"error": {"code": 20013, "message": "invalid auth: invalid deadline"}}
+
+
+async def settle(c, symbol, coi, status, timeout=10.0):
+    """Poll the REST lookup until the venue shows ``coi`` in ``status`` (orders execute a block later)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while loop.time() < end:
+        o = await c.get_order(symbol, client_order_id=coi)
+        if o is not None and o.status.value == status:
+            return o
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"order {coi} never {status}: last seen {o}")
+
+
+async def test_orders_are_looked_up_over_rest_with_one_auth_token():
+    async with trading() as (sim, c):
+        sim.paused = True
+        assert await c.get_order("ETH-USDC", client_order_id="41") is None  # not known yet
+        await c.create_order("ETH-USDC", "buy", "limit", Decimal("0.02"), far_bid(sim), client_order_id="41")
+        await c.create_order("BTC-USDC", "buy", "limit", Decimal("0.001"), far_bid(sim, 1), client_order_id="42")
+        o = await settle(c, "ETH-USDC", "41", "open")
+        assert o.order_id and o.quantity == Decimal("0.02") and o.side.value == "buy" and o.symbol == "ETH-USDC"
+        assert (await c.get_order("ETH-USDC", order_id=o.order_id)).client_order_id == "41"
+        assert {x.client_order_id for x in await c.get_open_orders("ETH-USDC")} == {"41"}
+        await settle(c, "BTC-USDC", "42", "open")
+        assert {x.client_order_id for x in await c.get_open_orders()} == {"41", "42"}  # every market
+        await c.cancel_all_orders("ETH-USDC")  # scoped to one market, not account-wide
+        assert (await settle(c, "ETH-USDC", "41", "canceled")).order_id == o.order_id  # from the inactive orders
+        assert [x.client_order_id for x in await c.get_open_orders()] == ["42"]
+        assert c.tokens.minted == 1 and sim.tokens.checked >= 8  # one token served every private read
+        assert c.health()["auth_token_expires_in_s"] > 6 * 3600
+
+
+async def test_a_refused_token_is_reminted_once_for_a_private_read():
+    async with trading() as (sim, c):
+        await c.get_open_orders()
+        sim.faults["auth_ttl_s"] = 0.2
+        await asyncio.sleep(0.3)  # the venue no longer honours the token we hold
+        assert await c.get_open_orders() == [] and c.tokens.minted == 2
+
+
+async def test_modify_moves_a_resting_order_in_place():
+    async with trading() as (sim, c):
+        sim.paused = True
+        m = sim.markets[0]
+        px = far_bid(sim)
+        await c.create_order("ETH-USDC", "buy", "limit", Decimal("0.01"), px, client_order_id="51")
+        o = await settle(c, "ETH-USDC", "51", "open")
+        before = dict(m.bids)
+        upd = await c.modify_order("ETH-USDC", client_order_id="51", quantity=Decimal("0.03"), price=px - 1)
+        assert upd.status.value == "submitted" and sim.txs[-1][0] == 17
+        tx = sim.txs[-1][1]
+        assert (tx["Index"], tx["BaseAmount"], tx["Price"]) == (51, 300, int((px - 1).scaleb(2)))
+        o2 = await settle(c, "ETH-USDC", "51", "open")
+        for _ in range(50):
+            o2 = await c.get_order("ETH-USDC", client_order_id="51")
+            if o2.price == px - 1:
+                break
+            await asyncio.sleep(0.1)
+        assert (o2.order_id, o2.price, o2.quantity) == (o.order_id, px - 1, Decimal("0.03"))
+        p_old, p_new = int(px.scaleb(2)), int((px - 1).scaleb(2))
+        assert m.bids.get(p_old, 0) == before.get(p_old, 0) - 100 and m.bids[p_new] == before.get(p_new, 0) + 300
+        with pytest.raises(Exception, match="no open order"):
+            await c.modify_order("ETH-USDC", client_order_id="59", quantity=Decimal("0.01"), price=px)
+
+
+async def test_stop_orders_rest_untriggered_then_fire_at_the_trigger():
+    async with trading() as (sim, c):
+        sim.paused = True
+        m = sim.markets[0]
+        mid = Decimal(m.spec.px(m.mid))
+        trigger, worst = mid - 10, mid - 30
+        await c.create_order("ETH-USDC", "sell", "stop_market", Decimal("0.01"), worst, stop_price=trigger,
+                             client_order_id="61")
+        tx = sim.txs[-1][1]
+        assert (tx["Type"], tx["TimeInForce"], tx["TriggerPrice"]) == (2, 0, int(trigger.scaleb(2)))
+        assert tx["OrderExpiry"] > time.time() * 1000  # a conditional order must carry an expiry
+        o = await settle(c, "ETH-USDC", "61", "open")
+        assert o.type.value == "stop_market" and o.filled_quantity == 0
+        m.mid = int(trigger.scaleb(2)) - 1  # the market falls through the trigger
+        sim.orders.check_triggers(m)
+        done = await settle(c, "ETH-USDC", "61", "filled")
+        assert done.filled_quantity == Decimal("0.01") and done.average_price >= worst
+        await c.create_order("ETH-USDC", "buy", "take_profit_limit", Decimal("0.01"), mid - 20,
+                             stop_price=mid - 20, client_order_id="62")
+        assert (sim.txs[-1][1]["Type"], sim.txs[-1][1]["TimeInForce"]) == (5, 1)
+
+
+async def test_order_arguments_are_checked_before_anything_is_signed():
+    async with trading() as (sim, c):
+        sent = len(sim.txs)
+        bad = [(dict(order_type="stop_market", price=Decimal("2900")), ValueError, "need stop_price"),
+               (dict(order_type="limit", price=Decimal("2900"), stop_price=Decimal("2800")), ValueError, "take no"),
+               (dict(order_type="limit", price=Decimal("2900"), time_in_force="FOK"), ValueError, "fill-or-kill"),
+               (dict(order_type="limit", price=2900.0), TypeError, "float"),
+               (dict(order_type="limit", price=Decimal("2900"), client_order_id="abc"), ValueError, "integer"),
+               (dict(order_type="limit", price=Decimal("2900"), client_order_id=str(2 ** 48)), ValueError, "2\\^48"),
+               (dict(order_type="market", price=None), ValueError, "worst acceptable")]
+        for kw, exc, msg in bad:
+            with pytest.raises(exc, match=msg):
+                await c.create_order("ETH-USDC", "buy", quantity=Decimal("0.01"), **kw)
+        with pytest.raises(Exception, match="rounds to zero"):
+            await c.create_order("ETH-USDC", "buy", "limit", Decimal("0.00001"), Decimal("2900"))
+        assert len(sim.txs) == sent and c.lane is None  # nothing was even given a nonce
+
+
+async def test_a_429_backs_off_and_an_unsent_transaction_gives_its_nonce_back():
+    from engine.errors import RateLimitExceededError
+
+    async with trading() as (sim, c):
+        await c.create_order("ETH-USDC", "buy", "limit", Decimal("0.01"), far_bid(sim), client_order_id="71")
+        sim.faults["rate_limit"] = 1
+        with pytest.raises(RateLimitExceededError) as e:
+            await c.create_order("ETH-USDC", "buy", "limit", Decimal("0.01"), far_bid(sim), client_order_id="72")
+        assert e.value.retry_after == 2.0 and c.http.rate_limited == 1
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        await c.create_order("ETH-USDC", "buy", "limit", Decimal("0.01"), far_bid(sim), client_order_id="73")
+        assert loop.time() - t0 >= 1.8  # nothing went out before the backoff ended
+        nonces = [i["Nonce"] for t, i in sim.txs]
+        assert nonces == [1, 2] and c.lane.refreshes == 1 and c.lane.conflicts == 0  # 72's nonce went to 73
+
+
+async def test_a_nonce_conflict_leaves_exactly_one_order_at_the_venue():
+    async with trading() as (sim, c):
+        sim.paused = True
+        sim.faults["nonce_conflict"] = 1
+        await c.create_order("ETH-USDC", "buy", "limit", Decimal("0.01"), far_bid(sim), client_order_id="81")
+        await settle(c, "ETH-USDC", "81", "open")
+        assert [o["client_order_index"] for o in sim.orders.orders.values()] == [81] and c.lane.conflicts == 1
+
+
+async def test_positions_arrive_on_the_account_stream_and_match_the_account():
+    async with trading() as (sim, c):
+        us = c.get_user_data_stream()
+        seen = []
+        us.position_listeners.append(lambda sym, size: seen.append((sym, size)))
+        await us.start()
+        await wait_for(lambda: "ETH-USDC" in us.positions)
+        assert us.positions["ETH-USDC"] == 0  # the subscription's snapshot
+        sim.paused = True
+        ask = Decimal(sim.markets[0].spec.px(min(sim.markets[0].asks)))
+        await c.create_order("ETH-USDC", "sell", "market", Decimal("0.02"), ask - 40, client_order_id="91")
+        await wait_for(lambda: us.positions.get("ETH-USDC") == Decimal("-0.02"))
+        assert seen[-1] == ("ETH-USDC", Decimal("-0.02")) and (await c.get_positions())["ETH"] == Decimal("-0.02")
+        assert c.health()["account_stream"]["subscribed"] is True
+
+
+async def test_books_survive_a_venue_that_keeps_dropping_the_socket():
+    async with lighter() as (sim, c):
+        await c.add_book("ETH-USDC")
+        await asyncio.sleep(0.3)
+        sim.faults["disconnect_every_s"] = 0.7
+        await wait_for(lambda: c.market.disconnects >= 2, timeout=15)
+        sim.faults["disconnect_every_s"] = 0
+        lb, m = await settled(sim, c, 0)
+        assert_same(lb, m)
+        assert lb.health.gaps == 0  # a lost socket is a resync, not a gap

@@ -12,6 +12,7 @@ socket's receive callback with no queue between the socket and the book.
 from __future__ import annotations
 
 import abc
+import asyncio
 import enum
 import logging
 import random
@@ -114,6 +115,16 @@ class UserDataStream(abc.ABC):
 
     listeners: list
     on_resubscribed: list
+    _queue: "asyncio.Queue"
+
+    def emit(self, upd: OrderUpdate) -> None:
+        """Hand one update to ``stream_order_updates`` readers and to every listener (errors are logged)."""
+        self._queue.put_nowait(upd)
+        for cb in self.listeners:
+            try:
+                cb(upd)
+            except Exception:  # a strategy bug must not kill the stream
+                logging.getLogger("engine.connectors").exception("order update listener failed")
 
     @abc.abstractmethod
     async def start(self) -> None: ...

@@ -1,4 +1,4 @@
-"""The contract every connector passes (Binance now; Lighter joins by adding a row to VENUES).
+"""The contract every connector passes: Binance and Lighter, market data and trading.
 
 Each row is an async context manager yielding (connector, symbol, far_buy_price): a connected connector
 against its venue's embedded simulator, a symbol in the unified form, and a limit price far enough below
@@ -29,21 +29,38 @@ async def binance_row():
 
 @contextlib.asynccontextmanager
 async def lighter_row():
+    pytest.importorskip("lighter.signer_client", reason="the lighter extra (lighter-sdk) is not installed")
     from engine.connectors.lighter.client import LighterConnector
+    from engine.connectors.lighter.signer import new_api_key
     from engine.connectors.lighter.urls import LighterEndpoints
     from engine.sim.lighter import LighterSimulator
 
     async with LighterSimulator() as sim:
-        conn = LighterConnector(endpoints=LighterEndpoints(sim.rest_url, sim.ws_url))
+        conn = LighterConnector(endpoints=LighterEndpoints(sim.rest_url, sim.ws_url), account_index=sim.account_index,
+                                api_key_index=sim.api_key_index, api_private_key=new_api_key()[0])
         await conn.connect()
         try:
-            yield conn, "BTC-USDT", Decimal("40000")
+            yield conn, "BTC-USDC", Decimal("40000")
         finally:
             await conn.disconnect()
 
 
-VENUES = {"binance": binance_row}  # the full contract: market data and trading
-MARKET_DATA_VENUES = {"binance": binance_row, "lighter": lighter_row}  # Lighter trading arrives with #4
+VENUES = {"binance": binance_row, "lighter": lighter_row}  # the full contract: market data and trading
+MARKET_DATA_VENUES = VENUES
+
+
+async def settled(c, symbol, client_order_id, status, timeout=10.0):
+    """The venue's view of an order once it reached ``status``. A venue may answer an order request with
+    SUBMITTED (Lighter: sequenced, executed a block later); the order lookup is the common ground."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    seen = None
+    while loop.time() < end:
+        seen = await c.get_order(symbol, client_order_id=client_order_id)
+        if seen is not None and seen.status is status:
+            return seen
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{client_order_id} never {status.value}; last seen {seen}")
 
 
 def test_factory_lists_and_builds_connectors():
@@ -84,12 +101,17 @@ async def test_contract(venue):
         acct = await c.get_account()
         assert acct and all(isinstance(b, Balance) for b in acct.values())
 
+        assert await c.get_order(symbol, client_order_id=c.new_client_order_id()) is None  # unknown: None
         o = await c.create_order(symbol, "buy", "limit", Decimal("0.001"), far_px)
-        assert isinstance(o, OrderUpdate) and o.client_order_id and o.status is OrderStatus.OPEN
-        found = await c.get_order(symbol, client_order_id=o.client_order_id)
-        assert found is not None and found.order_id == o.order_id
-        assert o.order_id in [x.order_id for x in await c.get_open_orders(symbol)]
-        assert (await c.cancel_order(symbol, client_order_id=o.client_order_id)).status is OrderStatus.CANCELED
+        assert isinstance(o, OrderUpdate) and o.client_order_id
+        assert o.status in (OrderStatus.OPEN, OrderStatus.SUBMITTED)
+        found = await settled(c, symbol, o.client_order_id, OrderStatus.OPEN)
+        assert found.order_id and o.order_id in (None, found.order_id) and found.quantity == Decimal("0.001")
+        assert found.order_id in [x.order_id for x in await c.get_open_orders(symbol)]
+        cancel = await c.cancel_order(symbol, client_order_id=o.client_order_id)
+        assert cancel.status in (OrderStatus.CANCELED, OrderStatus.SUBMITTED)
+        assert (await settled(c, symbol, o.client_order_id, OrderStatus.CANCELED)).order_id == found.order_id
+        assert found.order_id not in [x.order_id for x in await c.get_open_orders(symbol)]
         assert await c.cancel_all_orders(symbol) == []
 
         books = c.stream_orderbook(symbol).__aiter__()
@@ -104,6 +126,8 @@ async def test_contract(venue):
         updates = us.stream_order_updates().__aiter__()
         o2 = await c.create_order(symbol, "buy", "limit", Decimal("0.001"), far_px)
         u = await asyncio.wait_for(updates.__anext__(), 10)
-        assert u.client_order_id == o2.client_order_id
-        await c.cancel_order(symbol, order_id=o2.order_id)
+        assert u.client_order_id == o2.client_order_id and u.status is OrderStatus.OPEN and u.order_id
+        await c.cancel_order(symbol, order_id=u.order_id)
+        u = await asyncio.wait_for(updates.__anext__(), 10)
+        assert (u.client_order_id, u.status) == (o2.client_order_id, OrderStatus.CANCELED)
         await us.stop()

@@ -156,15 +156,15 @@ class BinanceConnector(BaseConnector):
             raise ValueError("reduce_only is not a Binance spot order flag")
         native = self.native(symbol)
         rules = self.rules[native]
-        market = order_type in (OrderType.MARKET, OrderType.STOP_MARKET)
+        market = order_type in (OrderType.MARKET, OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET)
         qty = rules.quantize_qty(quantity, market=market)
         px = None
-        if order_type is not OrderType.MARKET and order_type is not OrderType.STOP_MARKET:
+        if not market:
             if price is None:
                 raise ValueError(f"{order_type.value} order needs a price")
             px = rules.quantize_price(price, side is Side.BUY)
         stop = rules.quantize_price(stop_price, side is Side.BUY) if stop_price is not None else None
-        if order_type in (OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT_LIMIT, OrderType.STOP_MARKET) and stop is None:
+        if order_type not in (OrderType.LIMIT, OrderType.MARKET, OrderType.LIMIT_MAKER) and stop is None:
             raise ValueError(f"{order_type.value} order needs a stop_price")
         rules.check(px, qty, market=market)
         cid = client_order_id or new_client_order_id()

@@ -26,6 +26,7 @@ TYPE_TO_VENUE = {
     OrderType.STOP_LIMIT: "STOP_LOSS_LIMIT",
     OrderType.TAKE_PROFIT_LIMIT: "TAKE_PROFIT_LIMIT",
     OrderType.STOP_MARKET: "STOP_LOSS",
+    OrderType.TAKE_PROFIT_MARKET: "TAKE_PROFIT",
 }
 TYPE_FROM_VENUE = {v: k for k, v in TYPE_TO_VENUE.items()}
 TIF_TO_VENUE = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK"}

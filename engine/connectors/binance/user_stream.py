@@ -153,13 +153,7 @@ class BinanceUserStream(UserDataStream):
                 unified = str(self.symbols.unified(native))
             except ValueError:
                 unified = native
-            upd = order_from_execution_report(ev, unified)
-            self._queue.put_nowait(upd)
-            for cb in self.listeners:
-                try:
-                    cb(upd)
-                except Exception:
-                    log.exception("order update listener failed")
+            self.emit(order_from_execution_report(ev, unified))
         elif kind == "outboundAccountPosition":
             for b in ev.get("B", ()):
                 self.balances[b["a"]] = Balance(b["a"], Decimal(b["f"]), Decimal(b["l"]))

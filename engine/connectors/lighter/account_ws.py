@@ -1,53 +1,65 @@
-"""Lighter account stream (``account_all_orders/<account>``): where an order's fate arrives.
+"""Lighter account stream: ``account_all_orders/<account>`` (where an order's fate arrives) and
+``account_all_positions/<account>``, on the market-data connection.
 
 sendTx's 200 only means the transaction was sequenced; this stream says whether the order rests, fills or
-was rejected. The subscription carries an auth token (at most 8 h ahead, the venue refuses more with
-20013); it is minted by the signer on its worker thread, rotated every ``rotate_s`` (before expiry), and
-minted again for every reconnect, which also bumps ``epoch`` so the trading layer reconciles.
+was rejected. Every subscription carries an auth token (``connector.tokens``: at most 8 h ahead, the venue
+refuses more with 20013). The current token is re-sent on every reconnect; the subscriptions are renewed with
+a freshly minted token every ``rotate_s`` (before expiry) and at once when the venue says 20013 (a token it
+no longer accepts). Each ``subscribed/account_all_orders`` snapshot bumps ``epoch`` and calls
+``on_resubscribed`` so the trading layer reconciles what may have happened while the channel was down.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from decimal import Decimal
 from typing import AsyncIterator, Optional
 
 import orjson
 
 from engine.connectors.base import UserDataStream
-from engine.models import OrderStatus, OrderType, OrderUpdate, Side
+from engine.models import OrderUpdate
+
+from . import parse
 
 log = logging.getLogger("engine.lighter.account")
-TOKEN_LIFETIME_S = 7 * 3600
-STATUS = {"open": OrderStatus.OPEN, "filled": OrderStatus.FILLED, "canceled": OrderStatus.CANCELED,
-          "canceled-expired": OrderStatus.EXPIRED, "in-progress": OrderStatus.SUBMITTED,
-          "pending": OrderStatus.SUBMITTED}
-REJECTED = {"canceled-post-only", "canceled-margin-not-allowed", "canceled-too-much-slippage",
-            "canceled-not-enough-liquidity", "canceled-invalid-balance", "canceled-position-not-allowed",
-            "canceled-reduce-only"}
-TYPES = {"limit": OrderType.LIMIT, "market": OrderType.MARKET}
+MIN_RENEW_INTERVAL_S = 1.0  # a venue that keeps refusing tokens is not hammered
 
 
 class LighterAccountStream(UserDataStream):
-    def __init__(self, connector, *, rotate_s: float = 6 * 3600):
+    def __init__(self, connector, *, rotate_s: Optional[float] = None):
         self.c = connector
-        self.channel = f"account_all_orders:{connector.account_index}"
+        acct = connector.account_index
+        self.orders_channel = f"account_all_orders:{acct}"
+        self.positions_channel = f"account_all_positions:{acct}"
+        self.channels = (self.orders_channel, self.positions_channel)
         self.listeners: list = []
         self.on_resubscribed: list = []
+        self.position_listeners: list = []  # called with (unified symbol, signed Decimal size)
+        self.positions: dict = {}  # unified symbol -> signed size, as the venue last reported it
         self.epoch = 0
         self.subscribed = asyncio.Event()
-        self.rotate_s = rotate_s
+        t = connector.tokens
+        self.rotate_s = rotate_s if rotate_s is not None else t.lifetime_s - t.lead_s
         self._queue: asyncio.Queue = asyncio.Queue()
         self._rotation: Optional[asyncio.Task] = None
-        self.tokens_minted = 0
+        self._last_renew = 0.0
+        self.renewals = 0
+        self.auth_errors = 0
+        self.running = False
+
+    @property
+    def tokens_minted(self) -> int:
+        return self.c.tokens.minted
 
     async def start(self, timeout_s: float = 10.0) -> None:
         self.c._trading()
         md = self.c.market
-        md.private[self.channel] = self
-        if md.listener is not None:
-            md.listener.register_raw(self.channel.encode(), self.channel)
+        for ch in self.channels:
+            md.private[ch] = self
+            if md.listener is not None:
+                md.listener.register_raw(ch.encode(), ch)
+        self.running = True
         await self.subscribe()
         if self._rotation is None:
             self._rotation = asyncio.create_task(self._rotate(), name="lighter-auth-rotation")
@@ -57,67 +69,91 @@ class LighterAccountStream(UserDataStream):
             last = md.errors[-1] if md.errors else None
             raise last or TimeoutError("lighter account stream: no subscription answer") from None
 
-    async def subscribe(self) -> None:
-        """(Re)subscribe with a freshly minted token (start, rotation, every reconnect)."""
-        signer, _ = self.c._trading()
-        token = await signer.auth_token(int(time.time()) + TOKEN_LIFETIME_S)
-        self.tokens_minted += 1
-        self.c.market._send({"type": "subscribe", "channel": self.channel.replace(":", "/"), "auth": token})
+    async def subscribe(self, *, fresh: bool = False) -> None:
+        """(Re)subscribe every account channel with the current token (or a newly minted one)."""
+        token = await (self.c.tokens.fresh() if fresh else self.c.tokens.current())
+        for ch in self.channels:
+            self.c.market._send({"type": "subscribe", "channel": ch.replace(":", "/"), "auth": token})
+
+    async def renew(self) -> None:
+        """Unsubscribe and subscribe again with a new token (rotation, or the venue refused the old one)."""
+        wait = self._last_renew + MIN_RENEW_INTERVAL_S - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        self._last_renew = time.monotonic()
+        self.renewals += 1
+        for ch in self.channels:
+            self.c.market._send({"type": "unsubscribe", "channel": ch.replace(":", "/")})
+        await self.subscribe(fresh=True)
 
     async def _rotate(self) -> None:
         while True:
             await asyncio.sleep(self.rotate_s)
-            self.c.market._send({"type": "unsubscribe", "channel": self.channel.replace(":", "/")})
-            await self.subscribe()
+            try:
+                await self.renew()
+            except Exception:  # minting failed: try again next period, the current token may still be good
+                log.exception("lighter auth token rotation failed")
+
+    def on_auth_error(self, err) -> None:
+        """The venue refused a token (20013, no channel named): renew every account subscription."""
+        if not self.running:
+            return
+        self.auth_errors += 1
+        self.subscribed.clear()
+        log.warning("lighter account stream: %s; renewing the auth token", err)
+        self.c.tokens.invalidate()
+        asyncio.get_running_loop().create_task(self.renew())
 
     async def stop(self) -> None:
+        self.running = False
         if self._rotation is not None:
             self._rotation.cancel()
             self._rotation = None
-        self.c.market.private.pop(self.channel, None)
-        self.c.market._send({"type": "unsubscribe", "channel": self.channel.replace(":", "/")})
+        for ch in self.channels:
+            if self.c.market.private.pop(ch, None) is not None:
+                self.c.market._send({"type": "unsubscribe", "channel": ch.replace(":", "/")})
         self.subscribed.clear()
 
     async def stream_order_updates(self) -> AsyncIterator[OrderUpdate]:
         while True:
             yield await self._queue.get()
 
+    def status(self) -> dict:
+        return {"subscribed": self.subscribed.is_set(), "epoch": self.epoch, "renewals": self.renewals,
+                "auth_errors": self.auth_errors, "tokens_minted": self.tokens_minted}
+
     # -- frames (from the market-data connection's compiled listener)
     def on_frame(self, payload: bytes) -> None:
         try:
             msg = orjson.loads(payload)
         except orjson.JSONDecodeError:
+            log.warning("lighter account stream: malformed frame dropped (%d bytes)", len(payload))
             return
-        if msg.get("type", "").startswith("subscribed/"):
-            self.epoch += 1
-            self.subscribed.set()
-            for cb in self.on_resubscribed:
-                cb(self.epoch)
-        for market_id, rows in (msg.get("orders") or {}).items():
-            for o in rows:
-                upd = self._update(o)
-                self._queue.put_nowait(upd)
-                for cb in self.listeners:
-                    try:
-                        cb(upd)
-                    except Exception:
-                        log.exception("order update listener failed")
+        if not isinstance(msg, dict):
+            return
+        kind, channel = str(msg.get("type", "")), msg.get("channel")
+        try:
+            if channel == self.positions_channel:
+                self._positions(msg.get("positions") or {})
+                return
+            if kind.startswith("subscribed/"):
+                self.epoch += 1
+                self.subscribed.set()
+                for cb in self.on_resubscribed:
+                    cb(self.epoch)
+            for rows in (msg.get("orders") or {}).values():
+                for row in rows:
+                    self.emit(parse.order_update(row, self.c.unified(row["market_index"])))
+        except (KeyError, TypeError, ValueError, ArithmeticError) as e:  # garbage from the venue: count, go on
+            log.warning("lighter account stream: unreadable %s frame dropped (%s)", kind or "untyped", e)
 
-    def _update(self, o: dict) -> OrderUpdate:
-        market = next((m for m in self.c.markets.values() if m["market_id"] == o["market_index"]), None)
-        symbol = str(self.c.symbols.unified(market["symbol"])) if market else str(o["market_index"])
-        filled = Decimal(o.get("filled_base_amount") or "0")
-        quote = Decimal(o.get("filled_quote_amount") or "0")
-        raw = o.get("status", "")
-        status = OrderStatus.REJECTED if raw in REJECTED else STATUS.get(raw, OrderStatus.CANCELED
-                                                                      if raw.startswith("canceled") else
-                                                                      OrderStatus.UNKNOWN)
-        if status is OrderStatus.OPEN and filled > 0:
-            status = OrderStatus.PARTIALLY_FILLED
-        return OrderUpdate(exchange="lighter", symbol=symbol, order_id=str(o.get("order_id")),
-                           client_order_id=str(o.get("client_order_id")), status=status,
-                           side=Side.SELL if o.get("is_ask") else Side.BUY, type=TYPES.get(o.get("type", "")),
-                           price=Decimal(o.get("price") or "0"), quantity=Decimal(o.get("initial_base_amount") or "0"),
-                           filled_quantity=filled, average_price=(quote / filled) if filled > 0 else None,
-                           reason=raw if status is OrderStatus.REJECTED else "",
-                           timestamp_ms=int(o.get("transaction_time", 0)) // 1000, raw=o)
+    def _positions(self, rows: dict) -> None:
+        for row in rows.values():
+            symbol = self.c.unified(row["market_id"])
+            size = parse.position(row)
+            self.positions[symbol] = size
+            for cb in self.position_listeners:
+                try:
+                    cb(symbol, size)
+                except Exception:
+                    log.exception("position listener failed")

@@ -2,35 +2,39 @@
 
 Market data: order books over picows into the compiled book, trades, REST reads. Orders: signed by the
 official signer library on a worker thread (the ``lighter`` extra), numbered by a nonce lane per API key,
-sent with sendTx; a nonce conflict (21104) refreshes the lane from nextNonce and retries once. sendTx's 200
-means *sequenced*: orders come back as SUBMITTED and their fate arrives on the account stream
-(``get_user_data_stream()``: ``account_all_orders`` with rotated auth tokens). Order lookups over REST
-(``get_order``/``get_open_orders``, accountActiveOrders with an auth token) are still to come (issue #4).
+sent with sendTx (or several at once with sendTxBatch); a nonce conflict (21104) refreshes the lane from
+nextNonce and retries once. sendTx's 200 means *sequenced*: create, modify and cancel come back as SUBMITTED
+and their fate arrives on the account stream (``get_user_data_stream()``) or from the order lookups
+(``get_order``/``get_open_orders``: accountActiveOrders/accountInactiveOrders with an auth token).
 """
 from __future__ import annotations
 
 import asyncio
-from decimal import Decimal
-from typing import AsyncIterator, Optional
-
 import secrets
 import time
-from decimal import ROUND_CEILING, ROUND_FLOOR
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
+from typing import AsyncIterator, Optional
 
 from engine.connectors.base import BaseConnector, ConnectorState
-from engine.errors import NonceConflictError, OrderRejectedError
+from engine.errors import AuthenticationError, NonceConflictError, OrderRejectedError, RateLimitExceededError
 from engine.models import (Balance, Candle, OrderBookSnapshot, OrderStatus, OrderType, OrderUpdate, Side,
                            TimeInForce)
 from engine.symbols import Symbol, SymbolMap
 
+from . import parse
+from .auth import AuthTokens
 from .http import LighterHttp
 from .nonce import NonceLane
 from .urls import ENVIRONMENTS, LighterEndpoints
 from .ws_orderbook import LighterMarketData
 
-TRADING_TODO = ("Lighter order lookups over REST (accountActiveOrders) are not built yet (issue #4); the "
-                "account stream reports every order change")
 MAX_COI = 2 ** 48 - 1
+# OrderType -> (Lighter order type, needs a trigger); protocols/lighter.md 5.2
+TYPE_CODES = {OrderType.LIMIT: (0, False), OrderType.LIMIT_MAKER: (0, False), OrderType.MARKET: (1, False),
+              OrderType.STOP_MARKET: (2, True), OrderType.STOP_LIMIT: (3, True),
+              OrderType.TAKE_PROFIT_MARKET: (4, True), OrderType.TAKE_PROFIT_LIMIT: (5, True)}
+TIF_IOC, TIF_GTT, TIF_POST_ONLY = 0, 1, 2
+EXPIRY_28D = -1  # the signer's "now + 28 days" (a resting or conditional order must carry an expiry)
 
 
 class LighterConnector(BaseConnector):
@@ -38,7 +42,7 @@ class LighterConnector(BaseConnector):
 
     def __init__(self, config=None, *, endpoints: Optional[LighterEndpoints] = None, testnet: bool = False,
                  timeout_s: float = 10.0, account_index: Optional[int] = None, api_key_index: Optional[int] = None,
-                 api_private_key: Optional[str] = None):
+                 api_private_key: Optional[str] = None, token_lifetime_s: float = 7 * 3600):
         super().__init__()
         if config is not None:
             testnet = testnet or bool(getattr(config, "lighter_testnet", False))
@@ -50,12 +54,15 @@ class LighterConnector(BaseConnector):
         self._private_key = api_private_key
         self.signer = None
         self.lane: Optional[NonceLane] = None
+        self.tokens = AuthTokens(lambda: self._trading()[0], lifetime_s=token_lifetime_s)
         self._account_stream = None
         self.endpoints = endpoints or ENVIRONMENTS["testnet" if testnet else "mainnet"]
         self.http = LighterHttp(self.endpoints, timeout_s=timeout_s)
         self.market = LighterMarketData(self.endpoints.ws)
         self.markets: dict[str, dict] = {}  # native symbol -> orderBookDetails row
+        self.by_id: dict[int, dict] = {}  # market_id -> the same row
         self.symbols = SymbolMap("lighter")
+        self.last_tx_hash: Optional[str] = None
 
     def __repr__(self) -> str:
         return f"LighterConnector(rest={self.endpoints.rest!r}, state={self.state.value})"
@@ -70,6 +77,7 @@ class LighterConnector(BaseConnector):
             raise
         for row in details.get("order_book_details", ()):
             self.markets[row["symbol"]] = row
+            self.by_id[int(row["market_id"])] = row
             # perps are USDC-margined; ETH-USDT is accepted as an alias so one symbol names both venues
             self.symbols.add(Symbol(row["symbol"], "USDC"), row["symbol"])
             self.symbols.add(Symbol(row["symbol"], "USDT"), row["symbol"])
@@ -77,6 +85,8 @@ class LighterConnector(BaseConnector):
         self.state = ConnectorState.LIVE
 
     async def disconnect(self) -> None:
+        if self._account_stream is not None:
+            await self._account_stream.stop()
         await self.market.stop()
         await self.http.close()
         if self.signer is not None:
@@ -103,20 +113,40 @@ class LighterConnector(BaseConnector):
 
     async def _send(self, sign) -> dict:
         """Sign with the next nonce and send; on 21104 refresh the lane and retry exactly once."""
-        signer, lane = self._trading()
+        _, lane = self._trading()
         for attempt in (1, 2):
             nonce = await lane.take()
-            tx_type, tx_info, tx_hash = await sign(nonce)
             try:
-                return await self.http.send_tx(tx_type, tx_info)
+                tx_type, tx_info, tx_hash = await sign(nonce)
+            except Exception:
+                lane.give_back(nonce)  # refused locally by the signer: nothing was sent
+                raise
+            try:
+                answer = await self.http.send_tx(tx_type, tx_info)
             except NonceConflictError:
                 if attempt == 2:
                     raise
                 await lane.on_conflict()
+                continue
+            except RateLimitExceededError:
+                lane.give_back(nonce)  # the venue's limiter refused it before sequencing
+                raise
             except Exception:
                 lane.forget()  # the outcome is unknown: the next transaction asks the venue where we are
                 raise
+            self.last_tx_hash = answer.get("tx_hash") or tx_hash
+            return answer
         raise AssertionError("unreachable")
+
+    async def _private_get(self, path: str, params: dict) -> dict:
+        """A read that needs an auth token; a refused token (20013) is re-minted once."""
+        if self.account_index is None:
+            raise OrderRejectedError(f"lighter {path} needs LIGHTER_ACCOUNT_INDEX", exchange="lighter")
+        params = {"account_index": self.account_index, **params}
+        try:
+            return await self.http.get(path, params, auth=await self.tokens.current())
+        except AuthenticationError:
+            return await self.http.get(path, params, auth=await self.tokens.fresh())
 
     def native(self, symbol) -> str:
         return self.symbols.native(symbol)
@@ -124,13 +154,20 @@ class LighterConnector(BaseConnector):
     def market_info(self, symbol) -> dict:
         return self.markets[self.native(symbol)]
 
+    def unified(self, market_id: int) -> str:
+        m = self.by_id.get(int(market_id))
+        return str(self.symbols.unified(m["symbol"])) if m else str(market_id)
+
     async def add_book(self, symbol, callback=None):
         m = self.market_info(symbol)
         return await self.market.add_book(m["market_id"], m["symbol"], m["price_decimals"], m["size_decimals"],
                                           callback)
 
     async def add_trades(self, symbol, callback) -> None:
-        await self.market.add_trades(self.market_info(symbol)["market_id"], callback)
+        """``callback(Trade)`` for every new public print (deduplicated by trade id across reconnects)."""
+        m = self.market_info(symbol)
+        unified = str(self.symbols.unified(m["symbol"]))
+        await self.market.add_trades(m["market_id"], lambda row: callback(parse.trade(row, unified)))
 
     def book_latency(self):
         return self.market.listener.latency.snapshot() if self.market.listener is not None else None
@@ -142,7 +179,7 @@ class LighterConnector(BaseConnector):
 
         def levels(rows, reverse):
             agg: dict = {}
-            for r in rows:
+            for r in rows:  # individual orders, not levels: aggregate by price
                 p = Decimal(r["price"])
                 agg[p] = agg.get(p, Decimal(0)) + Decimal(r["remaining_base_amount"])
             return [(float(p), float(q)) for p, q in sorted(agg.items(), reverse=reverse)][:limit]
@@ -175,15 +212,15 @@ class LighterConnector(BaseConnector):
             yield lb.book
 
     async def stream_trades(self, symbol: str) -> AsyncIterator:
-        m = self.market_info(symbol)
+        """Public trades as ``Trade`` (taker side), deduplicated by trade id across reconnects."""
         queue: asyncio.Queue = asyncio.Queue(maxsize=10_000)
 
         def put(t):
             if queue.full():
-                queue.get_nowait()
+                queue.get_nowait()  # a slow consumer loses the oldest prints, never the connection
             queue.put_nowait(t)
 
-        await self.market.add_trades(m["market_id"], put)
+        await self.add_trades(symbol, put)
         while True:
             yield await queue.get()
 
@@ -191,68 +228,127 @@ class LighterConnector(BaseConnector):
         return str(1 + secrets.randbelow(MAX_COI))
 
     # -- orders
+    def _scale(self, m: dict, quantity, price, side: Side, *, stop_price=None) -> tuple:
+        """(base_amount, price, trigger) in the market's integer units; refuses floats and zero sizes."""
+        if any(isinstance(x, float) for x in (quantity, price, stop_price)):
+            raise TypeError("quantity and prices must be Decimal, str or int, not float")
+        base = int(Decimal(quantity).scaleb(m["size_decimals"]).to_integral_value(rounding=ROUND_FLOOR))
+        if base <= 0:
+            raise OrderRejectedError(f"lighter {m['symbol']}: quantity {quantity} rounds to zero at "
+                                     f"{m['size_decimals']} decimals", exchange="lighter")
+        if price is None:
+            raise ValueError("Lighter orders need a price (for market and stop orders: the worst acceptable price)")
+        # a buy never pays more, a sell never receives less, than asked
+        px = int(Decimal(price).scaleb(m["price_decimals"]).to_integral_value(
+            rounding=ROUND_FLOOR if side is Side.BUY else ROUND_CEILING))
+        trigger = 0
+        if stop_price is not None:
+            trigger = int(Decimal(stop_price).scaleb(m["price_decimals"]).to_integral_value(rounding=ROUND_HALF_EVEN))
+        for name, v in (("price", px), ("stop_price", trigger)):
+            if not 0 <= v < 2 ** 32 or (name == "price" and v == 0):
+                raise OrderRejectedError(f"lighter {m['symbol']}: {name} out of range", exchange="lighter")
+        return base, px, trigger
+
+    @staticmethod
+    def _order_codes(otype: OrderType, tif: Optional[TimeInForce], trigger: int) -> tuple:
+        """(order type, time in force, order expiry) by the signer's validation matrix (lighter.md 5.2)."""
+        type_code, needs_trigger = TYPE_CODES[otype]
+        if needs_trigger != bool(trigger):
+            raise ValueError(f"{otype.value} orders on Lighter {'need' if needs_trigger else 'take no'} stop_price")
+        if tif is TimeInForce.FOK:
+            raise ValueError("Lighter has no fill-or-kill; use IOC")
+        if otype in (OrderType.MARKET, OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET):
+            # market: IOC, no expiry; a conditional market order rests untriggered, so it carries one
+            return type_code, TIF_IOC, (EXPIRY_28D if needs_trigger else 0)
+        if tif is TimeInForce.IOC:
+            if needs_trigger:
+                return type_code, TIF_IOC, EXPIRY_28D
+            return type_code, TIF_IOC, 0
+        if otype is OrderType.LIMIT_MAKER or tif is TimeInForce.POST_ONLY:
+            return type_code, TIF_POST_ONLY, EXPIRY_28D
+        return type_code, TIF_GTT, EXPIRY_28D
+
+    def _coi(self, client_order_id) -> int:
+        if client_order_id is None:
+            return int(self.new_client_order_id())
+        if not str(client_order_id).isdigit():
+            raise ValueError(f"a Lighter client order index is an integer (got {client_order_id!r}); "
+                             "connector.new_client_order_id() makes one")
+        coi = int(client_order_id)
+        if not 0 < coi <= MAX_COI:
+            raise ValueError("a Lighter client order index is an integer in 1 .. 2^48-1")
+        return coi
+
     async def create_order(self, symbol, side, order_type, quantity, price=None, *, stop_price=None,
                            time_in_force=None, client_order_id=None, reduce_only=False) -> OrderUpdate:
+        """Sign and send a CreateOrder. Returns SUBMITTED (sequenced): whether it rests, fills or is refused
+        arrives on the account stream, or from ``get_order``. Market and stop orders need ``price`` = the
+        worst acceptable price; stop and take-profit orders need ``stop_price`` (the trigger)."""
         m = self.market_info(symbol)
         side = side if isinstance(side, Side) else Side(str(side).lower())
         otype = order_type if isinstance(order_type, OrderType) else OrderType(str(order_type).lower())
         tif = time_in_force if time_in_force is None or isinstance(time_in_force, TimeInForce) \
             else TimeInForce(str(time_in_force).upper())
-        if isinstance(quantity, float) or isinstance(price, float):
-            raise TypeError("quantity and price must be Decimal, str or int, not float")
-        base = int((Decimal(quantity).scaleb(m["size_decimals"])).to_integral_value(rounding=ROUND_FLOOR))
-        if base <= 0:
-            raise OrderRejectedError(f"lighter {m['symbol']}: quantity {quantity} rounds to zero at "
-                                     f"{m['size_decimals']} decimals", exchange="lighter")
-        if price is None:
-            raise ValueError("Lighter orders need a price (for market orders: the worst acceptable price)")
-        px = int(Decimal(price).scaleb(m["price_decimals"]).to_integral_value(
-            rounding=ROUND_FLOOR if side is Side.BUY else ROUND_CEILING))
-        if not 0 < px < 2 ** 32:
-            raise OrderRejectedError(f"lighter {m['symbol']}: price {price} out of range", exchange="lighter")
-        if otype is OrderType.MARKET or tif in (TimeInForce.IOC, TimeInForce.FOK):
-            type_code, tif_code, expiry = (1 if otype is OrderType.MARKET else 0), 0, 0
-        elif otype is OrderType.LIMIT_MAKER or tif is TimeInForce.POST_ONLY:
-            type_code, tif_code, expiry = 0, 2, -1
-        elif otype is OrderType.LIMIT:
-            type_code, tif_code, expiry = 0, 1, -1
-        else:
-            raise ValueError(f"{otype.value} orders on Lighter are not wired yet")
-        if client_order_id is not None and not str(client_order_id).isdigit():
-            raise ValueError(f"a Lighter client order index is an integer (got {client_order_id!r}); "
-                             "connector.new_client_order_id() makes one")
-        coi = int(client_order_id) if client_order_id is not None else int(self.new_client_order_id())
-        if not 0 < coi <= MAX_COI:
-            raise ValueError("a Lighter client order index is an integer in 1 .. 2^48-1")
+        base, px, trigger = self._scale(m, quantity, price, side, stop_price=stop_price)
+        type_code, tif_code, expiry = self._order_codes(otype, tif, trigger)
+        coi = self._coi(client_order_id)
 
         async def sign(nonce):
             return await self.signer.create_order(
                 market_index=m["market_id"], client_order_index=coi, base_amount=base, price=px,
                 is_ask=side is Side.SELL, order_type=type_code, time_in_force=tif_code, reduce_only=reduce_only,
-                order_expiry=expiry, nonce=nonce)
+                trigger_price=trigger, order_expiry=expiry, nonce=nonce)
 
-        await self._send(sign)
+        answer = await self._send(sign)
         return OrderUpdate(exchange="lighter", symbol=str(self.symbols.unified(m["symbol"])), order_id=None,
                            client_order_id=str(coi), status=OrderStatus.SUBMITTED, side=side, type=otype,
-                           price=Decimal(price), quantity=Decimal(base).scaleb(-m["size_decimals"]),
-                           timestamp_ms=int(time.time() * 1000))
+                           price=Decimal(px).scaleb(-m["price_decimals"]),
+                           quantity=Decimal(base).scaleb(-m["size_decimals"]),
+                           timestamp_ms=int(time.time() * 1000), raw=answer)
+
+    async def modify_order(self, symbol, order_id=None, client_order_id=None, *, quantity, price,
+                           stop_price=None) -> OrderUpdate:
+        """Change a resting order's remaining size, price (and trigger) in place; SUBMITTED like create."""
+        m = self.market_info(symbol)
+        index = self._index(order_id, client_order_id)
+        current = await self.get_order(symbol, order_id=order_id, client_order_id=client_order_id)
+        if current is None or current.status.is_final:
+            raise OrderRejectedError(f"lighter {m['symbol']}: no open order {index} to modify", exchange="lighter")
+        base, px, trigger = self._scale(m, quantity, price, current.side, stop_price=stop_price)
+
+        async def sign(nonce):
+            return await self.signer.modify_order(market_index=m["market_id"], order_index=index, base_amount=base,
+                                                  price=px, trigger_price=trigger, nonce=nonce)
+
+        answer = await self._send(sign)
+        return OrderUpdate(exchange="lighter", symbol=current.symbol, order_id=current.order_id,
+                           client_order_id=current.client_order_id, status=OrderStatus.SUBMITTED, side=current.side,
+                           type=current.type, price=Decimal(px).scaleb(-m["price_decimals"]),
+                           quantity=Decimal(base).scaleb(-m["size_decimals"]), timestamp_ms=int(time.time() * 1000),
+                           raw=answer)
+
+    @staticmethod
+    def _index(order_id, client_order_id) -> int:
+        index = order_id if order_id is not None else client_order_id  # Lighter takes either (disjoint ranges)
+        if index is None:
+            raise ValueError("needs order_id or client_order_id")
+        return int(index)
 
     async def cancel_order(self, symbol, order_id=None, client_order_id=None) -> OrderUpdate:
         m = self.market_info(symbol)
-        index = order_id if order_id is not None else client_order_id  # Lighter takes either (disjoint ranges)
-        if index is None:
-            raise ValueError("cancel_order needs order_id or client_order_id")
+        index = self._index(order_id, client_order_id)
 
         async def sign(nonce):
-            return await self.signer.cancel_order(market_index=m["market_id"], order_index=int(index), nonce=nonce)
+            return await self.signer.cancel_order(market_index=m["market_id"], order_index=index, nonce=nonce)
 
-        await self._send(sign)
+        answer = await self._send(sign)
         return OrderUpdate(exchange="lighter", symbol=str(self.symbols.unified(m["symbol"])),
                            order_id=str(order_id) if order_id is not None else None,
                            client_order_id=str(client_order_id) if client_order_id is not None else None,
-                           status=OrderStatus.SUBMITTED, timestamp_ms=int(time.time() * 1000))
+                           status=OrderStatus.SUBMITTED, timestamp_ms=int(time.time() * 1000), raw=answer)
 
     async def cancel_all_orders(self, symbol) -> list:
+        """CancelAllOrders scoped to this market (attribute 5; without it the venue cancels account-wide)."""
         m = self.market_info(symbol)
 
         async def sign(nonce):
@@ -261,6 +357,24 @@ class LighterConnector(BaseConnector):
 
         await self._send(sign)
         return []  # the cancelled orders are reported by the account stream
+
+    # -- order lookups (auth token)
+    async def get_open_orders(self, symbol=None) -> list:
+        params = {"market_id": self.market_info(symbol)["market_id"]} if symbol is not None else {}
+        body = await self._private_get("/api/v1/accountActiveOrders", params)
+        return [parse.order_update(r, self.unified(r["market_index"])) for r in body.get("orders") or ()]
+
+    async def get_order(self, symbol, order_id=None, client_order_id=None) -> Optional[OrderUpdate]:
+        """The venue's view of one order: the active orders, then the latest 100 inactive ones; None if neither
+        has it (not sequenced yet, dropped by the venue, or older than the inactive window)."""
+        self._index(order_id, client_order_id)
+        mid = self.market_info(symbol)["market_id"]
+        for path, extra in (("/api/v1/accountActiveOrders", {}), ("/api/v1/accountInactiveOrders", {"limit": 100})):
+            body = await self._private_get(path, {"market_id": mid, **extra})
+            for r in body.get("orders") or ():
+                if parse.matches(r, order_id, client_order_id):
+                    return parse.order_update(r, self.unified(r["market_index"]))
+        return None
 
     # -- account
     async def get_account(self) -> dict:
@@ -271,7 +385,7 @@ class LighterConnector(BaseConnector):
 
     async def get_positions(self) -> dict:
         body = await self._account_body()
-        return {p["symbol"]: Decimal(p["position"]) * int(p.get("sign", 1)) for p in body.get("positions", ())}
+        return {p["symbol"]: parse.position(p) for p in body.get("positions", ())}
 
     async def _account_body(self) -> dict:
         if self.account_index is None:
@@ -281,12 +395,6 @@ class LighterConnector(BaseConnector):
             raise OrderRejectedError(f"lighter account {self.account_index} not found", exchange="lighter")
         return body["accounts"][0]
 
-    async def get_order(self, *a, **k):
-        raise NotImplementedError(TRADING_TODO)
-
-    async def get_open_orders(self, symbol=None):
-        raise NotImplementedError(TRADING_TODO)
-
     def get_user_data_stream(self):
         if self._account_stream is None:
             from .account_ws import LighterAccountStream
@@ -295,5 +403,14 @@ class LighterConnector(BaseConnector):
         return self._account_stream
 
     def health(self) -> dict:
-        return {"exchange": "lighter", "state": self.state.value, "books": self.market.health(),
-                "ws_disconnects": self.market.disconnects}
+        out = {"exchange": "lighter", "state": self.state.value, "books": self.market.health(),
+               "ws_disconnects": self.market.disconnects, "rest_requests": self.http.requests,
+               "rate_limited": self.http.rate_limited, "rest_weight": self.http.limits.status()}
+        if self.lane is not None:
+            out["nonce"] = {"api_key": self.api_key_index, "refreshes": self.lane.refreshes,
+                            "conflicts": self.lane.conflicts}
+        if self.tokens.minted:
+            out["auth_token_expires_in_s"] = round(self.tokens.expires_in_s())
+        if self._account_stream is not None:
+            out["account_stream"] = self._account_stream.status()
+        return out

@@ -7,13 +7,15 @@ from typing import Any, Mapping, Optional
 import aiohttp
 import orjson
 
-from engine.errors import RPCTimeoutError, TradingError, lighter_error, timeout_error
+from engine.errors import RateLimitExceededError, RPCTimeoutError, TradingError, lighter_error, timeout_error
 from engine.ratelimit import RateLimits
 
 from .urls import LighterEndpoints
 
 # The standard account's REST budget is weight-based per minute (most reads cost 300); keep one bucket.
 DEFAULT_LIMITS = [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 24000}]
+# Lighter sends no Retry-After: after a 429 nothing goes out for 2 s, doubling per 429 up to 60 s (reset on success)
+BACKOFF_BASE_S, BACKOFF_CAP_S = 2.0, 60.0
 WEIGHTS = {"/api/v1/recentTrades": 600, "/api/v1/nextNonce": 6, "/api/v1/sendTx": 6, "/api/v1/sendTxBatch": 6}
 
 
@@ -24,6 +26,8 @@ class LighterHttp:
         self.timeout_s = timeout_s
         self._session: Optional[aiohttp.ClientSession] = None
         self.requests = 0
+        self.rate_limited = 0
+        self._backoff_s = BACKOFF_BASE_S
 
     async def open(self) -> None:
         if self._session is None:
@@ -34,13 +38,16 @@ class LighterHttp:
             await self._session.close()
             self._session = None
 
-    async def get(self, path: str, params: Optional[Mapping[str, Any]] = None) -> Any:
+    async def get(self, path: str, params: Optional[Mapping[str, Any]] = None, *, auth: Optional[str] = None) -> Any:
+        """GET ``path``; ``auth`` (a token, for private reads) goes in the ``authorization`` header, never the URL,
+        so it cannot leak into a log line that prints a URL."""
         await self.open()
         await self.limits.acquire(WEIGHTS.get(path, 300))
         self.requests += 1
         url = self.endpoints.rest + path
         try:
             async with self._session.get(url, params={k: str(v) for k, v in (params or {}).items()},
+                                         headers={"authorization": auth} if auth else None,
                                          timeout=aiohttp.ClientTimeout(total=self.timeout_s)) as r:
                 body = await r.read()
                 status = r.status
@@ -55,35 +62,51 @@ class LighterHttp:
         except orjson.JSONDecodeError:
             data = None
         if status != 200 or not isinstance(data, dict) or data.get("code", 200) not in (200, 0):
-            err = lighter_error(status, body, headers, endpoint=f"GET {path}")
-            if err.retry_after:
-                self.limits.ban(err.retry_after)
-            raise err
+            raise self._failed(status, body, headers, f"GET {path}")
+        self._backoff_s = BACKOFF_BASE_S
         return data
+
+    def _failed(self, status, body, headers, endpoint: str) -> TradingError:
+        err = lighter_error(status, body, headers, endpoint=endpoint)
+        if isinstance(err, RateLimitExceededError):
+            self.rate_limited += 1
+            if not (headers and headers.get("Retry-After")):
+                err.retry_after = self._backoff_s
+                self._backoff_s = min(BACKOFF_CAP_S, self._backoff_s * 2)
+            self.limits.ban(err.retry_after)
+        return err
 
 
     async def send_tx(self, tx_type: int, tx_info: str) -> dict:
         """POST /api/v1/sendTx (form). 200 means *sequenced*, not accepted: the fate comes from the account
         stream. A transport failure or 5xx leaves the outcome unknown (RPCTimeoutError): never resend blindly."""
+        return await self._post("/api/v1/sendTx", {"tx_type": str(tx_type), "tx_info": tx_info})
+
+    async def send_tx_batch(self, txs: list) -> dict:
+        """POST /api/v1/sendTxBatch: ``txs`` = [(tx_type, tx_info)], one key, consecutive nonces, all or none."""
+        return await self._post("/api/v1/sendTxBatch", {"tx_types": orjson.dumps([t for t, _ in txs]).decode(),
+                                                        "tx_infos": orjson.dumps([i for _, i in txs]).decode()})
+
+    async def _post(self, path: str, form: dict) -> dict:
         await self.open()
-        await self.limits.acquire(WEIGHTS["/api/v1/sendTx"])
+        await self.limits.acquire(WEIGHTS[path])
         self.requests += 1
         try:
-            async with self._session.post(self.endpoints.rest + "/api/v1/sendTx",
-                                          data={"tx_type": str(tx_type), "tx_info": tx_info},
+            async with self._session.post(self.endpoints.rest + path, data=form,
                                           timeout=aiohttp.ClientTimeout(total=self.timeout_s)) as r:
                 body, status, headers = await r.read(), r.status, r.headers
         except asyncio.TimeoutError:
-            raise timeout_error("lighter", "POST /api/v1/sendTx") from None
+            raise timeout_error("lighter", f"POST {path}") from None
         except aiohttp.ClientError as e:
-            raise RPCTimeoutError(f"lighter: sendTx failed in transport ({type(e).__name__}); outcome unknown",
+            raise RPCTimeoutError(f"lighter: POST {path} failed in transport ({type(e).__name__}); outcome unknown",
                                   exchange="lighter") from None
         try:
             data = orjson.loads(body) if body else {}
         except orjson.JSONDecodeError:
             data = None
         if status != 200 or not isinstance(data, dict) or data.get("code") != 200:
-            raise lighter_error(status, body, headers, endpoint="POST /api/v1/sendTx")
+            raise self._failed(status, body, headers, f"POST {path}")
+        self._backoff_s = BACKOFF_BASE_S
         return data
 
 

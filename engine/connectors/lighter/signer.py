@@ -20,6 +20,7 @@ ORDER_TYPE = {"limit": 0, "market": 1, "stop_loss": 2, "stop_loss_limit": 3, "ta
               "take_profit_limit": 5}
 TIF = {"ioc": 0, "gtt": 1, "post_only": 2}
 NIL_TRIGGER_PRICE = 0
+NIL_ORDER_VERSION = 0  # "whatever version is current" (the 1.1.8 library takes an order version on modify)
 
 
 class SignerError(ValueError):
@@ -90,6 +91,15 @@ class LighterSigner:
         def sign():
             return self._tx(self._lib.SignCancelOrder(market_index, order_index, 0, nonce, self.api_key_index,
                                                       self.account_index))
+        return await self._run(sign)
+
+    async def modify_order(self, *, market_index: int, order_index: int, base_amount: int, price: int,
+                           trigger_price: int = NIL_TRIGGER_PRICE, nonce: int) -> tuple:
+        """ModifyOrder (17): new size (remaining), price and trigger of a resting order, same index."""
+        def sign():
+            return self._tx(self._lib.SignModifyOrder(
+                market_index, order_index, base_amount, price, trigger_price, 0, 0, 0, 0, 0, 0, nonce,
+                NIL_ORDER_VERSION, self.api_key_index, self.account_index))
         return await self._run(sign)
 
     async def cancel_all(self, *, time_in_force: int = 0, time_ms: int = 0, market_index: int = 255,

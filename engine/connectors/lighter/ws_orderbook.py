@@ -43,6 +43,7 @@ class LighterMarketData:
         self.ws_url = ws_url
         self.books: dict[int, LighterBook] = {}
         self.trade_callbacks: dict[int, list] = {}
+        self.trade_watermark: dict[int, int] = {}  # market_id -> highest trade_id delivered
         self.private: dict = {}  # channel ("account_all_orders:516") -> stream with on_frame() and subscribe()
         self.transport = None
         self.listener = None
@@ -86,9 +87,10 @@ class LighterMarketData:
                 for mid in self.trade_callbacks:
                     self.listener.register_raw(f"trade:{mid}".encode(), mid)
                     self._send({"type": "subscribe", "channel": f"trade/{mid}"})
-                for channel, stream in self.private.items():
+                for channel in self.private:
                     self.listener.register_raw(channel.encode(), channel)
-                    asyncio.get_running_loop().create_task(stream.subscribe())  # a fresh auth token
+                for stream in self._private_streams():
+                    asyncio.get_running_loop().create_task(stream.subscribe())  # the current auth token again
                 self.connected.set()
                 self._policy.reset()
                 await self.transport.wait_disconnected()
@@ -109,6 +111,9 @@ class LighterMarketData:
                 lb.health.state = BookState.RESYNCING
                 lb.book.clear()  # continuity is lost with the socket
             await asyncio.sleep(self._policy.next_delay())
+
+    def _private_streams(self) -> list:
+        return list({id(st): st for st in self.private.values()}.values())
 
     def _send(self, msg: dict) -> None:
         self._control.put_nowait(orjson.dumps(msg))
@@ -179,7 +184,22 @@ class LighterMarketData:
             msg = orjson.loads(payload)
         except orjson.JSONDecodeError:
             return
+        if not isinstance(msg, dict):
+            return
+        # subscribed/trade replays the last 50 prints: the first time they only set the watermark (history,
+        # not news); after a reconnect the ones past the watermark are the prints missed while away
+        seen = self.trade_watermark.get(market_id)
+        replay = str(msg.get("type", "")).startswith("subscribed/")
         for t in msg.get("trades") or ():
+            try:
+                tid = int(t["trade_id"])
+            except (KeyError, TypeError, ValueError):
+                continue
+            if seen is not None and tid <= seen:
+                continue
+            self.trade_watermark[market_id] = max(tid, self.trade_watermark.get(market_id, tid))
+            if replay and seen is None:
+                continue
             for cb in self.trade_callbacks.get(market_id, ()):
                 try:
                     cb(t)
@@ -206,7 +226,11 @@ class LighterMarketData:
         elif "error" in msg:
             err = lighter_error(None, msg, endpoint="stream")
             self.errors.append(err)
+            del self.errors[:-100]
             log.warning("%s", err)
+            if err.code == 20013:  # a token the venue no longer takes; error frames name no channel
+                for stream in self._private_streams():
+                    stream.on_auth_error(err)
 
     def on_garbage(self, payload: bytes) -> None:
         log.warning("lighter ws: malformed frame dropped (%d bytes)", len(payload))

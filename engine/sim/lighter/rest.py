@@ -52,7 +52,7 @@ class LighterRest:
                 "min_base_amount": f"{s.min_base_amount:.{s.size_decimals}f}",
                 "min_quote_amount": f"{s.min_quote_amount:.6f}", "order_quote_limit": "281474976.710655",
                 "supported_size_decimals": s.size_decimals, "supported_price_decimals": s.price_decimals,
-                "supported_quote_decimals": 6}
+                "supported_quote_decimals": 6, "created_at": "1737098461100", "multiplier": "1.000000000000000000"}
 
     async def order_books(self, request):
         self.requests += 1
@@ -114,7 +114,29 @@ class LighterRest:
             return self._error(20001, "invalid param : market_id")
         m = markets[0]
         limit = min(int(request.query.get("limit", 50)), 100)
-        return web.json_response({"code": 200, "trades": [self.sim.trade_json(m, t) for t in m.trades[-limit:]]})
+        return web.json_response({"code": 200, "trades": [self._rest_trade(m, t) for t in m.trades[-limit:]]})
+
+    def _rest_trade(self, m, t) -> dict:
+        """A recentTrades row in the captured REST shape (nautilus ``http_recent_trades.json``): the stream's
+        trade fields plus both orders' ids, client ids and accounts, the tx hash, the block and each side's
+        position before the fill, all of which lighter-sdk's Trade model requires. The counterparties are not
+        simulated: their ids derive from the trade id (stable across reads) and their positions are flat."""
+        row, sz0 = self.sim.trade_json(m, t), m.spec.sz(0)
+        tid = row["trade_id"]
+        ask_id = 281474976710656 + 2 * (tid % 10 ** 9)  # 2^48 + n: the venue's order-index range
+        bid_id = ask_id + 1
+        flat = {"position_size_before": sz0, "entry_quote_before": "0.000000",
+                "initial_margin_fraction_before": 500}  # the simulated markets' default IMF (5 %)
+        # no maker_fee / taker_fee: the simulated fees are zero and the venue leaves a zero fee out
+        # (the captured row has maker_fee but no taker_fee)
+        return {"trade_id": tid, "trade_id_str": row["trade_id_str"], "tx_hash": f"{tid:080x}",
+                "type": row["type"], "market_id": row["market_id"], "size": row["size"], "price": row["price"],
+                "usd_amount": row["usd_amount"], "ask_id": ask_id, "ask_id_str": str(ask_id), "bid_id": bid_id,
+                "bid_id_str": str(bid_id), "ask_client_id": 0, "ask_client_id_str": "0", "bid_client_id": 0,
+                "bid_client_id_str": "0", "ask_account_id": 1000, "bid_account_id": 1001,
+                "is_maker_ask": row["is_maker_ask"], "block_height": 510869, "timestamp": row["timestamp"],
+                **{f"taker_{k}": v for k, v in flat.items()}, **{f"maker_{k}": v for k, v in flat.items()},
+                "transaction_time": row["transaction_time"]}
 
     async def send_tx(self, request):
         self.requests += 1
