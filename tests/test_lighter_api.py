@@ -380,7 +380,7 @@ async def test_order_arguments_are_checked_before_anything_is_signed():
 async def test_a_429_backs_off_and_an_unsent_transaction_gives_its_nonce_back():
     from engine.errors import RateLimitExceededError
 
-    async with trading() as (sim, c):
+    async with trading(tx_over_ws=False) as (sim, c):  # sendTx over HTTP, where a 429 can hit it
         await c.create_order("ETH-USDC", "buy", "limit", Decimal("0.01"), far_bid(sim), client_order_id="71")
         sim.faults["rate_limit"] = 1
         with pytest.raises(RateLimitExceededError) as e:
@@ -429,3 +429,39 @@ async def test_books_survive_a_venue_that_keeps_dropping_the_socket():
         lb, m = await settled(sim, c, 0)
         assert_same(lb, m)
         assert lb.health.gaps == 0  # a lost socket is a resync, not a gap
+
+
+@pytest.mark.parametrize("over_ws", [True, False], ids=["ws", "http"])
+async def test_concurrent_orders_on_one_key_reach_the_venue_in_nonce_order(over_ws):
+    # two HTTP connections do not keep order (a swap is a 21104): over HTTP one send at a time, over the
+    # socket written in nonce order and answered in a pipeline
+    async with trading(tx_over_ws=over_ws) as (sim, c):
+        sim.paused = True
+        px = far_bid(sim)
+        got = await asyncio.gather(*(c.create_order("ETH-USDC", "buy", "limit", Decimal("0.01"), px - k,
+                                                    client_order_id=str(100 + k)) for k in range(12)))
+        assert all(o.status.value == "submitted" for o in got)
+        assert [i["Nonce"] for _, i in sim.txs] == list(range(1, 13))  # one send each, in order
+        assert c.lane.conflicts == 0 and sorted(i["ClientOrderIndex"] for _, i in sim.txs) == list(range(100, 112))
+        assert c.market.tx.sent == (12 if over_ws else 0)
+
+
+async def test_orders_fall_back_to_http_while_the_socket_is_down_and_a_lost_answer_is_unknown():
+    from engine.errors import RPCTimeoutError
+
+    async with trading() as (sim, c):
+        sim.paused = True
+        await c.create_order("ETH-USDC", "buy", "limit", Decimal("0.01"), far_bid(sim), client_order_id="201")
+        assert c.market.tx.sent == 1
+        c.market.tx.transport = None  # as between a lost socket and its reconnect
+        await c.create_order("ETH-USDC", "buy", "limit", Decimal("0.01"), far_bid(sim), client_order_id="202")
+        assert c.market.tx.sent == 1 and [i["Nonce"] for _, i in sim.txs] == [1, 2]  # went over HTTP
+        c.market.tx.transport = c.market.transport
+        c.market.tx.timeout_s = 0.5
+        sim.stream.mute_tx_answers = True  # the venue sequences it but the answer never comes
+        with pytest.raises(RPCTimeoutError, match="outcome unknown"):
+            await c.create_order("ETH-USDC", "buy", "limit", Decimal("0.01"), far_bid(sim), client_order_id="203")
+        sim.stream.mute_tx_answers = False
+        assert c.lane._next is None  # the lane will ask the venue before the next transaction
+        await c.create_order("ETH-USDC", "buy", "limit", Decimal("0.01"), far_bid(sim), client_order_id="204")
+        assert [i["Nonce"] for _, i in sim.txs] == [1, 2, 3, 4] and c.lane.conflicts == 0

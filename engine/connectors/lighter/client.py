@@ -42,7 +42,8 @@ class LighterConnector(BaseConnector):
 
     def __init__(self, config=None, *, endpoints: Optional[LighterEndpoints] = None, testnet: bool = False,
                  timeout_s: float = 10.0, account_index: Optional[int] = None, api_key_index: Optional[int] = None,
-                 api_private_key: Optional[str] = None, token_lifetime_s: float = 7 * 3600):
+                 api_private_key: Optional[str] = None, token_lifetime_s: float = 7 * 3600,
+                 tx_over_ws: bool = True):
         super().__init__()
         if config is not None:
             testnet = testnet or bool(getattr(config, "lighter_testnet", False))
@@ -63,6 +64,7 @@ class LighterConnector(BaseConnector):
         self.by_id: dict[int, dict] = {}  # market_id -> the same row
         self.symbols = SymbolMap("lighter")
         self.last_tx_hash: Optional[str] = None
+        self.tx_over_ws = tx_over_ws  # jsonapi/sendtx on the stream socket (ordered, pipelined); else sendTx
 
     def __repr__(self) -> str:
         return f"LighterConnector(rest={self.endpoints.rest!r}, state={self.state.value})"
@@ -112,17 +114,29 @@ class LighterConnector(BaseConnector):
         return self.signer, self.lane
 
     async def _send(self, sign) -> dict:
-        """Sign with the next nonce and send; on 21104 refresh the lane and retry exactly once."""
+        """Sign with the next nonce and send; on 21104 refresh the lane and retry exactly once.
+
+        Sign and write happen under the lane's send lock, so one key's transactions leave in nonce order. Over
+        the stream socket (default) the answer is awaited after the lock is released, so orders pipeline;
+        over HTTP (no socket, or ``tx_over_ws=False``) one transaction is on the way at a time, because
+        separate HTTP connections do not keep order.
+        """
         _, lane = self._trading()
         for attempt in (1, 2):
-            nonce = await lane.take()
+            async with lane.sending:
+                nonce = await lane.take()
+                try:
+                    tx_type, tx_info, tx_hash = await sign(nonce)
+                except Exception:
+                    lane.give_back(nonce)  # refused locally by the signer: nothing was sent
+                    raise
+                if self.tx_over_ws and self.market.tx.ready:
+                    answer = self.market.tx.write(tx_type, tx_info)  # on the wire now, in nonce order
+                else:
+                    answer = asyncio.ensure_future(self.http.send_tx(tx_type, tx_info))
+                    await asyncio.wait([answer])
             try:
-                tx_type, tx_info, tx_hash = await sign(nonce)
-            except Exception:
-                lane.give_back(nonce)  # refused locally by the signer: nothing was sent
-                raise
-            try:
-                answer = await self.http.send_tx(tx_type, tx_info)
+                body = await answer
             except NonceConflictError:
                 if attempt == 2:
                     raise
@@ -134,8 +148,8 @@ class LighterConnector(BaseConnector):
             except Exception:
                 lane.forget()  # the outcome is unknown: the next transaction asks the venue where we are
                 raise
-            self.last_tx_hash = answer.get("tx_hash") or tx_hash
-            return answer
+            self.last_tx_hash = body.get("tx_hash") or tx_hash
+            return body
         raise AssertionError("unreachable")
 
     async def _private_get(self, path: str, params: dict) -> dict:

@@ -22,6 +22,8 @@ class NonceLane:
         self._fetch = fetch_next
         self._next: Optional[int] = None
         self._lock = asyncio.Lock()
+        # held across take + sign + write by the sender, so this key's transactions leave in nonce order
+        self.sending = asyncio.Lock()
         self.refreshes = 0
         self.conflicts = 0
 

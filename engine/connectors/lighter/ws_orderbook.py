@@ -5,7 +5,8 @@ every ``update/order_book`` must chain (``begin_nonce`` == previous ``nonce``). 
 the book is left untouched and marked unsynced, and only that market is resynced (unsubscribe, wait for
 the ack, subscribe: a duplicate subscribe would get 30003 and no new snapshot). The server's app-level
 ``{"type":"ping"}`` is answered with ``{"type":"pong"}``; a lost socket reconnects with capped, jittered
-backoff and resubscribes every market (each gets a fresh snapshot).
+backoff and resubscribes every market (each gets a fresh snapshot). Signed transactions can go out on the
+same socket (``tx``: jsonapi/sendtx, kept in nonce order) and their answers come back here.
 """
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from engine._build import load
 from engine.book import DepthOutcome, OrderBook
 from engine.connectors.base import BookState, ReconnectPolicy, StreamHealth
 from engine.errors import WebSocketDisconnectedError, lighter_error
+
+from .ws_tx import WsTxSender
 
 _ws = load("engine._ws")
 log = logging.getLogger("engine.lighter.ws")
@@ -58,6 +61,7 @@ class LighterMarketData:
         self.last_disconnect: Optional[WebSocketDisconnectedError] = None
         self.close_code: Optional[int] = None
         self.close_reason = ""
+        self.tx = WsTxSender()  # jsonapi/sendtx on this socket (ordered), answers matched in on_control
 
     # -- lifecycle
     async def start(self) -> None:
@@ -91,10 +95,12 @@ class LighterMarketData:
                     self.listener.register_raw(channel.encode(), channel)
                 for stream in self._private_streams():
                     asyncio.get_running_loop().create_task(stream.subscribe())  # the current auth token again
+                self.tx.transport = self.transport
                 self.connected.set()
                 self._policy.reset()
                 await self.transport.wait_disconnected()
                 self.connected.clear()
+                self.tx.on_disconnect()
                 if self._closing:
                     return
                 self.disconnects += 1
@@ -214,6 +220,8 @@ class LighterMarketData:
         if not isinstance(msg, dict):
             return
         kind = msg.get("type")
+        if (kind == "jsonapi/sendtx" or "id" in msg or "error" in msg) and self.tx.on_reply(msg):
+            return
         if kind == "ping":
             self._send({"type": "pong"})
         elif kind == "unsubscribed":

@@ -21,7 +21,9 @@ async def serve(args) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with sim:
-        sim.faults["gap"] = args.gap
+        sim.faults.update({"gap": args.gap, "nonce_conflict": args.nonce_conflict, "rate_limit": args.rate_limit,
+                           "auth_ttl_s": args.auth_ttl, "disconnect_every_s": args.disconnect_every,
+                           "drop_order": args.drop_order})
         print(json.dumps(sim.info()), flush=True)
         await stop.wait()
     return 0
@@ -32,6 +34,17 @@ def main(argv=None) -> int:
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--gap", type=int, default=0, help="fault: never send the next N order-book updates")
+    p.add_argument("--nonce-conflict", type=int, default=0, metavar="N",
+                   help="fault: the next N sendTx get 21104 and the key's nonce moves on (another client used it)")
+    p.add_argument("--rate-limit", type=int, default=0, metavar="N",
+                   help="fault: the next N REST requests get HTTP 429 / 23000")
+    p.add_argument("--auth-ttl", type=float, default=0, metavar="S",
+                   help="fault: auth tokens stop being accepted S seconds after first use (private channels end "
+                        "with 20013)")
+    p.add_argument("--disconnect-every", type=float, default=0, metavar="S",
+                   help="fault: close every stream socket every S seconds")
+    p.add_argument("--drop-order", type=int, default=0, metavar="N",
+                   help="fault: the next N sequenced orders vanish without any report (sendTx still 200)")
     return asyncio.run(serve(p.parse_args(argv)))
 
 

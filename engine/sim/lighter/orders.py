@@ -4,11 +4,12 @@ Orders: post-only orders that would cross are cancelled ("canceled-post-only"); 
 against the book up to their price and cancel the rest; good-till-time orders fill what crosses and rest the
 remainder in the public book. Stop-loss / take-profit orders wait un-triggered (``trigger_status``
 "mark-price", not in the public book) until the mid price reaches the trigger, then execute as a market
-order (types 2, 4: the order price is the worst acceptable) or a limit order (3, 5). Modify changes a
-resting order's size, price or trigger in place (same order index); cancel (by order index or client order
-index) and cancel-all remove resting orders. A second order with the client order index of one still
-active is dropped without any report, as on the venue (sendTx still answered 200). When the random walk
-trades through a price level, the resting orders there are filled.
+order (types 2, 4: the order price is the worst acceptable) or a limit order (3, 5; with TimeInForce 0 it
+is immediate-or-cancel and never rests). Modify changes a resting order's size, price or trigger in place
+(same order index); cancel (by order index or client order index) and cancel-all remove resting orders.
+A second order with the client order index of one still active is dropped without any report, as on the
+venue (sendTx still answered 200). When the random walk trades through a price level, the resting orders
+there are filled.
 
 Every change is queued for ``account_all_orders``; every fill for ``account_all_trades`` (trade rows with
 our client order id on our side) and the touched market for ``account_all_positions``.
@@ -57,7 +58,8 @@ class SimOrders:
             if hit:
                 o["trigger_status"] = "ready"
                 o["trigger_time"] = int(time.time() * 1000)
-                self._execute_resting(m, o, ioc=o["type"] in ("stop-loss", "take-profit"))
+                # market stops always, and limit stops sent immediate-or-cancel, must not rest once triggered
+                self._execute_resting(m, o, ioc=o["type"] in ("stop-loss", "take-profit") or o["_tif"] == 0)
 
     # -- transactions
     def execute(self, tx_type: int, info: dict) -> None:
@@ -89,6 +91,10 @@ class SimOrders:
         if coi and any(o["client_order_index"] == coi and o["status"] in ACTIVE for o in self.orders.values()):
             self.dropped.append((coi, "21728 client order index already exists"))
             return  # the venue drops it silently: sendTx said 200, no order ever appears
+        if self.sim.faults.get("drop_order", 0) > 0:  # fault: dropped like an invalid reduce-only (no report)
+            self.sim.faults["drop_order"] -= 1
+            self.dropped.append((coi, "dropped by the drop_order fault"))
+            return
         self.next_index += 1
         spec = m.spec if m else None
         sz = spec.sz if spec else (lambda x: "0")
@@ -267,8 +273,14 @@ class SimOrders:
                 "margin_mode": 0, **({"margin_set_flag": 1} if stream else {}), "allocated_margin": "0.000000"}
 
     def take_changed(self) -> dict:
+        """The orders changed since the last publish, one row each in its latest state (an order touched twice
+        in one tick, e.g. created and cancelled by one batch, is not repeated)."""
         out: dict = {}
+        seen: set = set()
         for o in self.changed:
+            if o["order_index"] in seen:
+                continue
+            seen.add(o["order_index"])
             out.setdefault(str(o["market_index"]), []).append(self.public(o))
         self.changed = []
         return out

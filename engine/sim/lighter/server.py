@@ -2,11 +2,17 @@
 
     async with LighterSimulator(seed=1) as sim:
         sim.rest_url, sim.ws_url, sim.account_index, sim.api_key_index, sim.api_private_key
-        sim.faults["gap"] = 1          # the next book update is never sent (a broken nonce chain)
-        sim.faults["nonce_conflict"] = 1  # the next sendTx gets 21104 and the key's nonce moves on
+        sim.faults["gap"] = 1                 # the next book update is never sent (a broken nonce chain)
+        sim.faults["nonce_conflict"] = 1      # the next sendTx gets 21104 and the key's nonce moves on
+        sim.faults["rate_limit"] = 2          # the next 2 REST requests get HTTP 429 / 23000
+        sim.faults["auth_ttl_s"] = 1.0        # tokens expire 1 s after first use; private channels end (20013)
+        sim.faults["disconnect_every_s"] = 5  # every stream socket is closed every 5 s
+        sim.faults["drop_order"] = 1          # the next order is sequenced (200) and then vanishes, no report
+        sim.stream.mute_tx_answers = True     # jsonapi/sendtx is sequenced but its answer never comes back
 
-Shares no code with the engine's connectors or compiled hot path. sendTx sequences transactions with
-nonce checks (tx.py); executing them against the books and the account channels is the next step (#4).
+Shares no code with the engine's connectors or compiled hot path. Sequenced transactions (REST sendTx,
+sendTxBatch, WS jsonapi/sendtx) execute at the next tick against the books (orders.py) and are reported on
+the account channels (stream.py); private reads and channels check auth tokens (auth.py).
 """
 from __future__ import annotations
 

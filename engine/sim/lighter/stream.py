@@ -42,6 +42,7 @@ class LighterStream:
         self.gaps_injected = 0
         self.subscribes: list = []  # (channel, auth token or None), every subscribe received, for tests
         self.auth_expired = 0
+        self.mute_tx_answers = False
         self._ticks = 0
 
     async def handler(self, request: web.Request) -> web.WebSocketResponse:
@@ -156,6 +157,8 @@ class LighterStream:
                      "tx_hash": answer["tx_hash"], "type": kind}
         if rid is not None:
             reply["id"] = rid
+        if self.mute_tx_answers:  # fault: sequenced (or refused) but the answer is lost on the way back
+            return
         await s.ws.send_str(dumps(reply))
 
     def book_frame(self, m, kind: str, begin: int, nonce: int, changes: dict) -> str:
@@ -174,6 +177,8 @@ class LighterStream:
                       "trades": [self.sim.trade_json(m, t) for t in trades], "type": kind})
 
     def stats_frame(self, arg: str, kind: str) -> str:
+        """market_stats rows: the keys of the live-looking nautilus subscribed frame (incl. base_interest_rate,
+        which the older documentation example lacks); prices are strings, daily statistics floats."""
         def stats(m) -> dict:
             spec = m.spec
             last = m.trades[-1][1] if m.trades else m.mid
@@ -181,7 +186,7 @@ class LighterStream:
                     "mark_price": spec.px(m.mid), "mid_price": spec.px(m.mid), "open_interest": "0.000000",
                     "open_interest_limit": "72057594037927936.000000", "funding_clamp_small": "0.0500",
                     "funding_clamp_big": "4.0000", "last_trade_price": spec.px(last),
-                    "current_funding_rate": "0.0001", "funding_rate": "0.0001",
+                    "current_funding_rate": "0.0001", "funding_rate": "0.0001", "base_interest_rate": "0.0100",
                     "funding_timestamp": (int(time.time()) // 3600 + 1) * 3_600_000,
                     "daily_base_token_volume": 0.0, "daily_quote_token_volume": 0.0,
                     "daily_price_low": float(spec.px(m.mid)), "daily_price_high": float(spec.px(m.mid)),

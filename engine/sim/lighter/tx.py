@@ -1,11 +1,12 @@
 """sendTx handling in the Lighter simulator: shape checks, per-(account, API key) nonces, the answer.
 
 What is checked: ``tx_type`` is a known L2 transaction, ``tx_info`` is the JSON object the official signer
-produces (AccountIndex, ApiKeyIndex, Nonce, ExpiredAt, Sig, plus the type's own fields), the key belongs to
-the account, the nonce is exactly the next one for that key (else 21104 "invalid nonce", HTTP 400), and
-the transaction has not expired. What is NOT checked: the Schnorr signature itself (the simulator has no
-Poseidon2/ECgFp5 code; that is the venue's job and the signer library's tests). HTTP 200 means
-"sequenced": the outcome reaches the account channels later, as on the real venue.
+produces (AccountIndex, ApiKeyIndex, Nonce, ExpiredAt, Sig, plus the type's own fields; all but Sig are
+integers, else 21101), the key belongs to the account, the nonce is exactly the next one for that key (else
+21104 "invalid nonce", HTTP 400), and the transaction has not expired. What is NOT checked: the Schnorr
+signature itself (the simulator has no Poseidon2/ECgFp5 code; that is the venue's job and the signer
+library's tests). HTTP 200 means "sequenced": the outcome reaches the account channels later, as on the
+real venue.
 """
 from __future__ import annotations
 
@@ -46,6 +47,11 @@ def check_tx(sim, tx_type: int, tx_info, *, expect_nonce=None, consume: bool = T
     missing = [k for k in (*COMMON, *REQUIRED[tx_type]) if k not in info]
     if missing:
         raise TxError(21101, f"invalid tx info: missing {', '.join(missing)}")
+    # the venue decodes tx_info into integer fields: a string, float or bool there is a malformed tx (and would
+    # otherwise reach the executor and stop the simulator's clock)
+    bad = [k for k in (*COMMON, *REQUIRED[tx_type]) if k != "Sig" and type(info[k]) is not int]
+    if bad or not isinstance(info.get("L2TxAttributes") or {}, dict):
+        raise TxError(21101, f"invalid tx info: {', '.join(bad) or 'L2TxAttributes'}")
     key = (info["AccountIndex"], info["ApiKeyIndex"])
     if key not in sim.nonces:
         raise TxError(21109, "api key not found")
