@@ -22,6 +22,7 @@ import platform
 import signal
 import sys
 import time
+from decimal import Decimal
 
 EXIT_OK, EXIT_USAGE, EXIT_CONNECTION, EXIT_RISK = 0, 2, 3, 4
 log = logging.getLogger("engine")
@@ -318,7 +319,7 @@ def _status(conns, feeds, last_msgs, interval, ex, risk, monitor) -> dict:
                              for v, c in conns.items()},
             "cross_venue_gap_bps": {k: round(v, 2) for k, v in monitor.snapshot()["gap_bps"].items()},
             "public_trades": dict(monitor.trades),
-            "rest_weight": {v: c.http.limits.status().get("REQUEST_WEIGHT/1M") for v, c in conns.items()},
+            "rest_weight": {v: _rest_budget(c.http.limits.status()) for v, c in conns.items()},
             "orders": {"sent": len(orders), "open": len(ex.open_orders()),
                        "filled": sum(1 for o in orders if o.filled > 0)},
             "risk": risk.status()}
@@ -383,6 +384,19 @@ async def _replay(args) -> int:
     return EXIT_OK if all(r["gaps"] == 0 for r in rows) else EXIT_CONNECTION
 
 
+def _rest_budget(status: dict):
+    """The per-minute REST budget row: weighted (Binance, Lighter's paid tiers) or a plain count (Standard)."""
+    return status.get("REQUEST_WEIGHT/1M") or status.get("RAW_REQUESTS/1M")
+
+
+def _money(text: str) -> str:
+    """PnL for a human: 6 decimals (the JSON status keeps the exact Decimal string)."""
+    try:
+        return f"{Decimal(text):.6f}"
+    except (ArithmeticError, ValueError, TypeError):
+        return str(text)
+
+
 def _print_status(st: dict) -> None:
     for r in st["books"]:
         print(f"{r['venue']:8} {r['symbol']:9} {r['state']:9} bid {r['bid']:<14.8g} ask {r['ask']:<14.8g} "
@@ -398,7 +412,7 @@ def _print_status(st: dict) -> None:
         print("  cross-venue mid gap (bps): " + ", ".join(f"{k} {v}" for k, v in st["cross_venue_gap_bps"].items()),
               flush=True)
     print(f"  orders sent={o['sent']} open={o['open']} filled={o['filled']}  positions={rk['positions']} "
-          f"realized={rk['realized_pnl']} unrealized={rk['unrealized_pnl']}"
+          f"realized={_money(rk['realized_pnl'])} unrealized={_money(rk['unrealized_pnl'])}"
           + (f"  KILLED: {rk['kill_reason']}" if rk["killed"] else ""), flush=True)
 
 

@@ -159,6 +159,9 @@ async def test_orders_are_signed_numbered_and_sequenced():
         assert sim.txs[-1][0] == 15 and sim.txs[-1][1]["Index"] == 77 and sim.txs[-1][1]["Nonce"] == 2
         await c.cancel_all_orders("ETH-USDC")
         assert sim.txs[-1][0] == 16
+        # the account's tier (accountLimits) sets the budgets; 3 transactions spent from the tx budget
+        assert c.http.budget.tier == sim.user_tier == "premium"
+        assert c.health()["limits"]["tx"]["ORDERS/1M"]["used"] == pytest.approx(3, abs=0.2)
 
 
 async def test_a_nonce_conflict_is_healed_with_one_retry_and_no_duplicate():

@@ -156,7 +156,7 @@ async def test_sdk_reads_account_nonce_keys_and_private_reads():
                [("0.0100", 1, 1)]
         limits = await read(account.account_limits_with_http_info(account_index=key[0], authorization=auth),
                             "captured/rest_accountLimits_ok_testnet.json")
-        assert limits.code == 200 and limits.user_tier == "standard"
+        assert limits.code == 200 and limits.user_tier == sim.user_tier == "premium"
 
         with pytest.raises(lighter.ApiException) as e:  # the venue refuses a deadline more than 8 h ahead
             await account.account_limits(account_index=key[0], authorization=token(sim, 9 * 3600))

@@ -10,13 +10,15 @@ and their fate arrives on the account stream (``get_user_data_stream()``) or fro
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import time
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from typing import AsyncIterator, Optional
 
 from engine.connectors.base import BaseConnector, ConnectorState
-from engine.errors import AuthenticationError, NonceConflictError, OrderRejectedError, RateLimitExceededError
+from engine.errors import (AuthenticationError, NonceConflictError, OrderRejectedError, RateLimitExceededError,
+                           TradingError)
 from engine.models import (Balance, Candle, OrderBookSnapshot, OrderStatus, OrderType, OrderUpdate, Side,
                            TimeInForce)
 from engine.symbols import Symbol, SymbolMap
@@ -28,6 +30,7 @@ from .nonce import NonceLane
 from .urls import ENVIRONMENTS, LighterEndpoints
 from .ws_orderbook import LighterMarketData
 
+log = logging.getLogger("engine.lighter")
 MAX_COI = 2 ** 48 - 1
 # OrderType -> (Lighter order type, needs a trigger); protocols/lighter.md 5.2
 TYPE_CODES = {OrderType.LIMIT: (0, False), OrderType.LIMIT_MAKER: (0, False), OrderType.MARKET: (1, False),
@@ -43,7 +46,7 @@ class LighterConnector(BaseConnector):
     def __init__(self, config=None, *, endpoints: Optional[LighterEndpoints] = None, testnet: bool = False,
                  timeout_s: float = 10.0, account_index: Optional[int] = None, api_key_index: Optional[int] = None,
                  api_private_key: Optional[str] = None, token_lifetime_s: float = 7 * 3600,
-                 tx_over_ws: bool = True):
+                 tx_over_ws: bool = True, tier: Optional[str] = None):
         super().__init__()
         if config is not None:
             testnet = testnet or bool(getattr(config, "lighter_testnet", False))
@@ -59,6 +62,9 @@ class LighterConnector(BaseConnector):
         self._account_stream = None
         self.endpoints = endpoints or ENVIRONMENTS["testnet" if testnet else "mainnet"]
         self.http = LighterHttp(self.endpoints, timeout_s=timeout_s)
+        if tier is not None:
+            self.http.budget.set_tier(tier)
+        self._tier_known = tier is not None  # else read from accountLimits when trading starts
         self.market = LighterMarketData(self.endpoints.ws)
         self.markets: dict[str, dict] = {}  # native symbol -> orderBookDetails row
         self.by_id: dict[int, dict] = {}  # market_id -> the same row
@@ -122,6 +128,7 @@ class LighterConnector(BaseConnector):
         separate HTTP connections do not keep order.
         """
         _, lane = self._trading()
+        await self._learn_tier()
         for attempt in (1, 2):
             async with lane.sending:
                 nonce = await lane.take()
@@ -131,6 +138,7 @@ class LighterConnector(BaseConnector):
                     lane.give_back(nonce)  # refused locally by the signer: nothing was sent
                     raise
                 if self.tx_over_ws and self.market.tx.ready:
+                    await self.http.budget.tx.acquire(0, orders=1)  # REST and WS share the tx budget
                     answer = self.market.tx.write(tx_type, tx_info)  # on the wire now, in nonce order
                 else:
                     answer = asyncio.ensure_future(self.http.send_tx(tx_type, tx_info))
@@ -151,6 +159,18 @@ class LighterConnector(BaseConnector):
             self.last_tx_hash = body.get("tx_hash") or tx_hash
             return body
         raise AssertionError("unreachable")
+
+    async def _learn_tier(self) -> None:
+        """Budget by the account's tier (accountLimits.user_tier); Standard's budget until it is known."""
+        if self._tier_known:
+            return
+        self._tier_known = True
+        try:
+            tier = str((await self._private_get("/api/v1/accountLimits", {})).get("user_tier", "standard"))
+            self.http.budget.set_tier(tier)
+            log.info("lighter account %s: %s tier rate limits", self.account_index, tier)
+        except (TradingError, ValueError) as e:
+            log.warning("lighter: account tier unknown (%s); keeping the Standard tier's limits", e)
 
     async def _private_get(self, path: str, params: dict) -> dict:
         """A read that needs an auth token; a refused token (20013) is re-minted once."""
@@ -419,7 +439,7 @@ class LighterConnector(BaseConnector):
     def health(self) -> dict:
         out = {"exchange": "lighter", "state": self.state.value, "books": self.market.health(),
                "ws_disconnects": self.market.disconnects, "rest_requests": self.http.requests,
-               "rate_limited": self.http.rate_limited, "rest_weight": self.http.limits.status()}
+               "rate_limited": self.http.rate_limited, "limits": self.http.budget.status()}
         if self.lane is not None:
             out["nonce"] = {"api_key": self.api_key_index, "refreshes": self.lane.refreshes,
                             "conflicts": self.lane.conflicts}

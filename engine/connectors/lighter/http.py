@@ -8,21 +8,20 @@ import aiohttp
 import orjson
 
 from engine.errors import RateLimitExceededError, RPCTimeoutError, TradingError, lighter_error, timeout_error
-from engine.ratelimit import RateLimits
+
+from .limits import TierLimits
 
 from .urls import LighterEndpoints
 
-# The standard account's REST budget is weight-based per minute (most reads cost 300); keep one bucket.
-DEFAULT_LIMITS = [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 24000}]
 # Lighter sends no Retry-After: after a 429 nothing goes out for 2 s, doubling per 429 up to 60 s (reset on success)
 BACKOFF_BASE_S, BACKOFF_CAP_S = 2.0, 60.0
-WEIGHTS = {"/api/v1/recentTrades": 600, "/api/v1/nextNonce": 6, "/api/v1/sendTx": 6, "/api/v1/sendTxBatch": 6}
 
 
 class LighterHttp:
-    def __init__(self, endpoints: LighterEndpoints, limits: Optional[RateLimits] = None, *, timeout_s: float = 10.0):
+    def __init__(self, endpoints: LighterEndpoints, budget: Optional[TierLimits] = None, *, timeout_s: float = 10.0):
         self.endpoints = endpoints
-        self.limits = limits or RateLimits(DEFAULT_LIMITS)
+        self.budget = budget or TierLimits()
+        self.limits = self.budget.rest  # the REST budget (a ban after a 429 lives here)
         self.timeout_s = timeout_s
         self._session: Optional[aiohttp.ClientSession] = None
         self.requests = 0
@@ -42,7 +41,7 @@ class LighterHttp:
         """GET ``path``; ``auth`` (a token, for private reads) goes in the ``authorization`` header, never the URL,
         so it cannot leak into a log line that prints a URL."""
         await self.open()
-        await self.limits.acquire(WEIGHTS.get(path, 300))
+        await self.limits.acquire(self.budget.weight(path))
         self.requests += 1
         url = self.endpoints.rest + path
         try:
@@ -73,23 +72,25 @@ class LighterHttp:
             if not (headers and headers.get("Retry-After")):
                 err.retry_after = self._backoff_s
                 self._backoff_s = min(BACKOFF_CAP_S, self._backoff_s * 2)
-            self.limits.ban(err.retry_after)
+            # a refused transaction is the transaction budget's 429, anything else the REST budget's
+            (self.budget.tx if endpoint.startswith("POST") else self.limits).ban(err.retry_after)
         return err
 
 
     async def send_tx(self, tx_type: int, tx_info: str) -> dict:
         """POST /api/v1/sendTx (form). 200 means *sequenced*, not accepted: the fate comes from the account
         stream. A transport failure or 5xx leaves the outcome unknown (RPCTimeoutError): never resend blindly."""
+        await self.budget.tx.acquire(0, orders=1)
         return await self._post("/api/v1/sendTx", {"tx_type": str(tx_type), "tx_info": tx_info})
 
     async def send_tx_batch(self, txs: list) -> dict:
         """POST /api/v1/sendTxBatch: ``txs`` = [(tx_type, tx_info)], one key, consecutive nonces, all or none."""
+        await self.budget.tx.acquire(0, orders=len(txs))
         return await self._post("/api/v1/sendTxBatch", {"tx_types": orjson.dumps([t for t, _ in txs]).decode(),
                                                         "tx_infos": orjson.dumps([i for _, i in txs]).decode()})
 
     async def _post(self, path: str, form: dict) -> dict:
         await self.open()
-        await self.limits.acquire(WEIGHTS[path])
         self.requests += 1
         try:
             async with self._session.post(self.endpoints.rest + path, data=form,

@@ -83,8 +83,8 @@ class LighterAccountRest:
     async def limits(self, request):
         def body(request):
             return web.json_response({
-                "code": 200, "max_llp_percentage": 100, "max_llp_amount": "0.000000", "user_tier": "standard",
-                "can_create_public_pool": False, "user_tier_name": "standard", "current_maker_fee_tick": 0,
+                "code": 200, "max_llp_percentage": 100, "max_llp_amount": "0.000000", "user_tier": self.sim.user_tier,
+                "can_create_public_pool": False, "user_tier_name": self.sim.user_tier, "current_maker_fee_tick": 0,
                 "current_taker_fee_tick": 0, "leased_lit": "0.00000000", "effective_lit_stakes": "0.00000000",
                 "user_tier_last_update": 0})
         return await self._private(request, body)

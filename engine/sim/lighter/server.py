@@ -35,7 +35,8 @@ from .stream import LighterStream
 
 class LighterSimulator:
     def __init__(self, *, seed: int = 1, host: str = "127.0.0.1", port: int = 0, markets: tuple = DEFAULT_MARKETS,
-                 tick_s: float = 0.1, account_index: int = 281474976710608, api_key_index: int = 3):
+                 tick_s: float = 0.1, account_index: int = 281474976710608, api_key_index: int = 3,
+                 user_tier: str = "premium"):
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError("the simulator only listens on loopback")
         self.host, self._port, self.tick_s = host, port, tick_s
@@ -43,6 +44,9 @@ class LighterSimulator:
         self.markets = {m.market_id: LighterMarket(m, random.Random(rng.random()), nonce=18_032_383_898 + 1000 * i)
                         for i, m in enumerate(markets)}
         self.account_index, self.api_key_index = account_index, api_key_index
+        # accountLimits.user_tier: clients budget by it. The simulator enforces no limits (faults aside), so it
+        # says "premium" by default; "standard" is what the captured testnet account said
+        self.user_tier = user_tier
         self.api_private_key, self.api_public_key = _throwaway_key()
         self.tokens = TokenBook(self)
         self.nonces: dict = {(account_index, api_key_index): 1}
