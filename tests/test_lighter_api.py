@@ -468,3 +468,18 @@ async def test_orders_fall_back_to_http_while_the_socket_is_down_and_a_lost_answ
         assert c.lane._next is None  # the lane will ask the venue before the next transaction
         await c.create_order("ETH-USDC", "buy", "limit", Decimal("0.01"), far_bid(sim), client_order_id="204")
         assert [i["Nonce"] for _, i in sim.txs] == [1, 2, 3, 4] and c.lane.conflicts == 0
+
+
+async def test_control_messages_stay_inside_the_venues_per_minute_budget():
+    from engine.ratelimit import RateLimits
+
+    async with lighter() as (sim, c):
+        # a budget of 3 messages then one per 20 s, standing in for the venue's 200 a minute
+        c.market.control_budget = RateLimits([{"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE",
+                                               "intervalNum": 1, "limit": 3}], safety=1.0)
+        for sym in ("ETH-USDC", "BTC-USDC", "CRV-USDC"):
+            await c.add_book(sym)
+        await c.add_trades("ETH-USDC", lambda t: None)
+        await asyncio.sleep(1.0)
+        assert [ch for ch, _ in sim.stream.subscribes] == ["order_book/0", "order_book/1", "order_book/36"]
+        assert c.market.control_budget.status()["waiting"] == 1  # the 4th waits its turn, nothing is dropped

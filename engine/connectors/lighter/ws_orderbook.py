@@ -21,12 +21,15 @@ from engine._build import load
 from engine.book import DepthOutcome, OrderBook
 from engine.connectors.base import BookState, ReconnectPolicy, StreamHealth
 from engine.errors import WebSocketDisconnectedError, lighter_error
+from engine.ratelimit import RateLimits
 
 from .ws_tx import WsTxSender
 
 _ws = load("engine._ws")
 log = logging.getLogger("engine.lighter.ws")
-CONTROL_INTERVAL_S = 0.05
+# the venue takes at most 200 client messages a minute per IP (30009 beyond; sendtx frames excluded): every
+# subscribe, unsubscribe and pong goes through this budget, in order
+CONTROL_PER_MINUTE = 200
 
 
 class LighterBook:
@@ -54,6 +57,8 @@ class LighterMarketData:
         self._policy = reconnect or ReconnectPolicy()
         self._task: Optional[asyncio.Task] = None
         self._control: asyncio.Queue = asyncio.Queue()
+        self.control_budget = RateLimits([{"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 1,
+                                           "limit": CONTROL_PER_MINUTE}])
         self._pacer: Optional[asyncio.Task] = None
         self._closing = False
         self.disconnects = 0
@@ -127,10 +132,10 @@ class LighterMarketData:
     async def _pace(self) -> None:
         while True:
             data = await self._control.get()
+            await self.control_budget.acquire(0)
             while self.transport is None or self.transport.is_disconnected:
                 await asyncio.sleep(0.05)
             self.transport.send(1, data)
-            await asyncio.sleep(CONTROL_INTERVAL_S)
 
     def _route(self, lb: LighterBook) -> None:
         lb.book.clear()
