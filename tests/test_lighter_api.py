@@ -483,3 +483,30 @@ async def test_control_messages_stay_inside_the_venues_per_minute_budget():
         await asyncio.sleep(1.0)
         assert [ch for ch, _ in sim.stream.subscribes] == ["order_book/0", "order_book/1", "order_book/36"]
         assert c.market.control_budget.status()["waiting"] == 1  # the 4th waits its turn, nothing is dropped
+
+
+@pytest.mark.parametrize("over_ws", [True, False], ids=["ws", "http"])
+async def test_a_requote_is_one_batch_of_cancels_then_creates(over_ws):
+    from engine.models import OrderRequest, OrderType, Side
+
+    async with trading(tx_over_ws=over_ws) as (sim, c):
+        sim.paused = True
+        px = far_bid(sim)
+        for coi in ("301", "302"):
+            await c.create_order("ETH-USDC", "buy", "limit", Decimal("0.01"), px, client_order_id=coi)
+        await settle(c, "ETH-USDC", "302", "open")
+        new = [OrderRequest("ETH-USDC", Side.BUY, OrderType.LIMIT_MAKER, Decimal("0.02"), px - k,
+                            client_order_id=str(310 + k)) for k in (1, 2)]
+        got = await c.batch_orders(creates=new, cancels=[("ETH-USDC", None, "301"), ("ETH-USDC", None, "302")])
+        assert [u.client_order_id for u in got] == ["301", "302", "311", "312"]
+        assert all(u.status.value == "submitted" for u in got) and len(got[0].raw["tx_hash"]) == 4
+        assert [(t, i["Nonce"]) for t, i in sim.txs[2:]] == [(15, 3), (15, 4), (14, 5), (14, 6)]
+        assert c.market.tx.sent == (6 if over_ws else 0)
+        await settle(c, "ETH-USDC", "312", "open")
+        assert {o.client_order_id for o in await c.get_open_orders("ETH-USDC")} == {"311", "312"}
+        with pytest.raises(ValueError, match="at most 50"):
+            await c.batch_orders(creates=[new[0]] * 51)
+        with pytest.raises(TypeError):  # one bad order: nothing of the batch is numbered or signed
+            bad = OrderRequest("ETH-USDC", Side.BUY, OrderType.LIMIT, Decimal("0.01"), 2900.0)
+            await c.batch_orders(creates=[new[0], bad])
+        assert len(sim.txs) == 6 and c.lane.conflicts == 0

@@ -38,6 +38,7 @@ TYPE_CODES = {OrderType.LIMIT: (0, False), OrderType.LIMIT_MAKER: (0, False), Or
               OrderType.TAKE_PROFIT_MARKET: (4, True), OrderType.TAKE_PROFIT_LIMIT: (5, True)}
 TIF_IOC, TIF_GTT, TIF_POST_ONLY = 0, 1, 2
 EXPIRY_28D = -1  # the signer's "now + 28 days" (a resting or conditional order must carry an expiry)
+WS_BATCH_MAX, HTTP_BATCH_MAX = 15, 50  # jsonapi/sendtxbatch takes 15 (asyncapi, nautilus), sendTxBatch 50
 
 
 class LighterConnector(BaseConnector):
@@ -120,28 +121,38 @@ class LighterConnector(BaseConnector):
         return self.signer, self.lane
 
     async def _send(self, sign) -> dict:
-        """Sign with the next nonce and send; on 21104 refresh the lane and retry exactly once.
+        return await self._transact([sign])
+
+    async def _transact(self, signs: list) -> dict:
+        """Sign each with the next nonce and send them (one tx, or one batch); on 21104/21105 refresh the
+        lane and retry exactly once.
 
         Sign and write happen under the lane's send lock, so one key's transactions leave in nonce order. Over
         the stream socket (default) the answer is awaited after the lock is released, so orders pipeline;
-        over HTTP (no socket, or ``tx_over_ws=False``) one transaction is on the way at a time, because
+        over HTTP (no socket, or ``tx_over_ws=False``) one request is on the way at a time, because
         separate HTTP connections do not keep order.
         """
         _, lane = self._trading()
         await self._learn_tier()
         for attempt in (1, 2):
             async with lane.sending:
-                nonce = await lane.take()
+                taken, txs = [], []
                 try:
-                    tx_type, tx_info, tx_hash = await sign(nonce)
+                    for sign in signs:
+                        taken.append(await lane.take())
+                        tx_type, tx_info, tx_hash = await sign(taken[-1])
+                        txs.append((tx_type, tx_info))
                 except Exception:
-                    lane.give_back(nonce)  # refused locally by the signer: nothing was sent
+                    for nonce in reversed(taken):
+                        lane.give_back(nonce)  # refused locally by the signer: nothing was sent
                     raise
-                if self.tx_over_ws and self.market.tx.ready:
-                    await self.http.budget.tx.acquire(0, orders=1)  # REST and WS share the tx budget
-                    answer = self.market.tx.write(tx_type, tx_info)  # on the wire now, in nonce order
+                if self.tx_over_ws and self.market.tx.ready and len(txs) <= WS_BATCH_MAX:
+                    await self.http.budget.tx.acquire(0, orders=len(txs))  # REST and WS share the tx budget
+                    # on the wire now, in nonce order
+                    answer = self.market.tx.write(*txs[0]) if len(txs) == 1 else self.market.tx.write_batch(txs)
                 else:
-                    answer = asyncio.ensure_future(self.http.send_tx(tx_type, tx_info))
+                    answer = asyncio.ensure_future(self.http.send_tx(*txs[0]) if len(txs) == 1
+                                                   else self.http.send_tx_batch(txs))
                     await asyncio.wait([answer])
             try:
                 body = await answer
@@ -151,7 +162,8 @@ class LighterConnector(BaseConnector):
                 await lane.on_conflict()
                 continue
             except RateLimitExceededError:
-                lane.give_back(nonce)  # the venue's limiter refused it before sequencing
+                for nonce in reversed(taken):
+                    lane.give_back(nonce)  # the venue's limiter refused it before sequencing
                 raise
             except Exception:
                 lane.forget()  # the outcome is unknown: the next transaction asks the venue where we are
@@ -318,6 +330,16 @@ class LighterConnector(BaseConnector):
         """Sign and send a CreateOrder. Returns SUBMITTED (sequenced): whether it rests, fills or is refused
         arrives on the account stream, or from ``get_order``. Market and stop orders need ``price`` = the
         worst acceptable price; stop and take-profit orders need ``stop_price`` (the trigger)."""
+        sign, upd = self._prepare_create(symbol, side, order_type, quantity, price, stop_price=stop_price,
+                                         time_in_force=time_in_force, client_order_id=client_order_id,
+                                         reduce_only=reduce_only)
+        upd.raw = await self._send(sign)
+        return upd
+
+    def _prepare_create(self, symbol, side, order_type, quantity, price, *, stop_price=None, time_in_force=None,
+                        client_order_id=None, reduce_only=False) -> tuple:
+        """Check and scale everything first (nothing is numbered or signed for a bad order); returns the
+        signing step and the SUBMITTED update it will be answered with."""
         m = self.market_info(symbol)
         side = side if isinstance(side, Side) else Side(str(side).lower())
         otype = order_type if isinstance(order_type, OrderType) else OrderType(str(order_type).lower())
@@ -333,12 +355,29 @@ class LighterConnector(BaseConnector):
                 is_ask=side is Side.SELL, order_type=type_code, time_in_force=tif_code, reduce_only=reduce_only,
                 trigger_price=trigger, order_expiry=expiry, nonce=nonce)
 
-        answer = await self._send(sign)
-        return OrderUpdate(exchange="lighter", symbol=str(self.symbols.unified(m["symbol"])), order_id=None,
-                           client_order_id=str(coi), status=OrderStatus.SUBMITTED, side=side, type=otype,
-                           price=Decimal(px).scaleb(-m["price_decimals"]),
-                           quantity=Decimal(base).scaleb(-m["size_decimals"]),
-                           timestamp_ms=int(time.time() * 1000), raw=answer)
+        return sign, OrderUpdate(exchange="lighter", symbol=str(self.symbols.unified(m["symbol"])), order_id=None,
+                                 client_order_id=str(coi), status=OrderStatus.SUBMITTED, side=side, type=otype,
+                                 price=Decimal(px).scaleb(-m["price_decimals"]),
+                                 quantity=Decimal(base).scaleb(-m["size_decimals"]),
+                                 timestamp_ms=int(time.time() * 1000))
+
+    async def batch_orders(self, creates=(), cancels=()) -> list:
+        """Cancels, then creates, as one transaction batch on one key (consecutive nonces; sequenced all or
+        none): a requote in one step. ``creates`` are OrderRequests, ``cancels`` (symbol, order_id,
+        client_order_id) tuples. Up to 15 go over the socket, up to 50 over HTTP sendTxBatch. Returns the
+        SUBMITTED updates, cancels first; fates arrive as for single orders."""
+        prepared = [self._prepare_cancel(*c) for c in cancels]
+        prepared += [self._prepare_create(r.symbol, r.side, r.type, r.quantity, r.price, stop_price=r.stop_price,
+                                          time_in_force=r.time_in_force, client_order_id=r.client_order_id,
+                                          reduce_only=r.reduce_only) for r in creates]
+        if len(prepared) > HTTP_BATCH_MAX:
+            raise ValueError(f"a Lighter batch holds at most {HTTP_BATCH_MAX} transactions (got {len(prepared)})")
+        if not prepared:
+            return []
+        body = await self._transact([sign for sign, _ in prepared])
+        for _, upd in prepared:
+            upd.raw = body
+        return [upd for _, upd in prepared]
 
     async def modify_order(self, symbol, order_id=None, client_order_id=None, *, quantity, price,
                            stop_price=None) -> OrderUpdate:
@@ -369,17 +408,21 @@ class LighterConnector(BaseConnector):
         return int(index)
 
     async def cancel_order(self, symbol, order_id=None, client_order_id=None) -> OrderUpdate:
+        sign, upd = self._prepare_cancel(symbol, order_id, client_order_id)
+        upd.raw = await self._send(sign)
+        return upd
+
+    def _prepare_cancel(self, symbol, order_id=None, client_order_id=None) -> tuple:
         m = self.market_info(symbol)
         index = self._index(order_id, client_order_id)
 
         async def sign(nonce):
             return await self.signer.cancel_order(market_index=m["market_id"], order_index=index, nonce=nonce)
 
-        answer = await self._send(sign)
-        return OrderUpdate(exchange="lighter", symbol=str(self.symbols.unified(m["symbol"])),
-                           order_id=str(order_id) if order_id is not None else None,
-                           client_order_id=str(client_order_id) if client_order_id is not None else None,
-                           status=OrderStatus.SUBMITTED, timestamp_ms=int(time.time() * 1000), raw=answer)
+        return sign, OrderUpdate(exchange="lighter", symbol=str(self.symbols.unified(m["symbol"])),
+                                 order_id=str(order_id) if order_id is not None else None,
+                                 client_order_id=str(client_order_id) if client_order_id is not None else None,
+                                 status=OrderStatus.SUBMITTED, timestamp_ms=int(time.time() * 1000))
 
     async def cancel_all_orders(self, symbol) -> list:
         """CancelAllOrders scoped to this market (attribute 5; without it the venue cancels account-wide)."""
