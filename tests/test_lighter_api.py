@@ -510,3 +510,16 @@ async def test_a_requote_is_one_batch_of_cancels_then_creates(over_ws):
             bad = OrderRequest("ETH-USDC", Side.BUY, OrderType.LIMIT, Decimal("0.01"), 2900.0)
             await c.batch_orders(creates=[new[0], bad])
         assert len(sim.txs) == 6 and c.lane.conflicts == 0
+
+
+async def test_a_shutdown_notice_is_a_reconnect_at_our_moment_not_a_cut():
+    async with lighter() as (sim, c):
+        await c.add_book("ETH-USDC")
+        await asyncio.sleep(0.3)
+        assert await sim.stream.shutdown_all(close_in_ms=2000) == 1
+        await wait_for(lambda: c.market.disconnects == 1, timeout=5)
+        assert c.market.planned_reconnects == 1
+        lb, m = await settled(sim, c, 0)
+        assert_same(lb, m)
+        await asyncio.sleep(2.0)  # the venue's own deadline passes: the old socket was already gone
+        assert sim.stream.shutdown_forced == 0 and c.market.disconnects == 1

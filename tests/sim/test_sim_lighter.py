@@ -115,3 +115,9 @@ async def test_account_and_candles_have_the_fixture_shapes():
             got = await r.json()
         want = json.loads((DATA / "nautilus_trader/http_candles.json").read_text())
         assert set(got) == set(want) and set(got["c"][0]) == set(want["c"][0]) and len(got["c"]) == 3
+        async with s.get(sim.rest_url + f"/api/v1/candlesticks?market_id=0&resolution=1m&start_timestamp=0"
+                                        f"&end_timestamp={end}&count_back=3") as r:
+            legacy = await r.json()
+        want = json.loads((DATA / "ccxt_static/rest_candlesticks_LEGACY_endpoint_fetchOHLCV.json").read_text())
+        assert shape(legacy) == shape(want)
+        assert [(k["timestamp"], k["close"]) for k in legacy["candlesticks"]] == [(k["t"], k["c"]) for k in got["c"]]

@@ -46,6 +46,7 @@ class LighterAccountStream(UserDataStream):
         self._last_renew = 0.0
         self.renewals = 0
         self.auth_errors = 0
+        self.dropped = 0  # frames that could not be read
         self.running = False
 
     @property
@@ -120,40 +121,51 @@ class LighterAccountStream(UserDataStream):
 
     def status(self) -> dict:
         return {"subscribed": self.subscribed.is_set(), "epoch": self.epoch, "renewals": self.renewals,
-                "auth_errors": self.auth_errors, "tokens_minted": self.tokens_minted}
+                "auth_errors": self.auth_errors, "tokens_minted": self.tokens_minted, "dropped": self.dropped}
 
     # -- frames (from the market-data connection's compiled listener)
     def on_frame(self, payload: bytes) -> None:
         try:
             msg = orjson.loads(payload)
         except orjson.JSONDecodeError:
+            msg = None
+        if not isinstance(msg, dict):
+            self.dropped += 1
             log.warning("lighter account stream: malformed frame dropped (%d bytes)", len(payload))
             return
-        if not isinstance(msg, dict):
-            return
         kind, channel = str(msg.get("type", "")), msg.get("channel")
-        try:
-            if channel == self.positions_channel:
-                self._positions(msg.get("positions") or {})
-                return
-            if kind.startswith("subscribed/"):
-                self.epoch += 1
-                self.subscribed.set()
-                for cb in self.on_resubscribed:
-                    cb(self.epoch)
-            for rows in (msg.get("orders") or {}).values():
-                for row in rows:
-                    self.emit(parse.order_update(row, self.c.unified(row["market_index"])))
-        except (KeyError, TypeError, ValueError, ArithmeticError) as e:  # garbage from the venue: count, go on
-            log.warning("lighter account stream: unreadable %s frame dropped (%s)", kind or "untyped", e)
+        if channel == self.positions_channel:
+            for row in self._rows(msg.get("positions"), kind):
+                self._position(row)
+            return
+        if kind.startswith("subscribed/"):
+            self.epoch += 1
+            self.subscribed.set()
+            for cb in self.on_resubscribed:
+                cb(self.epoch)
+        orders = msg.get("orders")
+        for rows in (orders.values() if isinstance(orders, dict) else [orders] if orders else ()):
+            for row in self._rows(rows, kind):
+                self.emit(parse.order_update(row, self.c.unified(row["market_index"])))
 
-    def _positions(self, rows: dict) -> None:
-        for row in rows.values():
-            symbol = self.c.unified(row["market_id"])
-            size = parse.position(row)
-            self.positions[symbol] = size
-            for cb in self.position_listeners:
-                try:
-                    cb(symbol, size)
-                except Exception:
-                    log.exception("position listener failed")
+    def _rows(self, rows, kind: str):
+        """Each readable row of ``rows`` (a list, or a map of market id -> row); an unreadable one is dropped
+        and counted, and the frame's other rows still count."""
+        for row in (rows.values() if isinstance(rows, dict) else rows if isinstance(rows, list) else [rows]):
+            try:
+                parse.check_row(row)
+            except (KeyError, TypeError, ValueError, ArithmeticError) as e:
+                self.dropped += 1
+                log.warning("lighter account stream: unreadable row in a %s frame dropped (%s)", kind or "untyped", e)
+                continue
+            yield row
+
+    def _position(self, row: dict) -> None:
+        symbol = self.c.unified(row["market_id"])
+        size = parse.position(row)
+        self.positions[symbol] = size
+        for cb in self.position_listeners:
+            try:
+                cb(symbol, size)
+            except Exception:
+                log.exception("position listener failed")

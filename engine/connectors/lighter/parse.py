@@ -25,7 +25,32 @@ TYPES = {"limit": OrderType.LIMIT, "market": OrderType.MARKET, "stop-loss": Orde
 
 
 def _dec(v) -> Decimal:
-    return Decimal(str(v)) if v not in (None, "") else Decimal(0)
+    if v in (None, ""):
+        return Decimal(0)
+    d = Decimal(str(v))  # InvalidOperation (an ArithmeticError) for text that is no number
+    if not d.is_finite():
+        raise ValueError(f"not a finite amount: {v!r}")
+    return d
+
+
+ORDER_DECIMALS = ("initial_base_amount", "filled_base_amount", "filled_quote_amount", "price")
+
+
+def check_row(row) -> None:
+    """Raise ValueError unless ``row`` is an order row (market_index) or a position row (market_id) whose
+    numbers read; so one bad row of a frame is dropped, not the frame, and nothing half-parsed is reported."""
+    if not isinstance(row, Mapping):
+        raise ValueError("not an object")
+    if "market_index" in row:
+        int(row["market_index"])
+        for k in ORDER_DECIMALS:
+            _dec(row.get(k))
+    elif "market_id" in row:
+        int(row["market_id"])
+        _dec(row.get("position"))
+        int(row.get("sign", 1))
+    else:
+        raise ValueError("neither an order nor a position row")
 
 
 def order_status(raw: str, filled: Decimal) -> OrderStatus:

@@ -30,6 +30,7 @@ log = logging.getLogger("engine.lighter.ws")
 # the venue takes at most 200 client messages a minute per IP (30009 beyond; sendtx frames excluded): every
 # subscribe, unsubscribe and pong goes through this budget, in order
 CONTROL_PER_MINUTE = 200
+SHUTDOWN_LEAD_MAX_S = 5.0  # after a shutdown notice, leave at half the notice, at most this late
 
 
 class LighterBook:
@@ -62,6 +63,7 @@ class LighterMarketData:
         self._pacer: Optional[asyncio.Task] = None
         self._closing = False
         self.disconnects = 0
+        self.planned_reconnects = 0  # after the venue announced a shutdown
         self.errors: list = []
         self.last_disconnect: Optional[WebSocketDisconnectedError] = None
         self.close_code: Optional[int] = None
@@ -229,6 +231,12 @@ class LighterMarketData:
             return
         if kind == "ping":
             self._send({"type": "pong"})
+        elif kind == "shutdown":
+            # a planned close: go now, at a moment of our choosing (answers in flight first), not when cut
+            wait = min(max(0.0, float(msg.get("close_in_ms") or 0) / 2000), SHUTDOWN_LEAD_MAX_S)
+            log.warning("lighter stream: venue shutdown in %s ms; reconnecting in %.2f s", msg.get("close_in_ms"), wait)
+            self.planned_reconnects += 1
+            asyncio.get_running_loop().call_later(wait, self._leave, self.transport)
         elif kind == "unsubscribed":
             ch = str(msg.get("channel", ""))
             for lb in self.books.values():
@@ -244,6 +252,12 @@ class LighterMarketData:
             if err.code == 20013:  # a token the venue no longer takes; error frames name no channel
                 for stream in self._private_streams():
                     stream.on_auth_error(err)
+
+    def _leave(self, transport) -> None:
+        if transport is not None and not transport.is_disconnected and transport is self.transport:
+            self.close_reason = "venue shutdown announced"
+            transport.send_close(1000, b"reconnecting before the venue's shutdown")
+            transport.disconnect()
 
     def on_garbage(self, payload: bytes) -> None:
         log.warning("lighter ws: malformed frame dropped (%d bytes)", len(payload))

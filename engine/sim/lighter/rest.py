@@ -26,6 +26,7 @@ class LighterRest:
         r.add_post("/api/v1/sendTx", self.send_tx)
         r.add_post("/api/v1/sendTxBatch", self.send_tx_batch)
         r.add_get("/api/v1/candles", self.candles)
+        r.add_get("/api/v1/candlesticks", self.candlesticks)
 
     def _error(self, code: int, message: str, status: int = 400) -> web.Response:
         return web.json_response({"code": code, "message": message}, status=status)
@@ -161,17 +162,17 @@ class LighterRest:
     RESOLUTION_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000,
                      "4h": 14_400_000, "12h": 43_200_000, "1d": 86_400_000, "1w": 604_800_000}
 
-    async def candles(self, request):
-        self.requests += 1
+    def _candle_rows(self, request):
+        """The bars both candle endpoints serve, or an error response (same params, same seeded walk)."""
         q = request.query
         markets = self._markets(request)
         res = q.get("resolution")
         try:
             start, end, count = int(q["start_timestamp"]), int(q["end_timestamp"]), int(q["count_back"])
         except (KeyError, ValueError):
-            return self._error(20001, "invalid param : start_timestamp, end_timestamp, count_back")
+            return None, self._error(20001, "invalid param : start_timestamp, end_timestamp, count_back")
         if not markets or res not in self.RESOLUTION_MS:
-            return self._error(20001, "invalid param : market_id, resolution")
+            return None, self._error(20001, "invalid param : market_id, resolution")
         m, step = markets[0], self.RESOLUTION_MS[res]
         rng = random.Random(f"{m.spec.market_id}/{res}/{end // step}")
         price = float(m.spec.px(m.mid))
@@ -186,7 +187,23 @@ class LighterRest:
                              "v": v, "V": round(v * c, 6), "i": 19211490000 + t // step})
                 price = c
             t += step
-        return web.json_response({"code": 200, "r": res, "c": rows})
+        return rows, None
+
+    async def candles(self, request):
+        self.requests += 1
+        rows, err = self._candle_rows(request)
+        return err or web.json_response({"code": 200, "r": request.query["resolution"], "c": rows})
+
+    async def candlesticks(self, request):
+        """The older endpoint (still served, shape of the ccxt capture): same bars, long field names."""
+        self.requests += 1
+        rows, err = self._candle_rows(request)
+        if err is not None:
+            return err
+        return web.json_response({"code": 200, "resolution": request.query["resolution"], "candlesticks": [
+            {"timestamp": k["t"], "open": k["o"], "high": k["h"], "low": k["l"], "close": k["c"], "open_raw": 0,
+             "high_raw": 0, "low_raw": 0, "close_raw": 0, "volume0": k["v"], "volume1": k["V"],
+             "last_trade_id": k["i"]} for k in rows]})
 
     async def next_nonce(self, request):
         self.requests += 1

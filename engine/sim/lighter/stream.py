@@ -12,6 +12,7 @@ its token expires); ``jsonapi/sendtx`` and ``jsonapi/sendtxbatch`` with the REST
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
@@ -43,6 +44,7 @@ class LighterStream:
         self.subscribes: list = []  # (channel, auth token or None), every subscribe received, for tests
         self.auth_expired = 0
         self.mute_tx_answers = False
+        self.shutdown_forced = 0  # sessions still open when a planned shutdown's time came
         self._ticks = 0
 
     async def handler(self, request: web.Request) -> web.WebSocketResponse:
@@ -259,6 +261,24 @@ class LighterStream:
                         await s.ws.send_str(tframe)
                 except (ConnectionError, RuntimeError):
                     self.sessions.discard(s)
+
+    async def shutdown_all(self, close_in_ms: int = 1000) -> int:
+        """A planned close: ``{"type":"shutdown","close_in_ms":N}`` to every session, which is closed N ms later
+        unless the client went first (the SDK's ws_client handles this frame; no capture exists)."""
+        doomed = list(self.sessions)
+        for s in doomed:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await s.ws.send_str(dumps({"type": "shutdown", "close_in_ms": close_in_ms}))
+
+        async def close_later():
+            await asyncio.sleep(close_in_ms / 1000)
+            for s in doomed:
+                if not s.ws.closed:
+                    self.shutdown_forced += 1
+                    await s.ws.close(code=1001, message=b"shutdown")
+
+        self._shutdown = asyncio.get_running_loop().create_task(close_later())
+        return len(doomed)
 
     async def close_all(self) -> int:
         n = 0
