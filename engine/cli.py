@@ -320,6 +320,8 @@ def _status(conns, feeds, last_msgs, interval, ex, risk, monitor) -> dict:
             "cross_venue_gap_bps": {k: round(v, 2) for k, v in monitor.snapshot()["gap_bps"].items()},
             "public_trades": dict(monitor.trades),
             "rest_weight": {v: _rest_budget(c.http.limits.status()) for v, c in conns.items()},
+            "venues": {v: {k: x for k, x in c.health().items() if k not in ("books", "exchange")}
+                       for v, c in conns.items()},
             "orders": {"sent": len(orders), "open": len(ex.open_orders()),
                        "filled": sum(1 for o in orders if o.filled > 0)},
             "risk": risk.status()}
@@ -408,6 +410,21 @@ def _print_status(st: dict) -> None:
     print("  public trades seen: " + ", ".join(f"{v} {n}" for v, n in st["public_trades"].items())
           + "  REST weight: " + ", ".join(f"{v} {w['used']}/{w['limit']}" for v, w in st["rest_weight"].items() if w),
           flush=True)
+    for venue, h in st["venues"].items():
+        parts = [f"{venue}: {h.get('state')}", f"ws disconnects={h.get('ws_disconnects', 0)}"]
+        acct = h.get("account_stream")
+        if acct:
+            parts.append(f"account stream {'up' if acct['subscribed'] else 'DOWN'} epoch={acct['epoch']} "
+                         f"token renewals={acct['renewals']} auth errors={acct['auth_errors']}")
+        if "auth_token_expires_in_s" in h:
+            parts.append(f"token expires in {h['auth_token_expires_in_s'] // 60} min")
+        if "nonce" in h:
+            parts.append(f"nonce conflicts={h['nonce']['conflicts']}")
+        if h.get("rate_limited"):
+            parts.append(f"429s={h['rate_limited']}")
+        if "limits" in h:
+            parts.append(f"tier={h['limits']['tier']}")
+        print("  " + "  ".join(parts), flush=True)
     if st["cross_venue_gap_bps"]:
         print("  cross-venue mid gap (bps): " + ", ".join(f"{k} {v}" for k, v in st["cross_venue_gap_bps"].items()),
               flush=True)

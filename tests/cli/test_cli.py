@@ -1,6 +1,7 @@
 """The engine command: main(argv) in-process and the installed binary; config errors are one line + exit 2."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -56,6 +57,10 @@ def test_run_against_the_embedded_simulator_streams_live_books():
     assert lines[-1]["orders"]["sent"] >= 2  # the example market maker paper-trades both simulated venues
     assert lines[-1]["risk"]["killed"] is False
     assert set(lines[-1]["cross_venue_gap_bps"]) == {"BTC-USDT", "ETH-USDT"}
+    lighter = lines[-1]["venues"]["lighter"]  # what helps at 3 a.m.: is the account stream up, token, nonces
+    assert lighter["account_stream"]["subscribed"] is True and lighter["auth_token_expires_in_s"] > 3600
+    assert lighter["nonce"]["conflicts"] == 0 and lighter["limits"]["tier"] == "premium"
+    assert re.search(r"\d+:\d+:\d+:[0-9a-f]{160}", out.stdout + out.stderr) is None  # no auth token printed
 
 
 def test_installed_binary_help():
