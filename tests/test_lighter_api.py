@@ -523,3 +523,15 @@ async def test_a_shutdown_notice_is_a_reconnect_at_our_moment_not_a_cut():
         assert_same(lb, m)
         await asyncio.sleep(2.0)  # the venue's own deadline passes: the old socket was already gone
         assert sim.stream.shutdown_forced == 0 and c.market.disconnects == 1
+
+
+async def test_too_many_messages_from_the_venue_holds_our_control_messages_back():
+    async with lighter() as (sim, c):
+        await c.add_book("ETH-USDC")
+        await asyncio.sleep(0.3)
+        c.market.on_control(b'{"error":{"code":30009,"message":"Too Many Websocket Messages!"}}')
+        assert c.market.control_budget.status()["banned_for_s"] > 9
+        await c.add_book("BTC-USDC")
+        await asyncio.sleep(0.5)
+        assert "order_book/1" not in [ch for ch, _ in sim.stream.subscribes]  # waits out the backoff
+        assert c.market.errors[-1].code == 30009

@@ -114,3 +114,19 @@ def test_lighter_nonce_conflict_is_retry_once_and_5xx_unknown():
     assert err.action is E.ErrorAction.RESYNC_RETRY_ONCE
     assert E.lighter_error(502, b"").outcome_unknown
     assert E.lighter_error(429, b'{"code":23000,"message":"Too Many Requests"}').retry_after == 60.0
+
+
+@pytest.mark.parametrize("code, exc, action", [
+    (21136, E.AuthenticationError, E.ErrorAction.FIX_CONFIG),  # the signer library is outdated
+    (21120, E.AuthenticationError, E.ErrorAction.FIX_CONFIG),
+    (21739, E.InsufficientBalanceError, E.ErrorAction.REJECT),
+    (21733, E.OrderRejectedError, E.ErrorAction.REJECT),
+    (21600, E.OrderNotFoundError, E.ErrorAction.IGNORE_ON_CANCEL),
+    (30009, E.RateLimitExceededError, E.ErrorAction.WAIT),
+    (29999, E.InvalidRequestError, E.ErrorAction.REJECT),  # unknown code: a clear reject, never a retry loop
+])
+def test_lighter_codes_map_to_what_the_caller_must_do(code, exc, action):
+    err = E.lighter_error(400, {"code": code, "message": "m"})
+    assert type(err) is exc and err.action is action and err.code == code
+    ws = E.lighter_error(None, {"error": {"code": code, "message": "m"}})  # the stream's error frame shape
+    assert type(ws) is exc and ws.code == code

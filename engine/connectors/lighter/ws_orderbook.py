@@ -20,7 +20,7 @@ from picows import ws_connect
 from engine._build import load
 from engine.book import DepthOutcome, OrderBook
 from engine.connectors.base import BookState, ReconnectPolicy, StreamHealth
-from engine.errors import WebSocketDisconnectedError, lighter_error
+from engine.errors import RateLimitExceededError, WebSocketDisconnectedError, lighter_error
 from engine.ratelimit import RateLimits
 
 from .ws_tx import WsTxSender
@@ -30,6 +30,7 @@ log = logging.getLogger("engine.lighter.ws")
 # the venue takes at most 200 client messages a minute per IP (30009 beyond; sendtx frames excluded): every
 # subscribe, unsubscribe and pong goes through this budget, in order
 CONTROL_PER_MINUTE = 200
+CONTROL_BACKOFF_S = 10.0  # after the venue said "too many messages"
 SHUTDOWN_LEAD_MAX_S = 5.0  # after a shutdown notice, leave at half the notice, at most this late
 
 
@@ -252,6 +253,8 @@ class LighterMarketData:
             if err.code == 20013:  # a token the venue no longer takes; error frames name no channel
                 for stream in self._private_streams():
                     stream.on_auth_error(err)
+            elif isinstance(err, RateLimitExceededError):  # 30009/30010/23xxx: hold our control messages back
+                self.control_budget.ban(min(err.retry_after or CONTROL_BACKOFF_S, CONTROL_BACKOFF_S))
 
     def _leave(self, transport) -> None:
         if transport is not None and not transport.is_disconnected and transport is self.transport:
