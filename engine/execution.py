@@ -226,18 +226,28 @@ class ExecutionEngine:
             self._move(o, S.REJECTED)
 
     async def reconcile(self, venue: str) -> None:
-        """Bring every non-final order of ``venue`` up to the venue's view (after a user-stream gap)."""
-        for o in list(self.orders.values()):
-            if o.venue == venue and not o.is_final and o.status is not S.NEW:
-                try:
-                    upd = await self.connectors[venue].get_order(o.request.symbol, order_id=o.order_id,
-                                                                 client_order_id=None if o.order_id
-                                                                 else o.client_order_id)
-                except NotImplementedError:
-                    return  # no order lookup on this venue yet: the account stream's snapshot settles it
-                except TradingError as e:
-                    log.warning("reconcile %s: %s", o.client_order_id, e)
-                    continue
+        """Bring every non-final order of ``venue`` up to the venue's view (after a user-stream gap): one
+        open-orders read per symbol, then a lookup only for the orders that are no longer open (so a
+        resubscription costs a few requests, not one or two per order on a tight REST budget)."""
+        conn = self.connectors[venue]
+        mine = [o for o in self.orders.values() if o.venue == venue and not o.is_final and o.status is not S.NEW]
+        for symbol in sorted({o.request.symbol for o in mine}):
+            try:
+                still_open = {u.client_order_id: u for u in await conn.get_open_orders(symbol)}
+            except NotImplementedError:
+                return  # no order lookup on this venue: the account stream's snapshot settles it
+            except TradingError as e:
+                log.warning("reconcile %s %s: %s", venue, symbol, e)
+                continue
+            for o in [o for o in mine if o.request.symbol == symbol]:
+                upd = still_open.get(o.client_order_id)
+                if upd is None:
+                    try:
+                        upd = await conn.get_order(symbol, order_id=o.order_id,
+                                                   client_order_id=None if o.order_id else o.client_order_id)
+                    except TradingError as e:
+                        log.warning("reconcile %s: %s", o.client_order_id, e)
+                        continue
                 if upd is not None:
                     self.on_update(venue, upd)
 

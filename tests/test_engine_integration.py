@@ -188,3 +188,27 @@ async def test_a_lighter_order_the_venue_sequenced_but_dropped_ends_rejected_not
         assert risk.open_orders[("lighter", "ETH-USDC")] == 0  # the risk slot it held is free again
         ok = await ex.submit("lighter", req("buy", "0.01", OrderType.LIMIT, str(bid - 6), "ETH-USDC"))
         await wait_for(lambda: ok.status is OrderStatus.OPEN)  # the next order is unaffected
+
+
+async def test_lighter_fills_missed_while_the_account_stream_was_away_are_reconciled_on_resubscription():
+    async with lighter_engine() as (sim, conn, ex, risk, feed):
+        sim.paused = True
+        m = sim.markets[0]
+        bid = D(m.spec.px(max(m.bids)))
+        a = await ex.submit("lighter", req("buy", "0.01", OrderType.LIMIT, str(bid - 5), "ETH-USDC"))
+        b = await ex.submit("lighter", req("buy", "0.01", OrderType.LIMIT, str(bid - 6), "ETH-USDC"))
+        await wait_for(lambda: a.status is OrderStatus.OPEN and b.status is OrderStatus.OPEN)
+        wire = f"account_all_orders:{sim.account_index}"
+        for s in sim.stream.sessions:  # the venue stops telling us (a silently dead private subscription)
+            s.channels.discard(wire)
+        m.mid = int((bid - 5).scaleb(2)) - 1  # the market walks through a's price: a fills unseen
+        sim.paused = False
+        await wait_for(lambda: sim.orders._find(int(a.client_order_id)) is None, timeout=10)
+        sim.paused = True
+        assert a.status is OrderStatus.OPEN  # nobody told the engine yet
+        before = conn.http.requests
+        await sim.stream.close_all()  # reconnect -> resubscription -> epoch 2 -> reconcile
+        await wait_for(lambda: a.status is OrderStatus.FILLED, timeout=10)
+        assert risk.position("lighter", "ETH-USDC").qty == D("0.01") and a.filled == D("0.01")
+        assert (b.status is OrderStatus.OPEN) == (sim.orders._find(int(b.client_order_id)) is not None)
+        assert conn.http.requests - before <= 4  # one open-orders read, lookups only for what is not open
