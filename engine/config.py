@@ -88,9 +88,11 @@ class Settings:
             binance_api_key=_secret(e, "BINANCE_API_KEY"),
             binance_api_secret=_secret(e, "BINANCE_API_SECRET"),
             binance_testnet=_bool(e, "BINANCE_TESTNET", False),
-            lighter_account_index=_int(e, "LIGHTER_ACCOUNT_INDEX"),
-            lighter_api_key_index=_int(e, "LIGHTER_API_KEY_INDEX"),
-            lighter_api_private_key=_secret(e, "LIGHTER_API_PRIVATE_KEY"),
+            lighter_account_index=_int(e, "LIGHTER_ACCOUNT_INDEX", 1, 2 ** 63 - 1, "an account index is positive"),
+            # 0 and 1 are the web and mobile apps' keys, 255 only a query sentinel: never sign with them
+            lighter_api_key_index=_int(e, "LIGHTER_API_KEY_INDEX", 2, 254, "usable API key indexes are 2..254 "
+                                       "(0 and 1 belong to the Lighter apps, 255 is a sentinel)"),
+            lighter_api_private_key=_lighter_key(e, "LIGHTER_API_PRIVATE_KEY"),
             lighter_testnet=_bool(e, "LIGHTER_TESTNET", False),
             symbols=_list(e, "ENGINE_SYMBOLS", ("ETH-USDT",)),
             risk=RiskLimits(**risk_kw),
@@ -163,14 +165,28 @@ def _bool(e, var, default):
     raise ConfigError(f"{var}={raw!r} is not a boolean (use 1/0, true/false, yes/no, on/off)")
 
 
-def _int(e, var):
+def _int(e, var, lo=None, hi=None, why=""):
     raw = e.get(var)
     if raw is None or raw.strip() == "":
         return None
     try:
-        return int(raw.strip())
+        v = int(raw.strip())
     except ValueError:
         raise ConfigError(f"{var}={raw!r} is not an integer") from None
+    if (lo is not None and v < lo) or (hi is not None and v > hi):
+        raise ConfigError(f"{var}={v} is out of range: {why}")
+    return v
+
+
+def _lighter_key(e, var):
+    """An API private key is 40 bytes: 80 hex digits, with or without 0x (the value is never echoed)."""
+    key = _secret(e, var)
+    if key is not None:
+        digits = key.value[2:] if key.value[:2].lower() == "0x" else key.value
+        if len(digits) != 80 or any(c not in "0123456789abcdefABCDEF" for c in digits):
+            raise ConfigError(f"{var} is not a Lighter API private key (80 hex digits, 0x optional; "
+                              f"got {len(digits)} characters)")
+    return key
 
 
 def _secret(e, var):

@@ -21,6 +21,11 @@ def test_booleans(raw, want):
     ({"ACTIVE_EXCHANGE": "ftx"}, "valid: lighter, binance"),
     ({"MONITOR_EXCHANGES": "binance, kraken"}, "'kraken'"),
     ({"LIGHTER_ACCOUNT_INDEX": "abc"}, "LIGHTER_ACCOUNT_INDEX"),
+    ({"LIGHTER_ACCOUNT_INDEX": "0"}, "LIGHTER_ACCOUNT_INDEX=0 is out of range"),
+    ({"LIGHTER_API_KEY_INDEX": "1"}, "usable API key indexes are 2..254"),
+    ({"LIGHTER_API_KEY_INDEX": "255"}, "255 is a sentinel"),
+    ({"LIGHTER_API_PRIVATE_KEY": "0x" + "ab" * 39}, "got 78 characters"),
+    ({"LIGHTER_API_PRIVATE_KEY": "zz" * 40}, "80 hex digits"),
     ({"RISK_MAX_ORDER_QTY": "lots"}, "RISK_MAX_ORDER_QTY"),
     ({"RISK_MAX_DAILY_LOSS": "-5"}, "must not be negative"),
     ({"RISK_MAX_BOOK_AGE_S": "nan"}, "RISK_MAX_BOOK_AGE_S"),
@@ -39,9 +44,9 @@ def test_monitor_list_is_deduplicated_in_order_and_case_insensitive():
 def test_secrets_are_masked_everywhere():
     secret = "S" * 64
     s = Settings.from_env({"BINANCE_API_KEY": "K" * 64, "BINANCE_API_SECRET": secret,
-                           "LIGHTER_API_PRIVATE_KEY": "P" * 80})
+                           "LIGHTER_API_PRIVATE_KEY": "0x" + "Fe" * 40})
     for text in (repr(s), str(s), str(s.summary()), repr(s.binance_api_secret)):
-        assert secret not in text and "K" * 20 not in text and "P" * 20 not in text
+        assert secret not in text and "K" * 20 not in text and "Fe" * 10 not in text
     assert s.binance_api_secret.value == secret
 
 
