@@ -146,8 +146,8 @@ class LighterConnector(BaseConnector):
                     for nonce in reversed(taken):
                         lane.give_back(nonce)  # refused locally by the signer: nothing was sent
                     raise
+                await self.http.budget.tx.acquire(0, orders=len(txs))  # REST and WS share the tx budget
                 if self.tx_over_ws and self.market.tx.ready and len(txs) <= WS_BATCH_MAX:
-                    await self.http.budget.tx.acquire(0, orders=len(txs))  # REST and WS share the tx budget
                     # on the wire now, in nonce order
                     answer = self.market.tx.write(*txs[0]) if len(txs) == 1 else self.market.tx.write_batch(txs)
                 else:

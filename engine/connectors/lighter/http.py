@@ -78,14 +78,12 @@ class LighterHttp:
 
 
     async def send_tx(self, tx_type: int, tx_info: str) -> dict:
-        """POST /api/v1/sendTx (form). 200 means *sequenced*, not accepted: the fate comes from the account
+        """POST /api/v1/sendTx (form); the caller has taken it from the transaction budget. 200 means *sequenced*, not accepted: the fate comes from the account
         stream. A transport failure or 5xx leaves the outcome unknown (RPCTimeoutError): never resend blindly."""
-        await self.budget.tx.acquire(0, orders=1)
         return await self._post("/api/v1/sendTx", {"tx_type": str(tx_type), "tx_info": tx_info})
 
     async def send_tx_batch(self, txs: list) -> dict:
         """POST /api/v1/sendTxBatch: ``txs`` = [(tx_type, tx_info)], one key, consecutive nonces, all or none."""
-        await self.budget.tx.acquire(0, orders=len(txs))
         return await self._post("/api/v1/sendTxBatch", {"tx_types": orjson.dumps([t for t, _ in txs]).decode(),
                                                         "tx_infos": orjson.dumps([i for _, i in txs]).decode()})
 
