@@ -535,3 +535,5 @@ async def test_too_many_messages_from_the_venue_holds_our_control_messages_back(
         await asyncio.sleep(0.5)
         assert "order_book/1" not in [ch for ch, _ in sim.stream.subscribes]  # waits out the backoff
         assert c.market.errors[-1].code == 30009
+        assert await sim.stream.ping_all() == 1
+        await wait_for(lambda: sim.stream.pongs == 1, timeout=2)  # a pong is never held back ("no pong" close)

@@ -4,7 +4,7 @@ Each market is subscribed as ``order_book/<id>``: the ``subscribed/order_book`` 
 every ``update/order_book`` must chain (``begin_nonce`` == previous ``nonce``). A broken chain is a GAP:
 the book is left untouched and marked unsynced, and only that market is resynced (unsubscribe, wait for
 the ack, subscribe: a duplicate subscribe would get 30003 and no new snapshot). The server's app-level
-``{"type":"ping"}`` is answered with ``{"type":"pong"}``; a lost socket reconnects with capped, jittered
+``{"type":"ping"}`` is answered with ``{"type":"pong"}`` at once; a lost socket reconnects with capped, jittered
 backoff and resubscribes every market (each gets a fresh snapshot). Signed transactions can go out on the
 same socket (``tx``: jsonapi/sendtx, kept in nonce order) and their answers come back here.
 """
@@ -231,10 +231,16 @@ class LighterMarketData:
         if (kind == "jsonapi/sendtx" or "id" in msg or "error" in msg) and self.tx.on_reply(msg):
             return
         if kind == "ping":
-            self._send({"type": "pong"})
+            # answered at once, past the control queue: a pong held back by a backoff is a "no pong" close (1008)
+            if self.transport is not None and not self.transport.is_disconnected:
+                self.transport.send(1, b'{"type":"pong"}')
         elif kind == "shutdown":
             # a planned close: go now, at a moment of our choosing (answers in flight first), not when cut
-            wait = min(max(0.0, float(msg.get("close_in_ms") or 0) / 2000), SHUTDOWN_LEAD_MAX_S)
+            try:
+                notice_s = max(0.0, float(msg.get("close_in_ms") or 0) / 1000)
+            except (TypeError, ValueError):
+                notice_s = 0.0
+            wait = min(notice_s / 2, SHUTDOWN_LEAD_MAX_S)
             log.warning("lighter stream: venue shutdown in %s ms; reconnecting in %.2f s", msg.get("close_in_ms"), wait)
             self.planned_reconnects += 1
             asyncio.get_running_loop().call_later(wait, self._leave, self.transport)

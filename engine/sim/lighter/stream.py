@@ -44,6 +44,7 @@ class LighterStream:
         self.subscribes: list = []  # (channel, auth token or None), every subscribe received, for tests
         self.auth_expired = 0
         self.mute_tx_answers = False
+        self.pongs = 0
         self.shutdown_forced = 0  # sessions still open when a planned shutdown's time came
         self._ticks = 0
 
@@ -70,6 +71,9 @@ class LighterStream:
             return
         if kind == "ping":
             await s.ws.send_str(dumps({"type": "pong"}))
+            return
+        if kind == "pong":  # the answer to our app-level ping (ping_all)
+            self.pongs += 1
             return
         if kind in ("jsonapi/sendtx", "jsonapi/sendtxbatch"):
             await self._send_tx(s, kind, m.get("data"))
@@ -279,6 +283,13 @@ class LighterStream:
 
         self._shutdown = asyncio.get_running_loop().create_task(close_later())
         return len(doomed)
+
+    async def ping_all(self) -> int:
+        """An app-level ``{"type":"ping"}`` to every session; the venue closes clients that never answer."""
+        for s in list(self.sessions):
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await s.ws.send_str(dumps({"type": "ping"}))
+        return len(self.sessions)
 
     async def close_all(self) -> int:
         n = 0
