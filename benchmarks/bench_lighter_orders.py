@@ -9,6 +9,7 @@ signer library; the simulator checks each transaction's shape, key and nonce (no
 Needs the ``lighter`` extra; skipped with the reason elsewhere.
 """
 import asyncio
+import itertools
 from decimal import Decimal
 
 import pytest
@@ -66,13 +67,16 @@ def _burst_ours(conn, sim, concurrent):
     return run
 
 
+_SDK_COIS = itertools.count(1)  # the SDK takes client order indexes from its caller
+
+
 def _burst_sdk(sdk, sim):
     px = _far_bid(sim)
 
     async def run():
         out = []
         for _ in range(BURST):
-            coi = 1 + sim.next_fill_id % (2 ** 40) + len(sim.txs)
+            coi = next(_SDK_COIS)
             _, resp, err = await sdk.create_order(market_index=0, client_order_index=coi, base_amount=100, price=px,
                                                   is_ask=False, order_type=0, time_in_force=2)
             # (no api_key_index/nonce: the SDK's own nonce manager numbers it, as its examples do)

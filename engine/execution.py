@@ -211,8 +211,6 @@ class ExecutionEngine:
         while o.status in (S.UNKNOWN, S.SUBMITTED) and time.monotonic() < deadline:
             try:
                 upd = await self.connectors[o.venue].get_order(o.request.symbol, client_order_id=o.client_order_id)
-            except NotImplementedError:
-                return  # this venue has no order lookup yet: its account stream will settle the order
             except TradingError as e:
                 log.warning("reconcile %s: %s", o.client_order_id, e)
                 upd = None
@@ -234,8 +232,6 @@ class ExecutionEngine:
         for symbol in sorted({o.request.symbol for o in mine}):
             try:
                 still_open = {u.client_order_id: u for u in await conn.get_open_orders(symbol)}
-            except NotImplementedError:
-                return  # no order lookup on this venue: the account stream's snapshot settles it
             except TradingError as e:
                 log.warning("reconcile %s %s: %s", venue, symbol, e)
                 continue

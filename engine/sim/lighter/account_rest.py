@@ -26,9 +26,6 @@ class LighterAccountRest:
         r.add_get("/api/v1/accountLimits", self.limits)
         r.add_get("/api/v1/apikeys", self.api_keys)
 
-    def _error(self, code: int, message: str, status: int = 400) -> web.Response:
-        return web.json_response({"code": code, "message": message}, status=status)
-
     def _authed(self, request) -> int:
         """The account index of a private read whose token is valid, else AuthError/ValueError."""
         q = request.query
@@ -44,9 +41,9 @@ class LighterAccountRest:
         try:
             account = self._authed(request)
         except AuthError as e:
-            return self._error(e.code, e.message, e.http)
+            return self.rest._error(e.code, e.message, e.http)
         except ValueError as e:
-            return self._error(20001, f"invalid param : {e}")
+            return self.rest._error(20001, f"invalid param : {e}")
         if account != self.sim.account_index:
             return web.json_response({"code": 200, "orders": []})
         return body(request)
@@ -61,7 +58,7 @@ class LighterAccountRest:
         def body(request):
             mid = self._market_filter(request)
             if mid == "bad":
-                return self._error(20001, "invalid param : market_id")
+                return self.rest._error(20001, "invalid param : market_id")
             rows = [self.sim.orders.public(o) for o in self.sim.orders.active() if mid in (None, o["market_index"])]
             return web.json_response({"code": 200, "orders": rows})
         return await self._private(request, body)
@@ -72,9 +69,9 @@ class LighterAccountRest:
             try:
                 limit = int(request.query.get("limit", ""))
             except ValueError:
-                return self._error(20001, "invalid param : limit")
+                return self.rest._error(20001, "invalid param : limit")
             if mid == "bad" or not 1 <= limit <= 100:
-                return self._error(20001, "invalid param : market_id, limit")
+                return self.rest._error(20001, "invalid param : market_id, limit")
             rows = [self.sim.orders.public(o) for o in reversed(list(self.sim.orders.orders.values()))
                     if o["status"] not in ("open", "pending") and mid in (None, o["market_index"])][:limit]
             return web.json_response({"code": 200, "next_cursor": "", "orders": rows})
@@ -95,7 +92,7 @@ class LighterAccountRest:
         try:
             account, key = int(q["account_index"]), int(q.get("api_key_index", 255))
         except (KeyError, ValueError):
-            return self._error(20001, "invalid param : account_index, api_key_index")
+            return self.rest._error(20001, "invalid param : account_index, api_key_index")
         rows = [{"account_index": a, "api_key_index": k, "nonce": n, "public_key": self.sim.api_public_key,
                  "transaction_time": int(time.time() * 1e6)}
                 for (a, k), n in sorted(self.sim.nonces.items()) if a == account and key in (255, k)]
@@ -104,7 +101,7 @@ class LighterAccountRest:
     async def account(self, request):
         self.rest.requests += 1
         if request.query.get("by") != "index" or not request.query.get("value", "").isdigit():
-            return self._error(20001, "invalid param : by, value")
+            return self.rest._error(20001, "invalid param : by, value")
         idx = int(request.query["value"])
         if idx != self.sim.account_index:
             return web.json_response({"code": 200, "total": 0, "accounts": []})

@@ -20,6 +20,9 @@ import uuid
 
 from aiohttp import WSMsgType, web
 
+from .auth import AuthError
+from .tx import TxError, sequence, sequence_batch
+
 
 def dumps(obj) -> str:
     return json.dumps(obj, separators=(",", ":"))
@@ -112,8 +115,6 @@ class LighterStream:
             await s.ws.send_str(self.stats_frame(arg, "subscribed/market_stats"))
 
     async def _account_channel(self, s: Session, kind: str, name: str, account: int, auth) -> None:
-        from .auth import AuthError
-
         wire = f"{name}:{account}"
         if kind == "unsubscribe":
             s.channels.discard(wire)
@@ -145,8 +146,6 @@ class LighterStream:
 
     async def _send_tx(self, s: Session, kind: str, data) -> None:
         """jsonapi/sendtx(batch): the REST rules, answered on the socket with the caller's ``id`` echoed."""
-        from .tx import TxError, sequence, sequence_batch
-
         data = data if isinstance(data, dict) else {}
         rid = data.get("id")
         try:
