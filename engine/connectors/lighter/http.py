@@ -40,28 +40,43 @@ class LighterHttp:
     async def get(self, path: str, params: Optional[Mapping[str, Any]] = None, *, auth: Optional[str] = None) -> Any:
         """GET ``path``; ``auth`` (a token, for private reads) goes in the ``authorization`` header, never the URL,
         so it cannot leak into a log line that prints a URL."""
-        await self.open()
         await self.limits.acquire(self.budget.weight(path))
+        return await self._request("GET", path, params={k: str(v) for k, v in (params or {}).items()},
+                                   headers={"authorization": auth} if auth else None, ok_codes=(200, 0))
+
+    async def send_tx(self, tx_type: int, tx_info: str) -> dict:
+        """POST /api/v1/sendTx (form); the caller has taken it from the transaction budget. 200 means
+        *sequenced*, not accepted: the fate comes from the account stream. A transport failure or 5xx leaves the
+        outcome unknown (RPCTimeoutError): never resend blindly."""
+        return await self._request("POST", "/api/v1/sendTx", data={"tx_type": str(tx_type), "tx_info": tx_info})
+
+    async def send_tx_batch(self, txs: list) -> dict:
+        """POST /api/v1/sendTxBatch: ``txs`` = [(tx_type, tx_info)], one key, consecutive nonces, all or none."""
+        return await self._request("POST", "/api/v1/sendTxBatch", data={
+            "tx_types": orjson.dumps([t for t, _ in txs]).decode(),
+            "tx_infos": orjson.dumps([i for _, i in txs]).decode()})
+
+    async def _request(self, method: str, path: str, *, ok_codes=(200,), **kw) -> dict:
+        await self.open()
         self.requests += 1
-        url = self.endpoints.rest + path
+        where = f"{method} {path}"
         try:
-            async with self._session.get(url, params={k: str(v) for k, v in (params or {}).items()},
-                                         headers={"authorization": auth} if auth else None,
-                                         timeout=aiohttp.ClientTimeout(total=self.timeout_s)) as r:
-                body = await r.read()
-                status = r.status
-                headers = r.headers
+            async with self._session.request(method, self.endpoints.rest + path,
+                                             timeout=aiohttp.ClientTimeout(total=self.timeout_s), **kw) as r:
+                body, status, headers = await r.read(), r.status, r.headers
         except asyncio.TimeoutError:
-            raise timeout_error("lighter", f"GET {path}") from None
+            raise timeout_error("lighter", where) from None
         except aiohttp.ClientError as e:
-            raise RPCTimeoutError(f"lighter: GET {path} failed in transport ({type(e).__name__})",
+            raise RPCTimeoutError(f"lighter: {where} failed in transport ({type(e).__name__}); outcome unknown",
                                   exchange="lighter") from None
         try:
             data = orjson.loads(body) if body else {}
         except orjson.JSONDecodeError:
             data = None
-        if status != 200 or not isinstance(data, dict) or data.get("code", 200) not in (200, 0):
-            raise self._failed(status, body, headers, f"GET {path}")
+        # a GET body may omit "code"; a sendTx answer without code 200 was not sequenced as far as we know
+        code = data.get("code", 200 if method == "GET" else None) if isinstance(data, dict) else None
+        if status != 200 or code not in ok_codes:
+            raise self._failed(status, body, headers, where)
         self._backoff_s = BACKOFF_BASE_S
         return data
 
@@ -75,38 +90,6 @@ class LighterHttp:
             # a refused transaction is the transaction budget's 429, anything else the REST budget's
             (self.budget.tx if endpoint.startswith("POST") else self.limits).ban(err.retry_after)
         return err
-
-
-    async def send_tx(self, tx_type: int, tx_info: str) -> dict:
-        """POST /api/v1/sendTx (form); the caller has taken it from the transaction budget. 200 means *sequenced*, not accepted: the fate comes from the account
-        stream. A transport failure or 5xx leaves the outcome unknown (RPCTimeoutError): never resend blindly."""
-        return await self._post("/api/v1/sendTx", {"tx_type": str(tx_type), "tx_info": tx_info})
-
-    async def send_tx_batch(self, txs: list) -> dict:
-        """POST /api/v1/sendTxBatch: ``txs`` = [(tx_type, tx_info)], one key, consecutive nonces, all or none."""
-        return await self._post("/api/v1/sendTxBatch", {"tx_types": orjson.dumps([t for t, _ in txs]).decode(),
-                                                        "tx_infos": orjson.dumps([i for _, i in txs]).decode()})
-
-    async def _post(self, path: str, form: dict) -> dict:
-        await self.open()
-        self.requests += 1
-        try:
-            async with self._session.post(self.endpoints.rest + path, data=form,
-                                          timeout=aiohttp.ClientTimeout(total=self.timeout_s)) as r:
-                body, status, headers = await r.read(), r.status, r.headers
-        except asyncio.TimeoutError:
-            raise timeout_error("lighter", f"POST {path}") from None
-        except aiohttp.ClientError as e:
-            raise RPCTimeoutError(f"lighter: POST {path} failed in transport ({type(e).__name__}); outcome unknown",
-                                  exchange="lighter") from None
-        try:
-            data = orjson.loads(body) if body else {}
-        except orjson.JSONDecodeError:
-            data = None
-        if status != 200 or not isinstance(data, dict) or data.get("code") != 200:
-            raise self._failed(status, body, headers, f"POST {path}")
-        self._backoff_s = BACKOFF_BASE_S
-        return data
 
 
 __all__ = ["LighterHttp", "TradingError"]
