@@ -1,4 +1,4 @@
-"""The engine's exception hierarchy and the exchange error-code tables (stdlib only).
+"""The engine's exception hierarchy and the one classifier every venue builds on (stdlib only).
 
     TradingError
     ├── ExchangeConnectionError
@@ -19,13 +19,17 @@ Every error carries ``exchange``, ``code`` (the venue's numeric code or None), `
 ``retry_after`` (seconds or None), ``raw`` (the body as received) and ``action`` (what the caller should
 do). Classification is by code and HTTP status only, never by message text: venues reword messages
 (Binance -2011 was "UNKNOWN_ORDER", now "Unknown order sent.").
+
+What is generic lives here: the body parser, ``Retry-After``, the HTTP statuses that decide alone, 5xx as
+an unknown outcome, and ``classify``. A venue's code table and its builder live in its own package
+(``engine/connectors/<venue>/errors.py``), so adding a venue adds no line here.
 """
 from __future__ import annotations
 
 import enum
 import json
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 
 class FrameError(ValueError):
@@ -38,7 +42,7 @@ class FrameError(ValueError):
 
 
 class ErrorAction(str, enum.Enum):
-    """What a caller should do about an error; the tables below assign one to every code."""
+    """What a caller should do about an error; each venue's code table assigns one to every code."""
 
     RETRY = "retry"  # transient: retry with backoff (for orders: only after reconciling)
     WAIT = "wait"  # rate limited: no requests on this budget until retry_after
@@ -157,67 +161,31 @@ class InvalidRequestError(TradingError):
 
 @dataclass(frozen=True)
 class ErrorRule:
+    """One row of a venue's code table: the exception to raise and what the caller should do."""
+
     exc: type
     action: ErrorAction
 
 
-# ---- Binance (spot REST / WS API). Codes from the official error list; actions per the issue's table.
-_R = ErrorRule
-_A = ErrorAction
-BINANCE_ERROR_CODES: Mapping[int, ErrorRule] = {
-    -1000: _R(ExchangeConnectionError, _A.RETRY),  # UNKNOWN: for orders the connector reconciles first
-    -1001: _R(ExchangeConnectionError, _A.RETRY),  # DISCONNECTED (internal error)
-    -1003: _R(RateLimitExceededError, _A.WAIT),  # TOO_MANY_REQUESTS (weight) / IP ban
-    -1006: _R(RPCTimeoutError, _A.RECONCILE),  # UNEXPECTED_RESP: execution status unknown
-    -1007: _R(RPCTimeoutError, _A.RECONCILE),  # TIMEOUT: execution status unknown
-    -1008: _R(ExchangeConnectionError, _A.RETRY),  # SERVER_BUSY
-    -1013: _R(OrderRejectedError, _A.REJECT),  # filter failure
-    -1015: _R(RateLimitExceededError, _A.WAIT),  # TOO_MANY_ORDERS
-    -1021: _R(NonceConflictError, _A.RESYNC_RETRY_ONCE),  # timestamp outside recvWindow / ahead
-    -1022: _R(AuthenticationError, _A.FIX_CONFIG),  # INVALID_SIGNATURE
-    -1100: _R(InvalidRequestError, _A.REJECT),  # ILLEGAL_CHARS
-    -1101: _R(InvalidRequestError, _A.REJECT),
-    -1102: _R(InvalidRequestError, _A.REJECT),
-    -1103: _R(InvalidRequestError, _A.REJECT),
-    -1104: _R(InvalidRequestError, _A.REJECT),
-    -1105: _R(InvalidRequestError, _A.REJECT),
-    -1106: _R(InvalidRequestError, _A.REJECT),
-    -1111: _R(OrderRejectedError, _A.REJECT),  # BAD_PRECISION
-    -1112: _R(OrderRejectedError, _A.REJECT),  # NO_DEPTH
-    -1114: _R(InvalidRequestError, _A.REJECT),
-    -1115: _R(InvalidRequestError, _A.REJECT),
-    -1116: _R(InvalidRequestError, _A.REJECT),
-    -1117: _R(InvalidRequestError, _A.REJECT),
-    -1118: _R(InvalidRequestError, _A.REJECT),
-    -1119: _R(InvalidRequestError, _A.REJECT),
-    -1120: _R(InvalidRequestError, _A.REJECT),
-    -1121: _R(InvalidRequestError, _A.REJECT),  # BAD_SYMBOL
-    -1125: _R(AuthenticationError, _A.RESYNC_RETRY_ONCE),  # INVALID_LISTEN_KEY: recreate the stream
-    -2010: _R(OrderRejectedError, _A.REJECT),  # NEW_ORDER_REJECTED (generic; balance is the usual case)
-    -2011: _R(OrderNotFoundError, _A.IGNORE_ON_CANCEL),  # CANCEL_REJECTED "Unknown order sent."
-    -2013: _R(OrderNotFoundError, _A.IGNORE_ON_CANCEL),  # NO_SUCH_ORDER
-    -2014: _R(AuthenticationError, _A.FIX_CONFIG),  # BAD_API_KEY_FMT
-    -2015: _R(AuthenticationError, _A.FIX_CONFIG),  # REJECTED_MBX_KEY
-    -2026: _R(OrderNotFoundError, _A.IGNORE_ON_CANCEL),  # order archived
-    -2035: _R(InvalidRequestError, _A.REJECT),  # user-data subscription already active
-    -2036: _R(InvalidRequestError, _A.REJECT),  # user-data subscription not active
-}
-
-# -2010 is one code for several business rejects; the balance case gets its own type because callers
-# handle it differently (refresh balances, stop quoting that side). Binance offers no finer code, so this
-# is the one place that looks at the message, and only to pick a subclass, never the action.
-_BINANCE_INSUFFICIENT = "insufficient balance"
-
 # HTTP statuses that decide on their own, whatever the body says.
-_STATUS_RULES: Mapping[int, ErrorRule] = {
-    429: _R(RateLimitExceededError, _A.WAIT),
-    418: _R(RateLimitExceededError, _A.WAIT),
-    403: _R(RateLimitExceededError, _A.WAIT),  # WAF block: treat as rate-related, back off
+STATUS_RULES: Mapping[int, ErrorRule] = {
+    429: ErrorRule(RateLimitExceededError, ErrorAction.WAIT),
+    418: ErrorRule(RateLimitExceededError, ErrorAction.WAIT),
+    403: ErrorRule(RateLimitExceededError, ErrorAction.WAIT),  # WAF block: treat as rate-related, back off
 }
+SERVER_ERROR_RULE = ErrorRule(RPCTimeoutError, ErrorAction.RECONCILE)  # 5XX: execution status UNKNOWN
+NO_CODE_RULE = ErrorRule(ExchangeConnectionError, ErrorAction.RETRY)  # no status rule, no code: transient
+UNKNOWN_CODE_RULE = ErrorRule(InvalidRequestError, ErrorAction.REJECT)  # a code the table lacks: never a retry loop
 DEFAULT_RETRY_AFTER_S = 60.0
 
 
-def _parse_body(body: Any) -> tuple[int | None, str]:
+def parse_body(body: Any, *, message_key: str = "msg", envelope: str | None = None) -> tuple[int | None, str]:
+    """``(code, message)`` from an error body: bytes, str or an already-decoded mapping.
+
+    ``message_key`` names the venue's message field; ``envelope`` a key whose mapping holds the error when
+    the venue wraps it (``{"error": {"code": ..}}``). A body that is not a JSON object gives no code and its
+    first 200 characters as the message; a code that is not an integer (a string, a bool) is no code.
+    """
     if isinstance(body, Mapping):
         data = body
     else:
@@ -231,14 +199,17 @@ def _parse_body(body: Any) -> tuple[int | None, str]:
             return None, body[:200]
         if not isinstance(data, Mapping):
             return None, body[:200]
+    if envelope is not None and isinstance(data.get(envelope), Mapping):
+        data = data[envelope]
     code = data.get("code")
-    msg = data.get("msg")
+    msg = data.get(message_key)
     if isinstance(code, bool) or not isinstance(code, int):
         code = None
     return code, msg if isinstance(msg, str) else ""
 
 
-def _retry_after(headers: Mapping[str, str] | None) -> float | None:
+def retry_after_s(headers: Mapping[str, str] | None) -> float | None:
+    """The ``Retry-After`` header in seconds (any spelling of the name), or None when absent or unreadable."""
     if not headers:
         return None
     for k, v in headers.items():
@@ -250,117 +221,46 @@ def _retry_after(headers: Mapping[str, str] | None) -> float | None:
     return None
 
 
-def binance_error(
+def classify(
+    exchange: str,
     http_status: int | None,
-    body: Any = None,
-    headers: Mapping[str, str] | None = None,
+    code: int | None,
+    message: str,
+    table: Mapping[int, ErrorRule],
     *,
+    raw: Any = None,
+    headers: Mapping[str, str] | None = None,
     endpoint: str | None = None,
+    unknown_code: "ErrorRule | Callable[[int], ErrorRule]" = UNKNOWN_CODE_RULE,
+    exc: type | None = None,
 ) -> TradingError:
-    """Build the right TradingError for a failed Binance response (REST or WS API).
+    """The TradingError for one failed answer, decided in this order:
 
-    ``body`` may be bytes, str or an already-decoded mapping. ``headers`` supplies ``Retry-After``.
+    1. an HTTP status in ``STATUS_RULES`` (429/418/403), then any 5xx (outcome unknown), whatever the body;
+    2. the venue's ``table`` by ``code``;
+    3. a code the table lacks: ``unknown_code`` (a rule, or a function of the code for venues whose codes
+       fall into ranges); no code at all: a transient connection error.
+
+    ``exc`` replaces the rule's exception class (the action stays the rule's) for the rare code that covers
+    several cases only the venue's own module can tell apart. A rate-limit error without ``Retry-After``
+    waits ``DEFAULT_RETRY_AFTER_S``. The message is never used to classify here.
     """
-    code, msg = _parse_body(body)
-    rule = _STATUS_RULES.get(http_status or 0)
+    rule = STATUS_RULES.get(http_status or 0)
     if rule is None and http_status is not None and http_status >= 500:
-        rule = _R(RPCTimeoutError, _A.RECONCILE)  # 5XX: execution status UNKNOWN, whatever the body says
+        rule = SERVER_ERROR_RULE
     if rule is None and code is not None:
-        rule = BINANCE_ERROR_CODES.get(code)
+        rule = table.get(code)
+        if rule is None:
+            rule = unknown_code(code) if callable(unknown_code) else unknown_code
     if rule is None:
-        if code is not None:
-            rule = _R(OrderRejectedError if code <= -2000 else InvalidRequestError, _A.REJECT)
-        else:
-            rule = _R(ExchangeConnectionError, _A.RETRY)
-    exc = rule.exc
-    if code == -2010 and _BINANCE_INSUFFICIENT in msg.lower():
-        exc = InsufficientBalanceError
-    retry_after = _retry_after(headers)
-    if exc is RateLimitExceededError and retry_after is None:
+        rule = NO_CODE_RULE
+    cls = exc or rule.exc
+    retry_after = retry_after_s(headers)
+    if cls is RateLimitExceededError and retry_after is None:
         retry_after = DEFAULT_RETRY_AFTER_S
     where = f" on {endpoint}" if endpoint else ""
-    text = f"binance{where}: {msg}" if msg else f"binance{where}: HTTP {http_status}"
-    return exc(text, exchange="binance", code=code, http_status=http_status, retry_after=retry_after,
-               raw=body, action=rule.action)
-
-
-# ---- Lighter (REST and WS error codes from protocols/lighter.md; HTTP status decides first like Binance's)
-LIGHTER_ERROR_CODES: Mapping[int, ErrorRule] = {
-    20001: _R(InvalidRequestError, _A.REJECT),  # invalid param (incl. "auth field is required")
-    20013: _R(AuthenticationError, _A.RESYNC_RETRY_ONCE),  # invalid auth: deadline > 8 h / expired: new token
-    21104: _R(NonceConflictError, _A.RESYNC_RETRY_ONCE),  # invalid nonce: refresh from nextNonce, retry once
-    21105: _R(NonceConflictError, _A.RESYNC_RETRY_ONCE),  # batch nonces not increasing
-    21121: _R(InvalidRequestError, _A.REJECT),  # batch mixes accounts/api keys
-    21514: _R(InvalidRequestError, _A.REJECT),  # batch too large
-    21728: _R(OrderRejectedError, _A.REJECT),  # client order index already exists
-    # keys and signatures: nothing to retry, the configuration (or the signer library) is wrong
-    21108: _R(AuthenticationError, _A.FIX_CONFIG),  # invalid public key
-    21109: _R(AuthenticationError, _A.FIX_CONFIG),  # api key not found
-    21120: _R(AuthenticationError, _A.FIX_CONFIG),  # invalid signature
-    21136: _R(AuthenticationError, _A.FIX_CONFIG),  # "invalid PublicKey, update the sdk": the signer is too old
-    # order business rejects (before sequencing)
-    21301: _R(InsufficientBalanceError, _A.REJECT),  # not enough collateral
-    21507: _R(InsufficientBalanceError, _A.REJECT),  # below maintenance margin
-    21508: _R(InsufficientBalanceError, _A.REJECT),  # below initial margin
-    21739: _R(InsufficientBalanceError, _A.REJECT),  # not enough margin
-    21601: _R(OrderRejectedError, _A.REJECT),  # order book full
-    21602: _R(InvalidRequestError, _A.REJECT),  # invalid market index
-    21701: _R(OrderRejectedError, _A.REJECT),  # invalid base amount
-    21702: _R(OrderRejectedError, _A.REJECT),  # invalid price
-    21706: _R(OrderRejectedError, _A.REJECT),  # invalid order base or quote amount
-    21711: _R(OrderRejectedError, _A.REJECT),  # invalid expiry
-    21727: _R(OrderRejectedError, _A.REJECT),  # invalid client order index
-    21733: _R(OrderRejectedError, _A.REJECT),  # fat-finger price
-    21734: _R(OrderRejectedError, _A.REJECT),  # price too far from the mark
-    21717: _R(OrderRejectedError, _A.REJECT),  # order count limits (21717-21720)
-    21718: _R(OrderRejectedError, _A.REJECT),
-    21719: _R(OrderRejectedError, _A.REJECT),
-    21720: _R(OrderRejectedError, _A.REJECT),
-    21600: _R(OrderNotFoundError, _A.IGNORE_ON_CANCEL),  # not an active limit order (cancel/modify)
-    21500: _R(OrderNotFoundError, _A.IGNORE_ON_CANCEL),  # tx not found
-    # rate limits: back off, never retry blindly
-    21506: _R(RateLimitExceededError, _A.WAIT),  # too many pending txs
-    23000: _R(RateLimitExceededError, _A.WAIT),  # too many requests
-    23001: _R(RateLimitExceededError, _A.WAIT),  # too many subscriptions
-    23002: _R(RateLimitExceededError, _A.WAIT),  # too many different accounts
-    23003: _R(RateLimitExceededError, _A.WAIT),  # too many connections
-    30009: _R(RateLimitExceededError, _A.WAIT),  # too many websocket messages
-    30010: _R(RateLimitExceededError, _A.WAIT),  # too many inflight messages
-    30003: _R(InvalidRequestError, _A.REJECT),  # already subscribed
-    30005: _R(InvalidRequestError, _A.REJECT),  # invalid channel
-}
-
-
-def lighter_error(http_status: int | None, body: Any = None, headers: Mapping[str, str] | None = None, *,
-                  endpoint: str | None = None) -> TradingError:
-    """Build the right TradingError for a failed Lighter answer (REST body or WS ``{"error": {...}}``)."""
-    if isinstance(body, (bytes, bytearray, memoryview, str)):
-        text = bytes(body).decode("utf-8", "replace") if not isinstance(body, str) else body
-        try:
-            data = json.loads(text) if text else {}
-        except ValueError:
-            data = {"message": text[:200]}
-    else:
-        data = body or {}
-    if isinstance(data, Mapping) and isinstance(data.get("error"), Mapping):
-        data = data["error"]
-    code = data.get("code") if isinstance(data, Mapping) else None
-    code = code if isinstance(code, int) and not isinstance(code, bool) else None
-    msg = data.get("message", "") if isinstance(data, Mapping) else ""
-    rule = _STATUS_RULES.get(http_status or 0)
-    if rule is None and http_status is not None and http_status >= 500:
-        rule = _R(RPCTimeoutError, _A.RECONCILE)
-    if rule is None and code is not None:
-        rule = LIGHTER_ERROR_CODES.get(code)
-    if rule is None:
-        rule = _R(InvalidRequestError if code is not None else ExchangeConnectionError,
-                  _A.REJECT if code is not None else _A.RETRY)
-    retry_after = _retry_after(headers)
-    if rule.exc is RateLimitExceededError and retry_after is None:
-        retry_after = DEFAULT_RETRY_AFTER_S
-    where = f" on {endpoint}" if endpoint else ""
-    return rule.exc(f"lighter{where}: {msg or f'HTTP {http_status}'}", exchange="lighter", code=code,
-                    http_status=http_status, retry_after=retry_after, raw=body, action=rule.action)
+    return cls(f"{exchange}{where}: {message or f'HTTP {http_status}'}", exchange=exchange, code=code,
+               http_status=http_status, retry_after=retry_after, raw=raw, action=rule.action)
 
 
 def timeout_error(exchange: str, what: str, raw: Any = None) -> RPCTimeoutError:

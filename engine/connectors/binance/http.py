@@ -1,6 +1,6 @@
 """Binance REST: one aiohttp session, the compiled signer and the weight budget in front of every call.
 
-Policy (from the error table in engine.errors, never from message text):
+Policy (from the error table in .errors, never from message text):
 - every request first takes its weight (and order count) from the shared budget; the budget is corrected
   from the ``X-MBX-USED-WEIGHT-*`` / ``X-MBX-ORDER-COUNT-*`` headers of every answer (the server is
   authoritative: other processes on the same IP spend the same budget);
@@ -22,11 +22,12 @@ import orjson
 from yarl import URL
 
 from engine.errors import (ErrorAction, NonceConflictError, RateLimitExceededError, RPCTimeoutError,
-                           TradingError, binance_error, timeout_error)
+                           TradingError, timeout_error)
 from engine.ratelimit import RateLimits
 from engine.sign import encode_query
 
 from .auth import BinanceAuth
+from .errors import binance_error
 from .urls import BinanceEndpoints
 
 log = logging.getLogger("engine.binance.http")

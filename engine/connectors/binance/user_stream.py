@@ -17,11 +17,11 @@ import aiohttp
 import orjson
 
 from engine.connectors.base import ReconnectPolicy, UserDataStream
-from engine.errors import binance_error
 from engine.models import Balance, OrderUpdate
 from engine.symbols import SymbolMap
 
 from .auth import BinanceAuth
+from .errors import binance_error
 from .http import BinanceHttp
 from .parse import order_from_execution_report
 from .urls import BinanceEndpoints

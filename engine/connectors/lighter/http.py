@@ -7,8 +7,9 @@ from typing import Any, Mapping, Optional
 import aiohttp
 import orjson
 
-from engine.errors import RateLimitExceededError, RPCTimeoutError, TradingError, lighter_error, timeout_error
+from engine.errors import RateLimitExceededError, RPCTimeoutError, TradingError, timeout_error
 
+from .errors import lighter_error
 from .limits import TierLimits
 
 from .urls import LighterEndpoints

@@ -20,9 +20,10 @@ from picows import ws_connect
 from engine._build import load
 from engine.book import DepthOutcome, OrderBook
 from engine.connectors.base import BookState, ReconnectPolicy, StreamHealth
-from engine.errors import RateLimitExceededError, WebSocketDisconnectedError, lighter_error
+from engine.errors import RateLimitExceededError, WebSocketDisconnectedError
 from engine.ratelimit import RateLimits
 
+from .errors import lighter_error
 from .ws_tx import WsTxSender
 
 _ws = load("engine._ws")

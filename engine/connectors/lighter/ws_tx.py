@@ -19,7 +19,9 @@ from typing import Optional
 
 import orjson
 
-from engine.errors import RPCTimeoutError, lighter_error, timeout_error
+from engine.errors import RPCTimeoutError, timeout_error
+
+from .errors import lighter_error
 
 
 class WsTxSender:
