@@ -54,6 +54,7 @@ class RiskLimits:
     max_daily_loss: Decimal = Decimal("500")
     max_book_age_s: float = 5.0
     cancel_on_shutdown: bool = True
+    day_rollover_utc: str = "00:00"  # HH:MM UTC at which the daily-loss window starts again
 
 
 @dataclass(frozen=True)
@@ -234,9 +235,18 @@ def _exchange_list(e, var, default):
 
 def _typed(e, var, typ):
     raw = e[var].strip()
-    t = typ if isinstance(typ, type) else {"Decimal": Decimal, "int": int, "float": float, "bool": bool}[typ]
+    t = typ if isinstance(typ, type) else {"Decimal": Decimal, "int": int, "float": float, "bool": bool,
+                                           "str": str}[typ]
     if t is bool:
         return _bool(e, var, False)
+    if t is str:  # the only text limit is a time of day
+        try:
+            hh, mm = raw.split(":")
+            if len(hh) != 2 or len(mm) != 2 or not (0 <= int(hh) < 24 and 0 <= int(mm) < 60):
+                raise ValueError
+        except ValueError:
+            raise ConfigError(f"{var} is not a UTC time of day (HH:MM, e.g. 00:00)") from None
+        return raw
     try:
         v = t(raw)
     except (ValueError, InvalidOperation):

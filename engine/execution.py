@@ -13,11 +13,17 @@ Rules a user may rely on:
 - fills are counted once, whichever source reports them first (REST answer, user stream, reconciliation):
   the cumulative filled quantity decides, so a repeated report adds nothing;
 - positions, average price, realized/unrealized PnL and fees live in the RiskManager, fed from here;
-- strategies get every order change through ``listeners`` (called on the loop, never blocking a socket).
+- strategies get every order change through ``listeners`` (called on the loop, never blocking a socket);
+- positions and risk slots are keyed by the venue's unified symbol (``connector.unified``), whichever
+  spelling the request used (``ManagedOrder.symbol``); ``position(venue, symbol)`` accepts either;
+- every rejection (risk or venue) is counted per venue with its last reason (``rejections()``) and logged,
+  at most one line a second per venue (the rest are counted in the next line);
+- a venue without credentials runs market-data-only: ``start`` logs one warning line and goes on.
 """
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -25,7 +31,7 @@ from decimal import Decimal
 from typing import Callable, Optional
 
 from engine.connectors.base import BaseConnector
-from engine.errors import RPCTimeoutError, TradingError
+from engine.errors import AuthenticationError, RPCTimeoutError, TradingError
 from engine.models import OrderRequest, OrderStatus, OrderUpdate
 from engine.risk import RiskManager
 
@@ -48,6 +54,7 @@ class ManagedOrder:
     venue: str
     request: OrderRequest
     client_order_id: str
+    symbol: str = ""  # the venue's unified spelling of request.symbol (positions and risk are keyed by it)
     status: OrderStatus = S.NEW
     order_id: Optional[str] = None
     filled: Decimal = ZERO
@@ -61,14 +68,24 @@ class ManagedOrder:
         return self.status.is_final
 
 
+@dataclass
+class Rejections:
+    """One venue's rejected orders: how many, the last reason, and the log-line throttle."""
+
+    count: int = 0
+    last_reason: str = ""
+    unlogged: int = 0
+    logged_at: float = float("-inf")
+
+
 class ExecutionEngine:
-    def __init__(self, connectors: dict, risk: RiskManager, *,
-                 market: Optional[Callable[[str, str], tuple]] = None, cancel_on_shutdown: bool = True,
+    LOG_REJECTIONS_EVERY_S = 1.0
+
+    def __init__(self, connectors: dict, risk: RiskManager, *, cancel_on_shutdown: bool = True,
                  reconcile_every_s: float = 1.0, reconcile_for_s: float = 30.0, confirm_after_s: float = 5.0):
-        """``market(venue, symbol) -> (mid Decimal | None, book_age_s)`` feeds the risk checks."""
+        """The RiskManager reads each order's book state from its connector (``book_status``)."""
         self.connectors: dict[str, BaseConnector] = connectors
         self.risk = risk
-        self.market = market or (lambda venue, symbol: (None, 0.0))
         self.cancel_on_shutdown = cancel_on_shutdown
         self.reconcile_every_s = reconcile_every_s
         self.reconcile_for_s = reconcile_for_s
@@ -76,6 +93,8 @@ class ExecutionEngine:
         self.orders: dict[str, ManagedOrder] = {}  # client order id -> order
         self.listeners: list[Callable[[ManagedOrder], None]] = []
         self._tasks: set[asyncio.Task] = set()
+        self._rejections: dict[str, Rejections] = {}
+        self.market_data_only: list[str] = []  # venues started without credentials
         risk.on_kill(self.cancel_all)
 
     # -- user streams
@@ -83,6 +102,10 @@ class ExecutionEngine:
         for venue, conn in self.connectors.items():
             try:
                 us = conn.get_user_data_stream()
+            except AuthenticationError as e:
+                self.market_data_only.append(venue)
+                log.warning("%s: market data only, no trading: %s", venue, e)
+                continue
             except TradingError as e:
                 log.warning("%s: no user data stream (%s); relying on REST answers and reconciliation", venue, e)
                 continue
@@ -101,18 +124,25 @@ class ExecutionEngine:
     async def submit(self, venue: str, req: OrderRequest) -> ManagedOrder:
         conn = self.connectors[venue]
         cid = req.client_order_id or conn.new_client_order_id()
-        o = ManagedOrder(venue, req, cid)
+        try:
+            symbol = conn.unified(req.symbol)
+        except ValueError:
+            symbol = req.symbol
+        o = ManagedOrder(venue, req, cid, symbol)
         o.history.append((time.monotonic(), S.NEW))
         self.orders[cid] = o
-        mid, age = self.market(venue, req.symbol)
-        decision = self.risk.check(req, venue=venue, mid=mid, book_age_s=age, connector_state=conn.state)
+        if venue in self.market_data_only:
+            o.reason = f"{venue} has no credentials: market data only"
+            self._move(o, S.REJECTED)
+            return o
+        decision = self.risk.check(dataclasses.replace(req, symbol=symbol), venue=venue, connector=conn)
         if not decision:
             o.reason = f"risk: {decision.reason}"
             self._move(o, S.REJECTED)
             return o
         self._move(o, S.SUBMITTED)
         self.risk.record_sent()
-        self.risk.on_order_open(venue, req.symbol)
+        self.risk.on_order_open(venue, symbol)
         try:
             upd = await conn.create_order(req.symbol, req.side, req.type, req.quantity, req.price,
                                           stop_price=req.stop_price, time_in_force=req.time_in_force,
@@ -147,7 +177,7 @@ class ExecutionEngine:
         symbols: dict[str, set] = {}
         for o in self.orders.values():
             if not o.is_final and (venue is None or o.venue == venue):
-                symbols.setdefault(o.venue, set()).add(o.request.symbol)
+                symbols.setdefault(o.venue, set()).add(o.symbol)
         for v, syms in symbols.items():
             for sym in syms:
                 try:
@@ -171,7 +201,7 @@ class ExecutionEngine:
             o.average_price = ((o.average_price or ZERO) * o.filled + price * delta) / upd.filled_quantity
             o.filled = upd.filled_quantity
             o.fees += fee
-            self.risk.on_fill(venue, o.request.symbol, o.request.side, delta, price, fee)
+            self.risk.on_fill(venue, o.symbol, o.request.side, delta, price, fee)
         if upd.reason and not o.reason:
             o.reason = upd.reason
         self._move(o, upd.status)
@@ -194,7 +224,9 @@ class ExecutionEngine:
         o.status = status
         o.history.append((time.monotonic(), status))
         if status.is_final and was_open:
-            self.risk.on_order_closed(o.venue, o.request.symbol)
+            self.risk.on_order_closed(o.venue, o.symbol)
+        if status is S.REJECTED:
+            self._rejected(o)
         for cb in self.listeners:
             try:
                 cb(o)
@@ -229,13 +261,13 @@ class ExecutionEngine:
         resubscription costs a few requests, not one or two per order on a tight REST budget)."""
         conn = self.connectors[venue]
         mine = [o for o in self.orders.values() if o.venue == venue and not o.is_final and o.status is not S.NEW]
-        for symbol in sorted({o.request.symbol for o in mine}):
+        for symbol in sorted({o.symbol for o in mine}):
             try:
                 still_open = {u.client_order_id: u for u in await conn.get_open_orders(symbol)}
             except TradingError as e:
                 log.warning("reconcile %s %s: %s", venue, symbol, e)
                 continue
-            for o in [o for o in mine if o.request.symbol == symbol]:
+            for o in [o for o in mine if o.symbol == symbol]:
                 upd = still_open.get(o.client_order_id)
                 if upd is None:
                     try:
@@ -246,6 +278,31 @@ class ExecutionEngine:
                         continue
                 if upd is not None:
                     self.on_update(venue, upd)
+
+    def _rejected(self, o: ManagedOrder) -> None:
+        r = self._rejections.setdefault(o.venue, Rejections())
+        r.count += 1
+        r.last_reason = o.reason or "no reason given"
+        now = time.monotonic()
+        if now - r.logged_at < self.LOG_REJECTIONS_EVERY_S:
+            r.unlogged += 1
+            return
+        more = f" (+{r.unlogged} more since the last line)" if r.unlogged else ""
+        r.logged_at, r.unlogged = now, 0
+        log.warning("%s order %s %s %s %s rejected: %s%s", o.venue, o.client_order_id, o.request.side.value,
+                    o.request.quantity, o.symbol, r.last_reason, more)
+
+    def rejections(self) -> dict:
+        """Per venue: ``{"count": rejected orders so far, "last_reason": the latest one's reason}``."""
+        return {v: {"count": r.count, "last_reason": r.last_reason} for v, r in self._rejections.items()}
+
+    def position(self, venue: str, symbol: str):
+        """The RiskManager's position for ``symbol`` on ``venue``, in any spelling the venue accepts."""
+        try:
+            symbol = self.connectors[venue].unified(symbol)
+        except (KeyError, ValueError):
+            pass
+        return self.risk.position(venue, symbol)
 
     def _spawn(self, coro) -> None:
         t = asyncio.get_running_loop().create_task(coro)

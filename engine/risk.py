@@ -1,12 +1,17 @@
 """RiskManager: every order passes pre-trade checks that say why they refuse; a kill switch stops trading.
 
 The manager knows no venue: it is fed fills, order openings/closings and marks (mid prices) by the
-execution layer, and at check time it is told the order, the live mid, the age of the book and the
-connector's state. Checks, in order (the first that fails is the reason):
+execution layer, and at check time it reads the book state itself from the order's connector (its
+``state`` and ``book_status(symbol)``, the connector contract), so no caller can switch the book checks
+off. Checks, in order (the first that fails is the reason):
 
-    kill switch · connector not live (degraded) · stale book · max order quantity · max order notional ·
-    price band around the mid (fat finger) · max position per symbol · max total exposure ·
-    max open orders · order rate · daily loss (realized + unrealized; breaching it trips the kill switch)
+    kill switch · connector not live (degraded) · book not live (syncing, resyncing, unsubscribed, empty
+    side, crossed) · stale book · max order quantity · max order notional · price band around the mid (fat
+    finger) · max position per symbol · max total exposure · max open orders · order rate · daily loss
+    (realized + unrealized; breaching it trips the kill switch)
+
+The daily-loss window starts again every day at ``RiskLimits.day_rollover_utc`` (UTC, read from
+``wall_clock``): the first check or fill after the boundary moves the window's start to the PnL then.
 
 Money is Decimal throughout. The kill switch, manual or automatic, calls every registered canceller (e.g.
 ``ExecutionEngine.cancel_all``) once.
@@ -21,7 +26,7 @@ from decimal import Decimal
 from typing import Awaitable, Callable, Optional
 
 from engine.config import RiskLimits
-from engine.connectors.base import ConnectorState
+from engine.connectors.base import BookStatus, ConnectorState
 from engine.models import OrderRequest, OrderType, Side
 
 log = logging.getLogger("engine.risk")
@@ -80,6 +85,7 @@ class Position:
 class RiskManager:
     limits: RiskLimits = field(default_factory=RiskLimits)
     clock: Callable[[], float] = time.monotonic
+    wall_clock: Callable[[], float] = time.time  # UTC seconds, for the daily-loss window
     positions: dict = field(default_factory=dict)  # (venue, symbol) -> Position
     open_orders: dict = field(default_factory=dict)  # (venue, symbol) -> count
     killed: bool = False
@@ -88,6 +94,7 @@ class RiskManager:
     _sent: collections.deque = field(default_factory=collections.deque)  # send times, for the order rate
     _cancellers: list = field(default_factory=list)
     _day_start_pnl: Decimal = ZERO
+    _day: Optional[int] = None  # the current daily-loss window, as a day number since the epoch
     _pending_cancel: bool = False  # tripped automatically; the cancel-all still has to run
 
     # -- inputs from the execution layer
@@ -95,6 +102,7 @@ class RiskManager:
         return self.positions.setdefault((venue, symbol), Position())
 
     def on_fill(self, venue: str, symbol: str, side: Side, qty: Decimal, price: Decimal, fee: Decimal = ZERO) -> None:
+        self.roll_day()
         self.position(venue, symbol).apply_fill(side, qty, price, fee)
         self._check_daily_loss()
 
@@ -126,8 +134,27 @@ class RiskManager:
         return self.realized_pnl + self.unrealized_pnl - self._day_start_pnl
 
     def new_day(self) -> None:
-        """Start a new daily-loss window (call at the venue's day boundary)."""
+        """Start a new daily-loss window now (``roll_day`` calls this at the configured boundary)."""
         self._day_start_pnl = self.realized_pnl + self.unrealized_pnl
+        log.info("risk: new daily-loss window (PnL at the start: %s)", self._day_start_pnl)
+
+    def trading_day(self, now: Optional[float] = None) -> int:
+        """The day number of the window ``now`` (UTC seconds) falls in; days start at ``day_rollover_utc``."""
+        hh, mm = self.limits.day_rollover_utc.split(":")
+        offset = int(hh) * 3600 + int(mm) * 60
+        return int(((self.wall_clock() if now is None else now) - offset) // 86400)
+
+    def roll_day(self) -> bool:
+        """Start a new window if the boundary passed since the last call; True when it did."""
+        day = self.trading_day()
+        if self._day is None:
+            self._day = day
+            return False
+        if day == self._day:
+            return False
+        self._day = day
+        self.new_day()
+        return True
 
     # -- kill switch
     def on_kill(self, cancel_all: Callable[[], Awaitable[object]]) -> None:
@@ -150,6 +177,7 @@ class RiskManager:
         self.killed, self.kill_reason = False, ""
 
     def _check_daily_loss(self) -> None:
+        self.roll_day()
         if not self.killed and self.daily_pnl < -self.limits.max_daily_loss:
             # orders stop at once (synchronously); the cancel-all runs at the next run_pending_kill()
             self.killed, self._pending_cancel = True, True
@@ -163,31 +191,41 @@ class RiskManager:
             await self.kill(self.kill_reason)
 
     # -- the pre-trade check
-    def check(self, order: OrderRequest, *, venue: str, mid: Optional[Decimal], book_age_s: float,
-              connector_state: ConnectorState) -> RiskDecision:
-        d = self._check(order, venue, mid, book_age_s, connector_state)
+    def check(self, order: OrderRequest, *, venue: str, connector) -> RiskDecision:
+        """Check ``order`` for ``venue``; ``connector`` is that venue's (its ``state`` and
+        ``book_status(order.symbol)`` are read here, at check time)."""
+        return self.check_book(order, venue=venue, book=connector.book_status(order.symbol),
+                               connector_state=connector.state)
+
+    def check_book(self, order: OrderRequest, *, venue: str, book: BookStatus,
+                   connector_state: ConnectorState) -> RiskDecision:
+        """The same checks against a given book status (what ``check`` reads from the connector)."""
+        self.roll_day()
+        d = self._check(order, venue, book, connector_state)
         if not d.ok:
             self.refusals[d.check] += 1
         return d
 
-    def _check(self, o: OrderRequest, venue, mid, book_age_s, state) -> RiskDecision:
+    def _check(self, o: OrderRequest, venue, book: BookStatus, state) -> RiskDecision:
         L = self.limits
         if self.killed:
             return RiskDecision(False, "kill_switch", f"trading is halted: {self.kill_reason}")
         if state is not ConnectorState.LIVE:
-            return RiskDecision(False, "connector", f"{venue} connector is {state.value}, not live")
-        if book_age_s > L.max_book_age_s:
-            return RiskDecision(False, "stale_book", f"{o.symbol} book is {book_age_s:.1f}s old "
+            why = " (a book or the user stream is not live)" if state is ConnectorState.DEGRADED else ""
+            return RiskDecision(False, "connector", f"{venue} connector is {state.value}{why}, not live")
+        if not book.live:
+            return RiskDecision(False, "book_not_live", f"{venue} {book.reason}: no price band without a live mid")
+        if book.age_s > L.max_book_age_s:
+            return RiskDecision(False, "stale_book", f"{o.symbol} book is {book.age_s:.1f}s old "
                                                       f"(limit {L.max_book_age_s}s)")
         if o.quantity > L.max_order_qty:
             return RiskDecision(False, "max_order_qty", f"quantity {o.quantity} > max {L.max_order_qty}")
+        mid = book.mid
         price = o.price if o.price is not None else mid
-        if price is None:
-            return RiskDecision(False, "no_price", f"no live mid for {o.symbol} to value a market order")
         notional = price * o.quantity
         if notional > L.max_order_notional:
             return RiskDecision(False, "max_order_notional", f"notional {notional:.2f} > max {L.max_order_notional}")
-        if o.price is not None and mid is not None and o.type is not OrderType.MARKET and mid > 0:
+        if o.price is not None and o.type is not OrderType.MARKET and mid > 0:
             off = abs(o.price - mid) / mid * 100
             if off > L.price_band_pct:
                 return RiskDecision(False, "price_band", f"price {o.price} is {off:.2f}% from the mid {mid} "

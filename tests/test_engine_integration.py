@@ -24,17 +24,13 @@ LIMITS = RiskLimits(max_order_qty=D("1"), max_order_notional=D("10000"), max_pos
                     price_band_pct=D("10"), max_daily_loss=D("1000"), max_book_age_s=30)
 
 
-def engine_for(conn, **kw):
+async def engine_for(conn, **kw):
+    """An engine on ``conn`` once its ETH-USDT book is live (the RiskManager refuses orders without one)."""
     risk = RiskManager(limits=kw.pop("limits", LIMITS))
-
-    def market(venue, symbol):
-        feed = conn.market.books.get(conn.native(symbol))
-        if feed is None or not feed.book.synced:
-            return None, 0.0
-        b = feed.book
-        return D(str(b.mid)), feed.health.age_s
-
-    return ExecutionEngine({"binance": conn}, risk, market=market, reconcile_every_s=0.2, **kw), risk
+    feed = await conn.add_book("ETH-USDT")
+    await wait_for(lambda: conn.book_status("ETH-USDT").live)
+    assert feed.book.synced
+    return ExecutionEngine({"binance": conn}, risk, reconcile_every_s=0.2, **kw), risk
 
 
 def req(side, qty, type_=OrderType.MARKET, price=None, symbol="ETH-USDT"):
@@ -43,8 +39,7 @@ def req(side, qty, type_=OrderType.MARKET, price=None, symbol="ETH-USDT"):
 
 async def test_orders_go_through_risk_to_fills_and_pnl_matches_the_venue():
     async with binance() as (sim, conn):
-        await conn.market.add_book("ETHUSDT")
-        ex, risk = engine_for(conn)
+        ex, risk = await engine_for(conn)
         await ex.start()
         try:
             a = await ex.submit("binance", req("buy", "0.4"))
@@ -68,7 +63,7 @@ async def test_orders_go_through_risk_to_fills_and_pnl_matches_the_venue():
 
 async def test_risk_refusal_never_reaches_the_venue():
     async with binance() as (sim, conn):
-        ex, risk = engine_for(conn)
+        ex, risk = await engine_for(conn)
         n = len(sim.exchange.orders)
         o = await ex.submit("binance", req("buy", "5"))
         assert o.status is OrderStatus.REJECTED and "max 1" in o.reason
@@ -77,10 +72,10 @@ async def test_risk_refusal_never_reaches_the_venue():
 
 async def test_timeout_on_placement_ends_with_exactly_one_order():
     async with binance(timeout_s=0.5) as (sim, conn):
-        ex, _ = engine_for(conn)
+        ex, _ = await engine_for(conn)
         sim.faults.order_timeout = 1
         sim.faults.order_timeout_s = 2.0
-        o = await ex.submit("binance", req("buy", "0.01", OrderType.LIMIT, "2000"))
+        o = await ex.submit("binance", req("buy", "0.01", OrderType.LIMIT, "2800"))
         assert o.status in (OrderStatus.OPEN, OrderStatus.UNKNOWN)
         await wait_for(lambda: o.status is OrderStatus.OPEN)
         assert [x.client_id for x in sim.exchange.orders.values()].count(o.client_order_id) == 1
@@ -89,13 +84,13 @@ async def test_timeout_on_placement_ends_with_exactly_one_order():
 
 async def test_a_rate_limit_ban_is_survived_without_a_418():
     async with binance() as (sim, conn):
-        ex, _ = engine_for(conn)
+        ex, _ = await engine_for(conn)
         sim.faults.rate_limit_429 = 1
-        o = await ex.submit("binance", req("buy", "0.01", OrderType.LIMIT, "2000"))
+        o = await ex.submit("binance", req("buy", "0.01", OrderType.LIMIT, "2800"))
         assert o.status is OrderStatus.REJECTED and "http=429" in o.reason
         assert conn.limits.banned
         conn.limits.banned_until_ns = 0  # Retry-After has passed
-        o2 = await ex.submit("binance", req("buy", "0.01", OrderType.LIMIT, "2000"))
+        o2 = await ex.submit("binance", req("buy", "0.01", OrderType.LIMIT, "2800"))
         assert o2.status is OrderStatus.OPEN
         assert sim.rest.weights.answered_418 == 0
         await ex.stop()
@@ -103,15 +98,15 @@ async def test_a_rate_limit_ban_is_survived_without_a_418():
 
 async def test_shutdown_cancels_open_orders_and_the_kill_switch_too():
     async with binance() as (sim, conn):
-        ex, risk = engine_for(conn)
+        ex, risk = await engine_for(conn)
         await ex.start()
-        for px in ("2000", "2001", "2002"):
+        for px in ("2800", "2801", "2802"):
             assert (await ex.submit("binance", req("buy", "0.01", OrderType.LIMIT, px))).status is OrderStatus.OPEN
         await risk.kill("test")
         assert sim.exchange.open_orders("ETHUSDT") == []
         await wait_for(lambda: not ex.open_orders())
         risk.reset()
-        await ex.submit("binance", req("buy", "0.01", OrderType.LIMIT, "2003"))
+        await ex.submit("binance", req("buy", "0.01", OrderType.LIMIT, "2803"))
         await ex.stop()
         assert sim.exchange.open_orders("ETHUSDT") == []
 
@@ -134,11 +129,7 @@ async def lighter_engine(**kw):
         await conn.connect()
         feed = await conn.add_book("ETH-USDC")
         risk = RiskManager(limits=LIMITS)
-
-        def market(venue, symbol):
-            return (D(str(feed.book.mid)), feed.health.age_s) if feed.book.synced else (None, 0.0)
-
-        ex = ExecutionEngine({"lighter": conn}, risk, market=market, reconcile_every_s=0.2, **kw)
+        ex = ExecutionEngine({"lighter": conn}, risk, reconcile_every_s=0.2, **kw)
         await ex.start()
         try:
             await wait_for(lambda: feed.book.synced)

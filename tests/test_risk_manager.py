@@ -4,7 +4,7 @@ from decimal import Decimal as D
 import pytest
 
 from engine.config import RiskLimits
-from engine.connectors.base import ConnectorState
+from engine.connectors.base import BookState, BookStatus, ConnectorState
 from engine.models import OrderRequest, OrderType, Side
 from engine.risk import Position, RiskManager
 
@@ -29,8 +29,19 @@ def rm(**kw):
     return RiskManager(limits=kw.pop("limits", LIMITS), clock=kw.pop("clock", Clock()))
 
 
-def check(r, o, mid="100", age=0.1, state=LIVE):
-    return r.check(o, venue="sim", mid=D(mid) if mid is not None else None, book_age_s=age, connector_state=state)
+class Venue:
+    """The two things the RiskManager reads from a connector: its state and the order's book status."""
+
+    def __init__(self, mid="100", age=0.1, state=LIVE, book_state=BookState.LIVE, crossed=False):
+        self.state = state
+        self.book = BookStatus("ETH-USDT", book_state, D(mid) if mid is not None else None, age, crossed)
+
+    def book_status(self, symbol):
+        return self.book
+
+
+def check(r, o, mid="100", age=0.1, state=LIVE, **kw):
+    return r.check(o, venue="sim", connector=Venue(mid, age, state, **kw))
 
 
 def test_a_normal_order_passes():
@@ -42,7 +53,8 @@ def test_a_normal_order_passes():
     (order(qty="1.5", price="7000"), "7000", "max_order_notional", "notional 10500.00 > max 10000"),
     (order(price="106"), "100", "price_band", "6.00% from the mid"),
     (order(price="94", side=Side.SELL), "100", "price_band", "band 5%"),
-    (order(price=None, type_=OrderType.MARKET), None, "no_price", "no live mid"),
+    (order(price=None, type_=OrderType.MARKET), None, "book_not_live", "no mid"),
+    (order(price="106"), None, "book_not_live", "no price band without a live mid"),
 ])
 def test_single_order_checks(o, mid, name, needle):
     d = check(rm(), o, mid=mid)

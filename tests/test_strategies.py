@@ -19,19 +19,10 @@ LIMITS = RiskLimits(max_order_qty=D("1"), max_order_notional=D("10000"), max_pos
                     price_band_pct=D("5"), max_daily_loss=D("1000"), max_book_age_s=30)
 
 
-def market_of(conn):
-    def market(venue, symbol):
-        feed = conn.market.books.get(conn.native(symbol))
-        if feed is None or not feed.book.synced:
-            return None, 0.0
-        return D(str(feed.book.mid)), feed.health.age_s
-    return market
-
-
 async def test_market_maker_quotes_post_only_and_gets_filled():
     async with binance(seed=11) as (sim, conn):
         risk = RiskManager(limits=LIMITS)
-        ex = ExecutionEngine({"binance": conn}, risk, market=market_of(conn))
+        ex = ExecutionEngine({"binance": conn}, risk)
         await ex.start()
         mm = InventoryMarketMaker(ex, "binance", "ETH-USDT", size=D("0.01"), half_spread_bps=D("0.05"),
                                   max_inventory=D("0.05"))

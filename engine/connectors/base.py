@@ -8,6 +8,10 @@ outcome is unknown (timeout, 5xx: ``RPCTimeoutError``) can be reconciled by that
 Market data is exposed two ways: ``stream_orderbook``/``stream_trades`` async iterators for ordinary code,
 and callbacks (``on_book``/``on_trade`` arguments) for the latency-sensitive path, which runs inside the
 socket's receive callback with no queue between the socket and the book.
+
+Book state is part of the contract: ``book_status(symbol)`` says whether that symbol's book is live, its
+exact mid and its age, and ``state`` is DEGRADED whenever a subscribed book or a started user stream is not
+live. The RiskManager reads both itself, so no caller can switch its book checks off.
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, AsyncIterator, Optional
+from typing import Any, AsyncIterator, Callable, Iterable, Optional
 
 from engine.models import (Balance, Candle, OrderBookSnapshot, OrderStatus, OrderType, OrderUpdate, Side,
                            TimeInForce, Trade)
@@ -37,6 +41,38 @@ class BookState(str, enum.Enum):
     SYNCING = "syncing"  # buffering, waiting for a snapshot
     LIVE = "live"
     RESYNCING = "resyncing"  # a gap or reconnect: buffering again for this symbol only
+    UNSUBSCRIBED = "unsubscribed"  # nobody asked for this symbol's book
+
+
+@dataclass(frozen=True, slots=True)
+class BookStatus:
+    """One symbol's book as the trading layer sees it (``BaseConnector.book_status``).
+
+    ``mid`` is exact (from the book's decimal strings), None when a side is empty; ``age_s`` is the time
+    since the last applied frame or snapshot (inf when never applied). ``live`` needs all three: a LIVE
+    book, a mid, and an uncrossed top.
+    """
+
+    symbol: str
+    state: BookState
+    mid: Optional[Decimal] = None
+    age_s: float = float("inf")
+    crossed: bool = False
+
+    @property
+    def live(self) -> bool:
+        return self.state is BookState.LIVE and self.mid is not None and not self.crossed
+
+    @property
+    def reason(self) -> str:
+        """Why the book is not usable for a new order ("" when it is)."""
+        if self.state is not BookState.LIVE:
+            return f"{self.symbol} book is {self.state.value}"
+        if self.mid is None:
+            return f"{self.symbol} book has an empty side (no mid)"
+        if self.crossed:
+            return f"{self.symbol} book is crossed"
+        return ""
 
 
 class StreamHealth:
@@ -110,21 +146,47 @@ class UserDataStream(abc.ABC):
 
     ``listeners`` are called with every OrderUpdate as it arrives; ``on_resubscribed`` with a new epoch
     number after every (re)subscription, when events may have been missed and open orders must be
-    reconciled over REST.
+    reconciled over REST. ``up`` says whether the venue currently confirms the subscription.
+
+    ``stream_order_updates()`` readers each get their own queue, created by that call and
+    bounded at ``queue_max``: a reader that falls behind loses the oldest updates (counted in ``reader_drops``),
+    never the process's memory. Nothing is queued while nobody iterates.
     """
 
-    listeners: list
-    on_resubscribed: list
-    _queue: "asyncio.Queue"
+    queue_max = 10_000
+
+    def __init__(self) -> None:
+        self.listeners: list[Callable[[OrderUpdate], None]] = []
+        self.on_resubscribed: list[Callable[[int], None]] = []
+        self.subscribed = asyncio.Event()
+        self.running = False  # between start() and stop(): only a running stream can make the venue DEGRADED
+        self.reader_drops = 0
+        self._readers: list[asyncio.Queue] = []
+
+    @property
+    def up(self) -> bool:
+        return self.subscribed.is_set()
+
+    def _set_up(self, up: bool) -> None:
+        self.subscribed.set() if up else self.subscribed.clear()
 
     def emit(self, upd: OrderUpdate) -> None:
-        """Hand one update to ``stream_order_updates`` readers and to every listener (errors are logged)."""
-        self._queue.put_nowait(upd)
+        """Hand one update to every ``stream_order_updates`` reader and every listener (errors are logged)."""
+        for q in self._readers:
+            if q.full():
+                q.get_nowait()
+                self.reader_drops += 1
+            q.put_nowait(upd)
         for cb in self.listeners:
             try:
                 cb(upd)
             except Exception:  # a strategy bug must not kill the stream
                 logging.getLogger("engine.connectors").exception("order update listener failed")
+
+    def stream_order_updates(self) -> "OrderUpdateReader":
+        """An async iterator of every update from now on (its queue exists from this call, not from the
+        first ``__anext__``, so nothing emitted in between is missed); ``aclose()`` detaches it."""
+        return OrderUpdateReader(self)
 
     @abc.abstractmethod
     async def start(self) -> None: ...
@@ -132,8 +194,26 @@ class UserDataStream(abc.ABC):
     @abc.abstractmethod
     async def stop(self) -> None: ...
 
-    @abc.abstractmethod
-    def stream_order_updates(self) -> AsyncIterator[OrderUpdate]: ...
+
+class OrderUpdateReader:
+    """One ``stream_order_updates()`` reader: a bounded queue fed by ``UserDataStream.emit``."""
+
+    def __init__(self, stream: UserDataStream):
+        self._stream = stream
+        self.queue: asyncio.Queue = asyncio.Queue(maxsize=stream.queue_max)
+        stream._readers.append(self.queue)
+
+    def __aiter__(self) -> "OrderUpdateReader":
+        return self
+
+    async def __anext__(self) -> OrderUpdate:
+        if self.queue not in self._stream._readers:
+            raise StopAsyncIteration
+        return await self.queue.get()
+
+    async def aclose(self) -> None:
+        if self.queue in self._stream._readers:
+            self._stream._readers.remove(self.queue)
 
 
 class BaseConnector(abc.ABC):
@@ -142,7 +222,20 @@ class BaseConnector(abc.ABC):
     name: str = "base"
 
     def __init__(self) -> None:
-        self.state = ConnectorState.DISCONNECTED
+        self._state = ConnectorState.DISCONNECTED
+        self._user_stream: Optional[UserDataStream] = None
+
+    @property
+    def state(self) -> ConnectorState:
+        """The lifecycle state; a connected venue reads DEGRADED while any subscribed book or the started
+        user stream is not live (derived on every read, so no event can be missed)."""
+        if self._state is ConnectorState.LIVE and not self._streams_live():
+            return ConnectorState.DEGRADED
+        return self._state
+
+    @state.setter
+    def state(self, value: ConnectorState) -> None:
+        self._state = value
 
     async def __aenter__(self):
         await self.connect()
@@ -204,7 +297,54 @@ class BaseConnector(abc.ABC):
     def stream_trades(self, symbol: str) -> AsyncIterator[Trade]: ...
 
     @abc.abstractmethod
-    def get_user_data_stream(self) -> UserDataStream: ...
+    def get_user_data_stream(self) -> UserDataStream:
+        """This account's order updates. Without credentials: ``AuthenticationError`` naming the settings
+        to set, raised before any network I/O (the caller then runs market-data-only)."""
+
+    # -- book state and connector state (read by the RiskManager itself)
+    def _book_feed(self, symbol: str):
+        """The feed (``.book``, ``.health``) of ``symbol``'s subscribed book, or None."""
+        return None
+
+    def _book_feeds(self) -> Iterable:
+        """Every subscribed book's feed."""
+        return ()
+
+    def book_status(self, symbol: str) -> BookStatus:
+        """Whether ``symbol``'s book is live, its exact mid and age (an unknown symbol is UNSUBSCRIBED)."""
+        try:
+            feed = self._book_feed(symbol)
+        except (KeyError, ValueError):
+            feed = None
+        name = self._unified_or(symbol)
+        if feed is None:
+            return BookStatus(name, BookState.UNSUBSCRIBED)
+        book, health = feed.book, feed.health
+        if not book.synced:  # the health row may lag the book by one callback: the book decides
+            state = health.state if health.state is not BookState.LIVE else BookState.RESYNCING
+            return BookStatus(name, state, None, health.age_s)
+        bids, asks = book.top_exact(1)
+        mid = (Decimal(bids[0][0]) + Decimal(asks[0][0])) / 2 if bids and asks else None
+        return BookStatus(name, health.state, mid, health.age_s, bool(book.crossed))
+
+    def unified(self, symbol: str) -> str:
+        """``symbol`` in the unified spelling (``ETH-USDT``), whichever spelling was given."""
+        symbols = getattr(self, "symbols", None)
+        if symbols is None:
+            return symbol
+        return str(symbols.unified(symbols.native(symbol)))
+
+    def _unified_or(self, symbol: str) -> str:
+        try:
+            return self.unified(symbol)
+        except (KeyError, ValueError):
+            return symbol
+
+    def _streams_live(self) -> bool:
+        if any(f.health.state is not BookState.LIVE for f in self._book_feeds()):
+            return False
+        us = self._user_stream
+        return us is None or not us.running or us.up
 
     def new_client_order_id(self) -> str:
         """A client order id in the venue's own format (Binance: text; Lighter: an integer below 2^48)."""

@@ -93,7 +93,7 @@ class StrategyRunner:
                 # mark positions to the live mids (unrealized PnL, the daily-loss kill switch)
                 for (venue, sym), book in self.strategy.books.items():
                     if book.synced and book.mid == book.mid:
-                        risk.mark(venue, sym, Decimal(str(book.mid)))
+                        risk.mark(venue, self.connectors[venue].unified(sym), Decimal(str(book.mid)))
                 await risk.run_pending_kill()
                 await self.strategy.on_timer()
             except asyncio.CancelledError:

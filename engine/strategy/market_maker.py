@@ -40,7 +40,7 @@ class InventoryMarketMaker(Strategy):
         mid = Decimal(str(book.mid))
         if mid.is_nan():
             return
-        inv = self.engine.risk.position(self.venue, self.symbol).qty
+        inv = self.engine.position(self.venue, self.symbol).qty
         shift = -self.skew * inv / Decimal(10_000) * mid
         for side in (Side.BUY, Side.SELL):
             sign = -1 if side is Side.BUY else 1

@@ -131,3 +131,37 @@ async def test_contract(venue):
         u = await asyncio.wait_for(updates.__anext__(), 10)
         assert (u.client_order_id, u.status) == (o2.client_order_id, OrderStatus.CANCELED)
         await us.stop()
+
+
+@pytest.mark.parametrize("venue", list(MARKET_DATA_VENUES))
+async def test_book_state_contract(venue):
+    """``book_status`` and ``state``: what the RiskManager reads from every connector."""
+    from engine.connectors.base import BookState
+
+    async with MARKET_DATA_VENUES[venue]() as (c, symbol, _):
+        before = c.book_status(symbol)
+        assert before.state is BookState.UNSUBSCRIBED and not before.live and before.mid is None
+        assert c.state is ConnectorState.LIVE  # nothing subscribed yet: nothing to be degraded by
+        feed = await c.add_book(symbol)
+        if not feed.book.synced:
+            assert c.state is ConnectorState.DEGRADED and not c.book_status(symbol).live
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 15
+        while not c.book_status(symbol).live and loop.time() < end:
+            await asyncio.sleep(0.05)
+        st = c.book_status(symbol)
+        assert st.live and st.symbol == symbol and c.state is ConnectorState.LIVE
+        bids, asks = feed.book.top_exact(1)
+        assert Decimal(bids[0][0]) < st.mid < Decimal(asks[0][0]) and isinstance(st.mid, Decimal)
+        assert 0 <= st.age_s < 15
+        assert c.unified(symbol) == symbol and c.book_status("NOPE-XYZ").state is BookState.UNSUBSCRIBED
+
+
+@pytest.mark.parametrize("venue", list(VENUES))
+def test_a_keyless_connector_refuses_private_streams_before_any_network_io(venue):
+    from engine.errors import AuthenticationError
+
+    c = ConnectorFactory.create(venue)  # no credentials, never connected
+    with pytest.raises(AuthenticationError) as e:
+        c.get_user_data_stream()
+    assert e.value.exchange == venue and "set" in str(e.value)

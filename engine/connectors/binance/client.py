@@ -19,14 +19,14 @@ from decimal import Decimal
 from typing import AsyncIterator, Optional
 
 from engine.connectors.base import BaseConnector, ConnectorState
-from engine.errors import OrderNotFoundError, RPCTimeoutError, TradingError
+from engine.errors import AuthenticationError, OrderNotFoundError, RPCTimeoutError, TradingError
 from engine.models import Balance, Candle, OrderBookSnapshot, OrderType, OrderUpdate, Side, TimeInForce
-from engine.ratelimit import RateLimits
 from engine.symbols import Symbol, SymbolMap
 
 from .auth import BinanceAuth
 from .filters import SymbolRules, plain
 from .http import BinanceHttp, depth_weight
+from .limits import binance_rate_limits
 from .parse import (SIDE_TO_VENUE, TIF_TO_VENUE, TYPE_TO_VENUE, balances_from_account, candle_from_kline,
                     order_from_rest)
 from .urls import ENVIRONMENTS, BinanceEndpoints
@@ -35,13 +35,6 @@ from .ws_streams import BinanceMarketData
 
 log = logging.getLogger("engine.binance")
 
-# Binance's documented defaults before exchangeInfo is read (it replaces them at connect)
-DEFAULT_RATE_LIMITS = [
-    {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
-    {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
-    {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
-    {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000},
-]
 RECONCILE_DELAYS_S = (0.2, 0.5, 1.0, 2.0)
 
 
@@ -74,7 +67,7 @@ class BinanceConnector(BaseConnector):
             testnet = testnet or bool(getattr(cfg, "binance_testnet", False))
         self.endpoints = endpoints or ENVIRONMENTS["testnet" if testnet else "mainnet"]
         self.auth = BinanceAuth(api_key, api_secret, recv_window=recv_window) if api_key and api_secret else None
-        self.limits = RateLimits.from_exchange_info(DEFAULT_RATE_LIMITS)
+        self.limits = binance_rate_limits()
         self.http = BinanceHttp(self.endpoints, self.limits, self.auth, timeout_s=timeout_s)
         self.market = BinanceMarketData(self.endpoints, self.http, snapshot_limit=snapshot_limit)
         self.rules: dict[str, SymbolRules] = {}
@@ -252,7 +245,9 @@ class BinanceConnector(BaseConnector):
         return await self.market.add_book(self.native(symbol), callback)
 
     async def add_trades(self, symbol, callback) -> None:
-        await self.market.add_trades(self.native(symbol), callback)
+        """``callback(Trade)`` for every new aggregate trade, with the unified symbol (each trade id once)."""
+        native = self.native(symbol)
+        await self.market.add_trades(native, callback, unified=str(self.symbols.unified(native)))
 
     def book_latency(self):
         for c in self.market.connections:
@@ -269,6 +264,7 @@ class BinanceConnector(BaseConnector):
             yield feed.book
 
     async def stream_trades(self, symbol: str) -> AsyncIterator:
+        """Public trades as ``Trade`` (taker side, unified symbol), each aggregate trade id once."""
         queue: asyncio.Queue = asyncio.Queue(maxsize=10_000)
 
         def put(trade):
@@ -276,20 +272,33 @@ class BinanceConnector(BaseConnector):
                 queue.get_nowait()
             queue.put_nowait(trade)
 
-        await self.market.add_trades(self.native(symbol), put)
+        await self.add_trades(symbol, put)
         while True:
             yield await queue.get()
 
+    def _book_feed(self, symbol: str):
+        return self.market.books.get(self.native(symbol))
+
+    def _book_feeds(self):
+        return self.market.books.values()
+
     def get_user_data_stream(self) -> BinanceUserStream:
         if self.auth is None:
-            raise TradingError("binance user data stream needs API keys (BINANCE_API_KEY / BINANCE_API_SECRET)",
-                               exchange="binance")
+            raise AuthenticationError("binance: no API keys, so no orders or user data stream (set "
+                                      "BINANCE_API_KEY and BINANCE_API_SECRET)", exchange="binance")
         if self._user_stream is None:
             self._user_stream = BinanceUserStream(self.endpoints, self.auth, self.http, self.symbols)
         return self._user_stream
 
     def health(self) -> dict:
-        return {"exchange": "binance", "state": self.state.value, "books": self.market.health(),
-                "rest": self.http.stats(), "ws_disconnects": self.market.disconnects,
+        """State, each book's health (``symbol`` unified, ``native`` Binance's), REST stats and the per-minute
+        weight budget as ``rest_budget`` {used, limit, kind, banned_for_s}, stream disconnects."""
+        limits = self.limits.status()
+        weight = limits.get("REQUEST_WEIGHT/1M")
+        budget = None if weight is None else {**weight, "kind": "weight", "banned_for_s": limits["banned_for_s"]}
+        books = [{**b, "symbol": str(self.symbols.unified(b["symbol"])), "native": b["symbol"]}
+                 for b in self.market.health()]
+        return {"exchange": "binance", "state": self.state.value, "books": books, "rest": self.http.stats(),
+                "rest_budget": budget, "ws_disconnects": self.market.disconnects,
                 "garbage_frames": self.market.garbage_frames}
 

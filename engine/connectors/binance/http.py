@@ -21,7 +21,7 @@ import aiohttp
 import orjson
 from yarl import URL
 
-from engine.errors import (ErrorAction, NonceConflictError, RateLimitExceededError, RPCTimeoutError,
+from engine.errors import (AuthenticationError, ErrorAction, NonceConflictError, RateLimitExceededError, RPCTimeoutError,
                            TradingError, timeout_error)
 from engine.ratelimit import RateLimits
 from engine.sign import encode_query
@@ -120,6 +120,9 @@ class BinanceHttp:
                           timeout_s: Optional[float] = None) -> bytes:
         """The raw body of a 200 answer (the compiled book parses snapshot bytes itself)."""
         method = method.upper()
+        if signed and self.auth is None:  # before any budget or socket is touched
+            raise AuthenticationError(f"binance {path} needs API keys (set BINANCE_API_KEY and BINANCE_API_SECRET)",
+                                      exchange="binance")
         key = (method, path)
         if weight is None:
             weight = WEIGHTS.get(key, 1)
@@ -154,9 +157,6 @@ class BinanceHttp:
             await self.open()
         headers = {}
         if signed:
-            if self.auth is None:
-                raise TradingError(f"binance {path} needs API keys (BINANCE_API_KEY / BINANCE_API_SECRET)",
-                                   exchange="binance", action=ErrorAction.FIX_CONFIG)
             query = self.auth.signed_query(items)
             headers.update(self.auth.headers)
         else:

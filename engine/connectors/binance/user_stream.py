@@ -11,7 +11,7 @@ import asyncio
 import logging
 import uuid
 from decimal import Decimal
-from typing import AsyncIterator, Callable, Optional
+from typing import Optional
 
 import aiohttp
 import orjson
@@ -32,18 +32,15 @@ log = logging.getLogger("engine.binance.user")
 class BinanceUserStream(UserDataStream):
     def __init__(self, endpoints: BinanceEndpoints, auth: BinanceAuth, http: BinanceHttp, symbols: SymbolMap, *,
                  reconnect: Optional[ReconnectPolicy] = None):
+        super().__init__()
         self.endpoints = endpoints
         self.auth = auth
         self.http = http
         self.symbols = symbols
         self.balances: dict[str, Balance] = {}
-        self.listeners: list[Callable[[OrderUpdate], None]] = []
-        self.on_resubscribed: list[Callable[[int], None]] = []
         self.epoch = 0  # bumped on every (re)subscription
-        self.subscribed = asyncio.Event()
         self.events = 0
         self.disconnects = 0
-        self._queue: asyncio.Queue[OrderUpdate] = asyncio.Queue()
         self._task: Optional[asyncio.Task] = None
         self._ws: Optional[aiohttp.ClientWebSocketResponse] = None
         self._policy = reconnect or ReconnectPolicy()
@@ -51,6 +48,7 @@ class BinanceUserStream(UserDataStream):
         self.last_error: Optional[Exception] = None
 
     async def start(self, timeout_s: float = 10.0) -> None:
+        self.running = True
         if self._task is None or self._task.done():
             self._stopping = False
             self._task = asyncio.create_task(self._run(), name="binance-user-stream")
@@ -58,6 +56,7 @@ class BinanceUserStream(UserDataStream):
 
     async def stop(self) -> None:
         self._stopping = True
+        self.running = False
         if self._ws is not None and not self._ws.closed:
             try:
                 await self._request("userDataStream.unsubscribe", {})
@@ -67,11 +66,7 @@ class BinanceUserStream(UserDataStream):
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        self.subscribed.clear()
-
-    async def stream_order_updates(self) -> AsyncIterator[OrderUpdate]:
-        while True:
-            yield await self._queue.get()
+        self._set_up(False)
 
     # -- internals
     async def _run(self) -> None:
@@ -95,7 +90,7 @@ class BinanceUserStream(UserDataStream):
             except Exception as e:
                 self.last_error = e
                 log.warning("binance user stream: %s", e)
-            self.subscribed.clear()
+            self._set_up(False)
             if self._stopping:
                 return
             self.disconnects += 1
@@ -104,7 +99,7 @@ class BinanceUserStream(UserDataStream):
     async def _subscribe(self) -> None:
         res = await self._request("userDataStream.subscribe.signature", self.auth.sign_ws_api({}))
         self.epoch += 1
-        self.subscribed.set()
+        self._set_up(True)
         log.info("binance user stream subscribed (subscriptionId=%s, epoch=%d)",
                  (res or {}).get("subscriptionId"), self.epoch)
         for cb in self.on_resubscribed:

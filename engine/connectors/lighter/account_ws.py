@@ -28,26 +28,22 @@ MIN_RENEW_INTERVAL_S = 1.0  # a venue that keeps refusing tokens is not hammered
 
 class LighterAccountStream(UserDataStream):
     def __init__(self, connector, *, rotate_s: Optional[float] = None):
+        super().__init__()
         self.c = connector
         acct = connector.account_index
         self.orders_channel = f"account_all_orders:{acct}"
         self.positions_channel = f"account_all_positions:{acct}"
         self.channels = (self.orders_channel, self.positions_channel)
-        self.listeners: list = []
-        self.on_resubscribed: list = []
         self.position_listeners: list = []  # called with (unified symbol, signed Decimal size)
         self.positions: dict = {}  # unified symbol -> signed size, as the venue last reported it
         self.epoch = 0
-        self.subscribed = asyncio.Event()
         t = connector.tokens
         self.rotate_s = rotate_s if rotate_s is not None else t.lifetime_s - t.lead_s
-        self._queue: asyncio.Queue = asyncio.Queue()
         self._rotation: Optional[asyncio.Task] = None
         self._last_renew = 0.0
         self.renewals = 0
         self.auth_errors = 0
         self.dropped = 0  # frames that could not be read
-        self.running = False
 
     @property
     def tokens_minted(self) -> int:
@@ -100,7 +96,7 @@ class LighterAccountStream(UserDataStream):
         if not self.running:
             return
         self.auth_errors += 1
-        self.subscribed.clear()
+        self._set_up(False)
         log.warning("lighter account stream: %s; renewing the auth token", err)
         self.c.tokens.invalidate()
         asyncio.get_running_loop().create_task(self.renew())
@@ -113,11 +109,7 @@ class LighterAccountStream(UserDataStream):
         for ch in self.channels:
             if self.c.market.private.pop(ch, None) is not None:
                 self.c.market._send({"type": "unsubscribe", "channel": ch.replace(":", "/")})
-        self.subscribed.clear()
-
-    async def stream_order_updates(self) -> AsyncIterator[OrderUpdate]:
-        while True:
-            yield await self._queue.get()
+        self._set_up(False)
 
     def status(self) -> dict:
         return {"subscribed": self.subscribed.is_set(), "epoch": self.epoch, "renewals": self.renewals,
@@ -140,13 +132,13 @@ class LighterAccountStream(UserDataStream):
             return
         if kind.startswith("subscribed/"):
             self.epoch += 1
-            self.subscribed.set()
+            self._set_up(True)
             for cb in self.on_resubscribed:
                 cb(self.epoch)
         orders = msg.get("orders")
         for rows in (orders.values() if isinstance(orders, dict) else [orders] if orders else ()):
             for row in self._rows(rows, kind):
-                self.emit(parse.order_update(row, self.c.unified(row["market_index"])))
+                self.emit(parse.order_update(row, self.c.unified_market(row["market_index"])))
 
     def _rows(self, rows, kind: str):
         """Each readable row of ``rows`` (a list, or a map of market id -> row); an unreadable one is dropped
@@ -161,7 +153,7 @@ class LighterAccountStream(UserDataStream):
             yield row
 
     def _position(self, row: dict) -> None:
-        symbol = self.c.unified(row["market_id"])
+        symbol = self.c.unified_market(row["market_id"])
         size = parse.position(row)
         self.positions[symbol] = size
         for cb in self.position_listeners:

@@ -60,7 +60,6 @@ class LighterConnector(BaseConnector):
         self.signer = None
         self.lane: Optional[NonceLane] = None
         self.tokens = AuthTokens(lambda: self._trading()[0], lifetime_s=token_lifetime_s)
-        self._account_stream = None
         self.endpoints = endpoints or ENVIRONMENTS["testnet" if testnet else "mainnet"]
         self.http = LighterHttp(self.endpoints, timeout_s=timeout_s)
         if tier is not None:
@@ -94,8 +93,8 @@ class LighterConnector(BaseConnector):
         self.state = ConnectorState.LIVE
 
     async def disconnect(self) -> None:
-        if self._account_stream is not None:
-            await self._account_stream.stop()
+        if self._user_stream is not None:
+            await self._user_stream.stop()
         await self.market.stop()
         await self.http.close()
         if self.signer is not None:
@@ -105,9 +104,7 @@ class LighterConnector(BaseConnector):
     def _trading(self):
         """The signer and nonce lane, created on first use (the lighter extra is needed only here)."""
         if self.signer is None:
-            if self._private_key is None or self.account_index is None or self.api_key_index is None:
-                raise OrderRejectedError("lighter trading needs LIGHTER_ACCOUNT_INDEX, LIGHTER_API_KEY_INDEX and "
-                                         "LIGHTER_API_PRIVATE_KEY", exchange="lighter")
+            self._require_keys()
             from .signer import LighterSigner
 
             self.signer = LighterSigner(self.endpoints.rest, self._private_key, self.account_index,
@@ -119,6 +116,12 @@ class LighterConnector(BaseConnector):
 
             self.lane = NonceLane(self.account_index, self.api_key_index, next_nonce)
         return self.signer, self.lane
+
+    def _require_keys(self) -> None:
+        if self._private_key is None or self.account_index is None or self.api_key_index is None:
+            raise AuthenticationError("lighter: no API key, so no orders or account stream (set "
+                                      "LIGHTER_ACCOUNT_INDEX, LIGHTER_API_KEY_INDEX and LIGHTER_API_PRIVATE_KEY)",
+                                      exchange="lighter")
 
     async def _send(self, sign) -> dict:
         return await self._transact([sign])
@@ -187,7 +190,7 @@ class LighterConnector(BaseConnector):
     async def _private_get(self, path: str, params: dict) -> dict:
         """A read that needs an auth token; a refused token (20013) is re-minted once."""
         if self.account_index is None:
-            raise OrderRejectedError(f"lighter {path} needs LIGHTER_ACCOUNT_INDEX", exchange="lighter")
+            raise AuthenticationError(f"lighter {path} needs LIGHTER_ACCOUNT_INDEX", exchange="lighter")
         params = {"account_index": self.account_index, **params}
         try:
             return await self.http.get(path, params, auth=await self.tokens.current())
@@ -200,7 +203,7 @@ class LighterConnector(BaseConnector):
     def market_info(self, symbol) -> dict:
         return self.markets[self.native(symbol)]
 
-    def unified(self, market_id: int) -> str:
+    def unified_market(self, market_id: int) -> str:
         m = self.by_id.get(int(market_id))
         return str(self.symbols.unified(m["symbol"])) if m else str(market_id)
 
@@ -439,7 +442,7 @@ class LighterConnector(BaseConnector):
     async def get_open_orders(self, symbol=None) -> list:
         params = {"market_id": self.market_info(symbol)["market_id"]} if symbol is not None else {}
         body = await self._private_get("/api/v1/accountActiveOrders", params)
-        return [parse.order_update(r, self.unified(r["market_index"])) for r in body.get("orders") or ()]
+        return [parse.order_update(r, self.unified_market(r["market_index"])) for r in body.get("orders") or ()]
 
     async def get_order(self, symbol, order_id=None, client_order_id=None) -> Optional[OrderUpdate]:
         """The venue's view of one order: the active orders, then the latest 100 inactive ones; None if neither
@@ -450,7 +453,7 @@ class LighterConnector(BaseConnector):
             body = await self._private_get(path, {"market_id": mid, **extra})
             for r in body.get("orders") or ():
                 if parse.matches(r, order_id, client_order_id):
-                    return parse.order_update(r, self.unified(r["market_index"]))
+                    return parse.order_update(r, self.unified_market(r["market_index"]))
         return None
 
     # -- account
@@ -466,28 +469,44 @@ class LighterConnector(BaseConnector):
 
     async def _account_body(self) -> dict:
         if self.account_index is None:
-            raise OrderRejectedError("lighter account reads need LIGHTER_ACCOUNT_INDEX", exchange="lighter")
+            raise AuthenticationError("lighter account reads need LIGHTER_ACCOUNT_INDEX", exchange="lighter")
         body = await self.http.get("/api/v1/account", {"by": "index", "value": self.account_index})
         if not body.get("accounts"):
             raise OrderRejectedError(f"lighter account {self.account_index} not found", exchange="lighter")
         return body["accounts"][0]
 
+    def _book_feed(self, symbol: str):
+        return self.market.books.get(self.market_info(symbol)["market_id"])
+
+    def _book_feeds(self):
+        return self.market.books.values()
+
     def get_user_data_stream(self):
-        if self._account_stream is None:
+        self._require_keys()
+        if self._user_stream is None:
             from .account_ws import LighterAccountStream
 
-            self._account_stream = LighterAccountStream(self)
-        return self._account_stream
+            self._user_stream = LighterAccountStream(self)
+        return self._user_stream
 
     def health(self) -> dict:
-        out = {"exchange": "lighter", "state": self.state.value, "books": self.market.health(),
+        """State, each book's health (``symbol`` unified, ``native`` Lighter's market name), REST counts, the
+        tier's budgets, and the per-minute REST budget as ``rest_budget`` {used, limit, kind, banned_for_s}
+        (kind "weight" on the paid tiers, "requests" on Standard, which counts requests whatever they are)."""
+        rest = self.http.limits.status()
+        kind, row = (("weight", rest["REQUEST_WEIGHT/1M"]) if "REQUEST_WEIGHT/1M" in rest
+                     else ("requests", rest.get("RAW_REQUESTS/1M")))
+        books = [{**b, "symbol": str(self.symbols.unified(b["symbol"])), "native": b["symbol"]}
+                 for b in self.market.health()]
+        out = {"exchange": "lighter", "state": self.state.value, "books": books,
                "ws_disconnects": self.market.disconnects, "rest_requests": self.http.requests,
-               "rate_limited": self.http.rate_limited, "limits": self.http.budget.status()}
+               "rate_limited": self.http.rate_limited, "limits": self.http.budget.status(),
+               "rest_budget": None if row is None else {**row, "kind": kind, "banned_for_s": rest["banned_for_s"]}}
         if self.lane is not None:
             out["nonce"] = {"api_key": self.api_key_index, "refreshes": self.lane.refreshes,
                             "conflicts": self.lane.conflicts}
         if self.tokens.minted:
             out["auth_token_expires_in_s"] = round(self.tokens.expires_in_s())
-        if self._account_stream is not None:
-            out["account_stream"] = self._account_stream.status()
+        if self._user_stream is not None:
+            out["account_stream"] = self._user_stream.status()
         return out

@@ -123,8 +123,12 @@ class LighterMarketData:
                 self.connected.clear()
                 log.warning("lighter ws: connect failed: %s", e)
             for lb in self.books.values():
+                if lb.health.state is BookState.LIVE:
+                    lb.health.resyncs += 1
                 lb.health.state = BookState.RESYNCING
                 lb.book.clear()  # continuity is lost with the socket
+            for stream in self._private_streams():
+                stream._set_up(False)  # until the venue confirms the resubscription
             await asyncio.sleep(self._policy.next_delay())
 
     def _private_streams(self) -> list:
