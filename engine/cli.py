@@ -1,4 +1,4 @@
-"""The ``engine`` command (also ``python -m engine``).
+"""The ``engine`` command (also ``python -m engine``): argument parsing, input checks and presentation.
 
     engine run [--duration S] [--json]   stream books from the venues and print a status line per second
                                          (against the embedded simulators unless --live)
@@ -7,86 +7,184 @@
     engine record --out F / replay F     raw frames to JSONL.gz / a recording through the simulator
     engine doctor                        build flags, versions, event loop, clock offset, config (masked)
 
-Exit codes: 0 ok, 2 usage or configuration error (one line, no traceback), 3 connection failure.
-uvloop is chosen here, never by importing the library.
+The wiring (venues, risk, execution, strategies, status dicts) is ``engine/app.py``. Every input is checked
+here before anything starts or connects; an input error is one line on stderr and exit code 2.
+Exit codes: 0 ok, 2 usage or configuration error (one line, no traceback), 3 connection failure,
+4 halted by the risk kill switch. uvloop is chosen here, never by importing the library.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
-import importlib.util
+import importlib
 import json
 import logging
+import math
+import os
 import platform
 import signal
 import sys
-import time
+import types
 from decimal import Decimal
 
 EXIT_OK, EXIT_USAGE, EXIT_CONNECTION, EXIT_RISK = 0, 2, 3, 4
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 log = logging.getLogger("engine")
 
 
 class UsageError(Exception):
-    pass
+    """Bad input: printed as one ``engine: ...`` line on stderr, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises UsageError instead of printing its usage block and exiting, so a bad flag is
+    one line like every other input error (subcommand parsers inherit the class)."""
+
+    def error(self, message):
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+# -- argument types: each rejects a bad value at parse time, before anything starts
+def _seconds(what: str, hint: str = ""):
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            v = math.nan
+        if not (math.isfinite(v) and v > 0):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}: give a finite number of seconds above 0"
+                                             + hint)
+        return v
+    return parse
+
+
+def _log_level(text: str) -> str:
+    level = text.strip().upper()
+    if level not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a log level: use {', '.join(LOG_LEVELS)}")
+    return level
+
+
+def _symbol_list(text: str, source: str = "") -> tuple:
+    """Unified ``BASE-QUOTE`` symbols (``eth/usdt`` and ``ETH_USDT`` too), upper-cased, deduplicated;
+    ``source`` names where the text came from when it is not the flag argparse already names."""
+    from engine.symbols import Symbol
+
+    out = []
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        try:
+            sym = Symbol.parse(part)
+        except ValueError:
+            sym = None
+        if sym is None or not (sym.base.isalnum() and sym.quote.isalnum()):
+            raise argparse.ArgumentTypeError(f"{source + ': ' if source else ''}{part.strip()!r} is not a "
+                                             "BASE-QUOTE symbol (e.g. BTC-USDT,ETH-USDT)")
+        if str(sym) not in out:
+            out.append(str(sym))
+    if not out:
+        raise argparse.ArgumentTypeError(f"{source + ': ' if source else ''}no symbol given "
+                                         "(e.g. BTC-USDT,ETH-USDT)")
+    return tuple(out)
+
+
+def _recording_path(text: str) -> str:
+    """Where ``engine record`` may write: a new or writable ``.gz`` file in an existing directory."""
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text} is a directory: give a file name, e.g. "
+                                         f"{os.path.join(text, 'session.jsonl.gz')}")
+    if not text.endswith(".gz"):
+        raise argparse.ArgumentTypeError(f"{text!r} must end in .gz (the recording is gzip-compressed and "
+                                         "replay reads it by that name), e.g. session.jsonl.gz")
+    folder = os.path.dirname(os.path.abspath(text))
+    if not os.path.isdir(folder):
+        what = "is not a directory" if os.path.exists(folder) else "does not exist"
+        raise argparse.ArgumentTypeError(f"{folder} {what}: create the directory or write elsewhere")
+    if not os.access(folder, os.W_OK | os.X_OK) or (os.path.exists(text) and not os.access(text, os.W_OK)):
+        raise argparse.ArgumentTypeError(f"{text} is not writable by this user: write elsewhere")
+    return text
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="engine", description="Low-latency crypto trading engine.")
+    p = _Parser(prog="engine", description="Low-latency crypto trading engine.")
     p.add_argument("--env-file", help="read KEY=VALUE settings from this file (never read implicitly)")
-    p.add_argument("--log-level", default=None, help="DEBUG, INFO (default), WARNING, ERROR")
+    p.add_argument("--log-level", type=_log_level, default=None, help="DEBUG, INFO (default), WARNING, ERROR")
     p.add_argument("--log-json", action="store_true", help="log as JSON lines (also ENGINE_LOG_JSON=1)")
     sub = p.add_subparsers(dest="cmd", required=True)
+    symbols_help = "comma-separated BASE-QUOTE, e.g. BTC-USDT,ETH-USDT (default: ENGINE_SYMBOLS, else those two)"
+    until = " (omit --duration to run until ^C)"
 
     run = sub.add_parser("run", help="stream books and print live status (simulators by default)")
-    run.add_argument("--duration", type=float, default=None, help="stop by itself after this many seconds")
-    run.add_argument("--symbols", default=None, help="comma-separated, e.g. BTC-USDT,ETH-USDT")
+    run.add_argument("--duration", type=_seconds("a duration", until), default=None,
+                     help="stop by itself after this many seconds")
+    run.add_argument("--symbols", type=_symbol_list, default=None, help=symbols_help)
     run.add_argument("--json", action="store_true", help="print status as JSON lines")
     run.add_argument("--live", action="store_true", help="connect to the real venues instead of the simulators")
-    run.add_argument("--interval", type=float, default=1.0, help="status refresh in seconds")
+    run.add_argument("--interval", type=_seconds("an interval"), default=1.0, help="status refresh in seconds")
     run.add_argument("--strategy", choices=["mm", "monitor", "none"], default=None,
-                     help="mm: the example inventory-aware market maker (default on the simulator); "
-                          "monitor: books only (default with --live)")
+                     help="mm: the example inventory-aware market maker, one per venue and symbol (default on "
+                          "the simulator); monitor: books only (default with --live)")
 
     mon = sub.add_parser("monitor", help="stream and compare books on every monitored venue; no trading")
-    mon.add_argument("--duration", type=float, default=None)
-    mon.add_argument("--symbols", default=None)
+    mon.add_argument("--duration", type=_seconds("a duration", until), default=None)
+    mon.add_argument("--symbols", type=_symbol_list, default=None, help=symbols_help)
     mon.add_argument("--json", action="store_true")
     mon.add_argument("--live", action="store_true")
-    mon.add_argument("--interval", type=float, default=1.0)
+    mon.add_argument("--interval", type=_seconds("an interval"), default=1.0)
 
     sim = sub.add_parser("sim", help="run an embedded exchange simulator")
     sim.add_argument("exchange", choices=["binance", "lighter"])
     sim.add_argument("args", nargs=argparse.REMAINDER, help="simulator options (see engine sim binance -h)")
 
     rec = sub.add_parser("record", help="record raw Binance frames + snapshots to JSONL.gz")
-    rec.add_argument("--out", required=True, help="output file (.jsonl.gz)")
-    rec.add_argument("--duration", type=float, default=60.0)
-    rec.add_argument("--symbols", default=None, help="comma-separated, e.g. BTC-USDT,ETH-USDT")
+    rec.add_argument("--out", required=True, type=_recording_path, help="output file (.jsonl.gz)")
+    rec.add_argument("--duration", type=_seconds("a duration"), default=60.0)
+    rec.add_argument("--symbols", type=_symbol_list, default=None, help=symbols_help)
     rec.add_argument("--live", action="store_true", help="record the real venue instead of the simulator")
 
     rep = sub.add_parser("replay", help="replay a recording through the Binance simulator into the engine")
     rep.add_argument("file", help="a recording (engine record) or a capture directory")
     rep.add_argument("--pace", choices=["fast", "recorded"], default="fast")
     rep.add_argument("--json", action="store_true", help="print status as JSON lines")
-    rep.add_argument("--timeout", type=float, default=60.0, help="give up after this many seconds")
+    rep.add_argument("--timeout", type=_seconds("a timeout"), default=60.0, help="give up after this many seconds")
 
     sub.add_parser("doctor", help="build flags, versions, event loop, clock offset, config summary")
     return p
 
 
 def _settings(args):
+    """(Settings, the environment they came from); any malformed value or env file is a UsageError."""
     from engine.config import ConfigError, Settings, read_env_file
 
-    import os
-
     env = dict(os.environ)
-    if args.env_file:
-        env.update(read_env_file(args.env_file))
     try:
-        return Settings.from_env(env)
+        if args.env_file:
+            env.update(read_env_file(args.env_file))
+        settings = Settings.from_env(env)
+    except UnicodeDecodeError:
+        raise UsageError(f"--env-file {args.env_file} is not UTF-8 text: give a file of KEY=VALUE lines") from None
     except ConfigError as e:
+        raise UsageError(str(e)) from None
+    if args.log_level is None and settings.log_level not in LOG_LEVELS:
+        raise UsageError(f"ENGINE_LOG_LEVEL={settings.log_level!r} is not a log level: use {', '.join(LOG_LEVELS)}")
+    return settings, env
+
+
+def _symbols(args, env) -> tuple:
+    """--symbols, else ENGINE_SYMBOLS, else app.DEFAULT_SYMBOLS (engine/config.py's own default for
+    ENGINE_SYMBOLS is a single symbol, so an unset variable is told apart from a set one here)."""
+    from engine.app import DEFAULT_SYMBOLS
+
+    if args.symbols is not None:
+        return args.symbols
+    raw = env.get("ENGINE_SYMBOLS", "")
+    if not raw.strip():
+        return DEFAULT_SYMBOLS
+    try:
+        return _symbol_list(raw, "ENGINE_SYMBOLS")
+    except argparse.ArgumentTypeError as e:
         raise UsageError(str(e)) from None
 
 
@@ -99,31 +197,17 @@ def _setup_logging(args, settings) -> None:
 
 
 def main(argv=None) -> int:
-    parser = _parser()
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as e:
+        args = _parser().parse_args(argv)
+    except UsageError as e:
+        print(f"engine: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except SystemExit as e:  # --help
         return EXIT_USAGE if e.code not in (0, None) else EXIT_OK
     try:
-        settings = _settings(args)
+        settings, env = _settings(args)
         _setup_logging(args, settings)
-        if args.cmd == "doctor":
-            return _run_loop(_doctor(settings))
-        if args.cmd == "sim":
-            if args.exchange == "lighter":
-                from engine.sim.lighter.__main__ import main as sim_main
-            else:
-                from engine.sim.binance.__main__ import main as sim_main
-            return sim_main(args.args)
-        if args.cmd == "run":
-            return _run_loop(_run(args, settings))
-        if args.cmd == "monitor":
-            args.strategy = "monitor"
-            return _run_loop(_run(args, settings))
-        if args.cmd == "record":
-            return _run_loop(_record(args, settings))
-        if args.cmd == "replay":
-            return _run_loop(_replay(args))
+        return _command(args, settings, env)
     except UsageError as e:
         print(f"engine: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -133,7 +217,35 @@ def main(argv=None) -> int:
         from engine.logs import stop_logging
 
         stop_logging()
-    return EXIT_USAGE
+
+
+def _command(args, settings, env) -> int:
+    """Check what is left to check (symbols, keys, the recording), then start the command."""
+    from engine import app
+    from engine.config import ConfigError
+
+    if args.cmd == "doctor":
+        return _run_loop(_doctor(settings))
+    if args.cmd == "sim":
+        return _sim(args.exchange, args.args)
+    if args.cmd in ("run", "monitor"):
+        try:
+            plan = app.plan_run(settings, _symbols(args, env), live=args.live,
+                                strategy="monitor" if args.cmd == "monitor" else args.strategy)
+        except ConfigError as e:
+            raise UsageError(str(e)) from None
+        for note in plan.notes:
+            _say(args.cmd, note)
+        return _run_loop(_run(args, settings, plan))
+    if args.cmd == "record":
+        return _run_loop(_record(args, settings, _symbols(args, env)))
+    if args.cmd == "replay":
+        try:
+            recording = app.load_recording(args.file)
+        except app.RecordingError as e:
+            raise UsageError(f"replay: {e}") from None
+        return _run_loop(_replay(args, sorted(recording.snapshots)))
+    raise UsageError(f"unknown command {args.cmd!r} (see 'engine --help')")
 
 
 def _run_loop(coro) -> int:
@@ -189,208 +301,105 @@ async def _doctor(settings) -> int:
     return EXIT_USAGE if missing else EXIT_OK
 
 
-async def _run(args, settings) -> int:
-    from decimal import Decimal
+def _say(cmd: str, line: str) -> None:
+    print(f"engine {cmd}: {line}", file=sys.stderr, flush=True)
 
-    from engine.execution import ExecutionEngine
-    from engine.risk import RiskManager
-    from engine.strategy import StrategyRunner
-    from engine.strategy.cross_venue import CrossVenueMonitor
-    from engine.strategy.market_maker import InventoryMarketMaker
 
-    symbols = [s.strip() for s in (args.symbols or "BTC-USDT,ETH-USDT").split(",") if s.strip()]
-    strategy = args.strategy or ("monitor" if args.live else "mm")
-    venues = list(dict.fromkeys([*settings.monitor_exchanges, settings.active_exchange]))
-    lighter_ok = importlib.util.find_spec("lighter") is not None
-    # on the simulators the market maker paper-trades every venue; live, only ACTIVE_EXCHANGE
-    trading = [v for v in venues if strategy == "mm" and (args.live is False or v == settings.active_exchange)
-               and (v != "lighter" or lighter_ok)]
-    if strategy == "mm" and "lighter" in venues and not lighter_ok:
-        print("engine run: lighter is monitored only: trading there needs the lighter extra "
-              "(pip install 'engine[lighter]')", file=sys.stderr)
+def _sim(exchange: str, argv: list) -> int:
+    """A simulator as a server. Its flags are checked with its own parser first (when the module offers
+    ``parser()``), so a bad flag or a ``--replay`` that is not a recording is one line, before it listens."""
+    from engine import app
+
+    module = importlib.import_module(f"engine.sim.{exchange}.__main__")
+    make_parser = getattr(module, "parser", None)
+    if make_parser is not None:
+        p = make_parser()
+        p.error = types.MethodType(_Parser.error, p)
+        try:
+            opts = p.parse_args(argv)
+        except SystemExit as e:  # --help
+            return EXIT_USAGE if e.code not in (0, None) else EXIT_OK
+        if getattr(opts, "replay", None):
+            try:
+                app.load_recording(opts.replay)
+            except app.RecordingError as e:
+                raise UsageError(f"sim {exchange} --replay: {e}") from None
+    return module.main(argv)
+
+
+def _stop_on_signals() -> asyncio.Event:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    async with contextlib.AsyncExitStack() as stack:
-        conns = {}
-        for venue in venues:
-            conns[venue], where = await _venue(stack, venue, args, settings, venue in trading)
-            print(f"engine run: {venue}: {where}", file=sys.stderr, flush=True)
-        for venue, conn in conns.items():
-            try:
-                await conn.connect()
-            except Exception as e:
-                print(f"engine: cannot connect to {venue}: {e}", file=sys.stderr)
-                return EXIT_CONNECTION
-            stack.push_async_callback(conn.disconnect)
-        risk = RiskManager(limits=settings.risk)
-        feeds = [(v, await conns[v].add_book(s)) for v in venues for s in symbols]
-        by_key = {(v, s): f for (v, f), s in zip(feeds, [s for _ in venues for s in symbols])}
+    return stop
 
-        def market(venue, symbol):
-            feed = by_key.get((venue, symbol))
-            if feed is None or not feed.book.synced:
-                return None, 0.0
-            return Decimal(str(feed.book.mid)), feed.health.age_s
 
-        ex = ExecutionEngine({v: conns[v] for v in trading}, risk, market=market,
-                             cancel_on_shutdown=settings.risk.cancel_on_shutdown)
-        if trading:
-            await ex.start()
-            stack.push_async_callback(ex.stop)
-        runners = [StrategyRunner(CrossVenueMonitor(ex, {v: symbols for v in venues}), conns)]
-        for v in trading:
-            runners.append(StrategyRunner(InventoryMarketMaker(ex, v, symbols[-1], half_spread_bps=Decimal("0.05")),
-                                          {v: conns[v]}))
-        for r in runners:
-            await r.start()
-            stack.push_async_callback(r.stop)
-        print(f"engine run: {strategy} on {', '.join(symbols)}; monitoring {', '.join(venues)}; "
-              f"trading on {', '.join(trading) or 'none'}", file=sys.stderr, flush=True)
-        t_end = None if args.duration is None else loop.time() + args.duration
-        last_msgs = {}
-        while not stop.is_set() and (t_end is None or loop.time() < t_end):
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), args.interval)
-            status = _status(conns, feeds, last_msgs, args.interval, ex, risk, runners[0].strategy)
-            if args.json:
-                print(json.dumps(status), flush=True)
-            else:
-                _print_status(status)
-        if risk.killed:
-            print(f"engine: halted by risk: {risk.kill_reason}", file=sys.stderr)
-            return EXIT_RISK
+async def _run(args, settings, plan) -> int:
+    from engine import app
+
+    show = (lambda st: print(json.dumps(st), flush=True)) if args.json else _print_status
+    try:
+        killed = await app.run(settings, plan, duration=args.duration, interval=args.interval,
+                               stop=_stop_on_signals(), on_status=show,
+                               announce=lambda line: _say(args.cmd, line),
+                               on_started=lambda described: _say(args.cmd, _banner(described, plan)))
+    except app.UnknownSymbol as e:
+        raise UsageError(str(e)) from None
+    except app.VenueUnavailable as e:
+        print(f"engine: {e}", file=sys.stderr)
+        return EXIT_CONNECTION
+    if killed:
+        print(f"engine: halted by risk: {killed}", file=sys.stderr)
+        return EXIT_RISK
     return EXIT_OK
 
 
-async def _venue(stack, venue, args, settings, trades: bool):
-    """(connector, description) for a venue: its embedded simulator unless --live."""
-    if venue == "binance":
-        from engine.connectors.binance.client import BinanceConnector
-        from engine.connectors.binance.urls import BinanceEndpoints
-
-        if args.live:
-            if trades:
-                try:
-                    settings.require_trading_keys("binance")
-                except ValueError as e:
-                    raise UsageError(str(e)) from None
-            return BinanceConnector(settings), "live Binance" + (" testnet" if settings.binance_testnet else "")
-        from engine.sim.binance import BinanceSimulator
-
-        sim = await stack.enter_async_context(BinanceSimulator())
-        return (BinanceConnector(endpoints=BinanceEndpoints(sim.rest_url, sim.ws_url, sim.ws_api_url),
-                                 api_key=sim.api_key, api_secret=sim.api_secret),
-                f"the embedded Binance simulator at {sim.rest_url} (no keys or network needed; --live for real)")
-    from engine.connectors.lighter.client import LighterConnector
-    from engine.connectors.lighter.urls import LighterEndpoints
-
-    if args.live:
-        if trades:
-            try:
-                settings.require_trading_keys("lighter")
-            except ValueError as e:
-                raise UsageError(str(e)) from None
-        return LighterConnector(settings), "live Lighter" + (" testnet" if settings.lighter_testnet else "")
-    from engine.sim.lighter import LighterSimulator
-
-    sim = await stack.enter_async_context(LighterSimulator())
-    return (LighterConnector(endpoints=LighterEndpoints(sim.rest_url, sim.ws_url), account_index=sim.account_index,
-                             api_key_index=sim.api_key_index, api_private_key=sim.api_private_key),
-            f"the embedded Lighter simulator at {sim.rest_url}")
+def _banner(described: dict, plan) -> str:
+    """Exactly what runs: which symbols the market maker quotes on which venue, what the monitor compares."""
+    watched = f"cross-venue monitor on {', '.join(plan.symbols)} across {', '.join(plan.venues)}"
+    quotes = described["market_maker"]
+    if not quotes:
+        return f"{described['strategy']}: {watched}; no trading"
+    per_venue = {tuple(s) for s in quotes.values()}
+    if len(per_venue) == 1:
+        mm = f"market maker quotes {', '.join(next(iter(per_venue)))} on {', '.join(quotes)}"
+    else:
+        mm = "market maker quotes " + "; ".join(f"{v}: {', '.join(s)}" for v, s in quotes.items())
+    return f"{mm}; {watched}"
 
 
-def _status(conns, feeds, last_msgs, interval, ex, risk, monitor) -> dict:
-    rows = []
-    for venue, f in feeds:
-        b, h = f.book, f.health
-        bid, bq, ask, aq = b.bbo()
-        key = (venue, h.symbol)
-        rows.append({"venue": venue, "symbol": h.symbol, "state": h.state.value, "bid": bid, "ask": ask,
-                     "spread": round(ask - bid, 8) if bid == bid and ask == ask else None,
-                     "last_update_id": b.last_update_id, "gaps": h.gaps, "resyncs": h.resyncs,
-                     "age_s": h.as_dict()["age_s"], "msgs_s": round((h.messages - last_msgs.get(key, 0)) / interval, 1)})
-        last_msgs[key] = h.messages
-    orders = list(ex.orders.values())
-    return {"ts": round(time.time(), 3), "books": rows,
-            "book_path_ns": {v: {k: (c.book_latency() or {}).get(k) for k in ("p50", "p99", "p99.9")}
-                             for v, c in conns.items()},
-            "cross_venue_gap_bps": {k: round(v, 2) for k, v in monitor.snapshot()["gap_bps"].items()},
-            "public_trades": dict(monitor.trades),
-            "rest_weight": {v: _rest_budget(c.http.limits.status()) for v, c in conns.items()},
-            "venues": {v: {k: x for k, x in c.health().items() if k not in ("books", "exchange")}
-                       for v, c in conns.items()},
-            "orders": {"sent": len(orders), "open": len(ex.open_orders()),
-                       "filled": sum(1 for o in orders if o.filled > 0)},
-            "risk": risk.status()}
+async def _record(args, settings, symbols) -> int:
+    from engine import app
 
-
-async def _record(args, settings) -> int:
-    from engine.record import FrameRecorder
-
-    symbols = [s.strip() for s in (args.symbols or "BTC-USDT,ETH-USDT").split(",") if s.strip()]
-    async with contextlib.AsyncExitStack() as stack:
-        conn, where = await _venue(stack, "binance", args, settings, False)
-        try:
-            await conn.connect()
-        except Exception as e:
-            print(f"engine: cannot connect to binance: {e}", file=sys.stderr)
-            return EXIT_CONNECTION
-        stack.push_async_callback(conn.disconnect)
-        rec = FrameRecorder(args.out)
-        stack.callback(rec.close)
-        rec.exchange_info(await conn.http.request_raw("GET", "/api/v3/exchangeInfo"))
-        conn.market.recorder = rec
-        for s in symbols:
-            await conn.add_book(s)
-        print(f"engine record: {', '.join(symbols)} from {where} -> {args.out}", file=sys.stderr, flush=True)
-        await asyncio.sleep(args.duration)
-    print(json.dumps({"path": args.out, "frames": rec.frames, "snapshots": rec.snapshots}), flush=True)
+    try:
+        summary = await app.record(settings, symbols, args.out, duration=args.duration, live=args.live,
+                                   announce=lambda line: _say("record", line))
+    except (app.UnknownSymbol, app.RecordingError) as e:
+        raise UsageError(f"record: {e}") from None
+    except app.VenueUnavailable as e:
+        print(f"engine: {e}", file=sys.stderr)
+        return EXIT_CONNECTION
+    print(json.dumps(summary), flush=True)
     return EXIT_OK
 
 
-async def _replay(args) -> int:
-    import os
+async def _replay(args, symbols) -> int:
+    from engine import app
 
-    from engine.connectors.binance.client import BinanceConnector
-    from engine.connectors.binance.urls import BinanceEndpoints
-    from engine.sim.binance import BinanceSimulator
-    from engine.sim.binance.replay import load_session
-
-    if not os.path.exists(args.file):
-        raise UsageError(f"replay: no such file or directory: {args.file}")
-    symbols = sorted(load_session(args.file).snapshots)
-    if not symbols:
-        raise UsageError(f"replay: {args.file} holds no depth snapshot to seed a book from")
-    loop = asyncio.get_running_loop()
-    async with BinanceSimulator(replay=args.file, replay_pace=args.pace) as sim:
-        conn = BinanceConnector(endpoints=BinanceEndpoints(sim.rest_url, sim.ws_url, sim.ws_api_url))
-        await conn.connect()
-        try:
-            feeds = [await conn.add_book(s) for s in symbols]
-            end = loop.time() + args.timeout
-            last_sent, quiet = -1, 0
-            while loop.time() < end and quiet < 3:
-                await asyncio.sleep(0.5)
-                quiet = quiet + 1 if sim.streams.sent == last_sent else 0
-                last_sent = sim.streams.sent
-            rows = [{"symbol": f.symbol, "state": f.health.state.value, "last_update_id": f.book.last_update_id,
-                     "gaps": f.health.gaps, "bbo": f.book.bbo()} for f in feeds]
-        finally:
-            await conn.disconnect()
+    try:
+        rows = await app.replay(args.file, symbols, pace=args.pace, timeout=args.timeout)
+    except app.VenueUnavailable as e:
+        print(f"engine: replay: {e}", file=sys.stderr)
+        return EXIT_CONNECTION
     for r in rows:
         print(json.dumps(r) if args.json else
               f"{r['symbol']:10} {r['state']:9} u={r['last_update_id']} gaps={r['gaps']} bbo={r['bbo']}", flush=True)
     return EXIT_OK if all(r["gaps"] == 0 for r in rows) else EXIT_CONNECTION
 
 
-def _rest_budget(status: dict):
-    """The per-minute REST budget row: weighted (Binance, Lighter's paid tiers) or a plain count (Standard)."""
-    return status.get("REQUEST_WEIGHT/1M") or status.get("RAW_REQUESTS/1M")
-
-
+# -- presentation of the status dict (engine/app.py EngineSession.status)
 def _money(text: str) -> str:
     """PnL for a human: 6 decimals (the JSON status keeps the exact Decimal string)."""
     try:
@@ -399,17 +408,29 @@ def _money(text: str) -> str:
         return str(text)
 
 
-def _print_status(st: dict) -> None:
+def _px(x) -> str:
+    return f"{x:<14.8g}" if x is not None else f"{'-':<14}"
+
+
+def _rejected(orders: dict) -> str:
+    """``rejected=N (last: venue: reason; ...)``: at 3 a.m. the reason matters more than the count."""
+    text = f"rejected={orders.get('rejected', 0)}"
+    last = [f"{v}: {r['last_reason']}" for v, r in orders.get("rejections", {}).items() if r["count"]]
+    return text + (f" (last: {'; '.join(last)})" if last else "")
+
+
+def status_lines(st: dict) -> list:
+    """The text status: one line per book, then per-venue and order lines."""
+    out = []
     for r in st["books"]:
-        print(f"{r['venue']:8} {r['symbol']:9} {r['state']:9} bid {r['bid']:<14.8g} ask {r['ask']:<14.8g} "
-              f"u={r['last_update_id']} gaps={r['gaps']} resyncs={r['resyncs']} "
-              f"{r['msgs_s']:>5}/s age={r['age_s']}s", flush=True)
-    o, rk = st["orders"], st["risk"]
+        rate = "-" if r["msgs_s"] is None else r["msgs_s"]
+        out.append(f"{r['venue']:8} {r['symbol']:9} {r['state']:9} bid {_px(r['bid'])} ask {_px(r['ask'])} "
+                   f"u={r['last_update_id']} gaps={r['gaps']} resyncs={r['resyncs']} {rate:>5}/s age={r['age_s']}s")
     for venue, lat in st["book_path_ns"].items():
-        print(f"  {venue} book path p50={lat['p50']}ns p99={lat['p99']}ns p99.9={lat['p99.9']}ns", flush=True)
-    print("  public trades seen: " + ", ".join(f"{v} {n}" for v, n in st["public_trades"].items())
-          + "  REST weight: " + ", ".join(f"{v} {w['used']}/{w['limit']}" for v, w in st["rest_weight"].items() if w),
-          flush=True)
+        out.append(f"  {venue} book path p50={lat['p50']}ns p99={lat['p99']}ns p99.9={lat['p99.9']}ns")
+    out.append("  public trades seen: " + ", ".join(f"{v} {n}" for v, n in st["public_trades"].items())
+               + "  REST budget: " + ", ".join(f"{v} {b['used']}/{b['limit']} {b['kind']}"
+                                               for v, b in st["rest_budget"].items() if b))
     for venue, h in st["venues"].items():
         parts = [f"{venue}: {h.get('state')}", f"ws disconnects={h.get('ws_disconnects', 0)}"]
         acct = h.get("account_stream")
@@ -424,13 +445,18 @@ def _print_status(st: dict) -> None:
             parts.append(f"429s={h['rate_limited']}")
         if "limits" in h:
             parts.append(f"tier={h['limits']['tier']}")
-        print("  " + "  ".join(parts), flush=True)
+        out.append("  " + "  ".join(parts))
     if st["cross_venue_gap_bps"]:
-        print("  cross-venue mid gap (bps): " + ", ".join(f"{k} {v}" for k, v in st["cross_venue_gap_bps"].items()),
-              flush=True)
-    print(f"  orders sent={o['sent']} open={o['open']} filled={o['filled']}  positions={rk['positions']} "
-          f"realized={_money(rk['realized_pnl'])} unrealized={_money(rk['unrealized_pnl'])}"
-          + (f"  KILLED: {rk['kill_reason']}" if rk["killed"] else ""), flush=True)
+        out.append("  cross-venue mid gap (bps): " + ", ".join(f"{k} {v}" for k, v in st["cross_venue_gap_bps"].items()))
+    o, rk = st["orders"], st["risk"]
+    out.append(f"  orders sent={o['sent']} open={o['open']} filled={o['filled']} {_rejected(o)}  "
+               f"positions={rk['positions']} realized={_money(rk['realized_pnl'])} "
+               f"unrealized={_money(rk['unrealized_pnl'])}" + (f"  KILLED: {rk['kill_reason']}" if rk["killed"] else ""))
+    return out
+
+
+def _print_status(st: dict) -> None:
+    print("\n".join(status_lines(st)), flush=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -44,19 +44,31 @@ def test_doctor_reports_the_build_and_masks_secrets():
     assert "S3cr3t" not in out.stdout and "k" * 20 not in out.stdout
 
 
-def test_run_against_the_embedded_simulator_streams_live_books():
-    out = run_cli("run", "--duration", "3", "--json", "--symbols", "BTC-USDT,ETH-USDT")
+def _run_json(*args):
+    out = run_cli("run", "--duration", "3", "--json", *args)
     assert out.returncode == 0, out.stderr
+    return out, [json.loads(x) for x in out.stdout.splitlines() if x.startswith("{")]
+
+
+def test_run_against_the_embedded_simulator_streams_live_books():
+    out, lines = _run_json("--symbols", "BTC-USDT,ETH-USDT")
     assert "embedded Binance simulator" in out.stderr and "embedded Lighter simulator" in out.stderr
-    lines = [json.loads(x) for x in out.stdout.splitlines() if x.startswith("{")]
     assert len(lines) >= 2
     last = {(b["venue"], b["symbol"]): b for b in lines[-1]["books"]}
-    for key in (("binance", "BTCUSDT"), ("binance", "ETHUSDT"), ("lighter", "BTC"), ("lighter", "ETH")):
-        assert last[key]["state"] == "live" and last[key]["bid"] < last[key]["ask"]
-        assert last[key]["gaps"] == 0 and last[key]["last_update_id"] > 0
-    assert lines[-1]["orders"]["sent"] >= 2  # the example market maker paper-trades both simulated venues
+    assert set(last) == {(v, s) for v in ("binance", "lighter") for s in ("BTC-USDT", "ETH-USDT")}  # unified
+    for b in last.values():
+        assert b["state"] == "live" and b["bid"] < b["ask"]
+        assert b["gaps"] == 0 and b["last_update_id"] > 0
+    assert lines[-1]["orders"]["sent"] >= 2  # the example market maker paper-trades the simulated venues
     assert lines[-1]["risk"]["killed"] is False
     assert set(lines[-1]["cross_venue_gap_bps"]) == {"BTC-USDT", "ETH-USDT"}
+    budget = lines[-1]["rest_budget"]
+    assert budget["binance"]["kind"] == "weight" and budget["binance"]["limit"] == 6000
+
+
+def test_run_status_shows_the_lighter_account_stream_token_and_nonces():
+    pytest.importorskip("lighter", reason="trading on Lighter needs the lighter extra (pip install 'engine[lighter]')")
+    out, lines = _run_json("--symbols", "ETH-USDT")
     lighter = lines[-1]["venues"]["lighter"]  # what helps at 3 a.m.: is the account stream up, token, nonces
     assert lighter["account_stream"]["subscribed"] is True and lighter["auth_token_expires_in_s"] > 3600
     assert lighter["nonce"]["conflicts"] == 0 and lighter["limits"]["tier"] == "premium"

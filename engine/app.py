@@ -1,0 +1,339 @@
+"""Wiring for the engine's commands: venues (embedded simulators or live), the RiskManager, the
+ExecutionEngine and the strategies, and the status they produce as plain dicts.
+
+Nothing here parses arguments or prints: ``engine/cli.py`` validates the input, calls these functions and
+presents what they return. Status is read through the connector contract only (``health()``, the feeds
+``add_book`` returns, ``book_latency()``), so a new venue needs no code here.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import importlib.util
+import json
+import math
+import os
+import time
+import zlib
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Callable, Optional
+
+from engine.config import Settings
+
+# the symbols `engine run/monitor/record` use when neither --symbols nor ENGINE_SYMBOLS is given
+DEFAULT_SYMBOLS = ("BTC-USDT", "ETH-USDT")
+# the example market maker's half spread on the simulators: tight enough that the simulated market trades
+# through the quotes within seconds, so fills and PnL show up in a short run
+MM_HALF_SPREAD_BPS = Decimal("0.05")
+
+
+class VenueUnavailable(Exception):
+    """A venue could not be connected (network, DNS, the venue refused): exit code 3 in the CLI."""
+
+
+class UnknownSymbol(ValueError):
+    """A requested symbol is not listed on a venue (known only after connecting to its catalogue)."""
+
+
+class RecordingError(ValueError):
+    """A file given to replay is not a recording, or a recording cannot be written; the message names the
+    file and what is wrong."""
+
+
+Announce = Callable[[str], None]
+
+
+def _quiet(line: str) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What ``engine run``/``engine monitor`` will do, decided before anything connects."""
+
+    symbols: tuple
+    strategy: str  # "mm" | "monitor" | "none"
+    live: bool
+    venues: tuple  # monitored (books, trades, cross-venue gap)
+    trading: tuple  # venues the ExecutionEngine trades on
+    quotes: dict  # venue -> the symbols a market maker quotes there (one InventoryMarketMaker per pair)
+    notes: tuple = ()  # lines worth telling the user (e.g. a venue that cannot trade here)
+
+
+def plan_run(settings: Settings, symbols, *, strategy: Optional[str] = None, live: bool = False) -> RunPlan:
+    """Decide venues and trading from the settings; raises ``ConfigError`` (missing live keys) before any I/O."""
+    symbols, strategy = tuple(symbols), strategy or ("monitor" if live else "mm")
+    venues = tuple(dict.fromkeys([*settings.monitor_exchanges, settings.active_exchange]))
+    lighter_ok = importlib.util.find_spec("lighter") is not None
+    notes = []
+    if strategy == "mm" and "lighter" in venues and not lighter_ok:
+        notes.append("lighter is monitored only: trading there needs the lighter extra "
+                     "(pip install 'engine[lighter]')")
+    # on the simulators the market maker paper-trades every venue; live, only ACTIVE_EXCHANGE
+    trading = tuple(v for v in venues if strategy == "mm" and (not live or v == settings.active_exchange)
+                    and (v != "lighter" or lighter_ok))
+    if live:
+        for v in trading:
+            settings.require_trading_keys(v)
+    per_venue = _market_makers_per_venue(settings.risk.max_orders_per_second, len(trading))
+    if trading and per_venue < len(symbols):
+        notes.append(f"the market maker quotes {', '.join(symbols[:per_venue])} only: "
+                     f"RISK_MAX_ORDERS_PER_SECOND={settings.risk.max_orders_per_second:g} lets "
+                     f"{per_venue * len(trading)} market makers send both quotes at once; set it to "
+                     f"{2 * len(trading) * len(symbols)} to quote every symbol on every venue")
+    quotes = {v: tuple(symbols[:per_venue]) for v in trading}
+    return RunPlan(symbols, strategy, live, venues, trading, quotes, tuple(notes))
+
+
+def _market_makers_per_venue(max_orders_per_second: float, venues: int) -> int:
+    """How many market makers per venue the order-rate limit lets quote without refusals: all of them tick
+    together and each may send both quotes in one tick, so 2 x their number must fit in one second's rate
+    (more and the first ticks are refused by the RiskManager's order-rate check). At least one per venue."""
+    if venues == 0:
+        return 0
+    return max(1, int(max_orders_per_second // 2) // venues)
+
+
+async def open_venue(stack: contextlib.AsyncExitStack, name: str, settings: Settings, *, live: bool,
+                     trading: bool):
+    """(connector, description) for venue ``name``: its embedded simulator (entered into ``stack``) unless
+    ``live``. Live trading without the venue's keys raises ``ConfigError``. The connector is not connected."""
+    if live:
+        if trading:
+            settings.require_trading_keys(name)
+        if name == "binance":
+            from engine.connectors.binance.client import BinanceConnector
+
+            return BinanceConnector(settings), "live Binance" + (" testnet" if settings.binance_testnet else "")
+        from engine.connectors.lighter.client import LighterConnector
+
+        return LighterConnector(settings), "live Lighter" + (" testnet" if settings.lighter_testnet else "")
+    if name == "binance":
+        from engine.connectors.binance.client import BinanceConnector
+        from engine.connectors.binance.urls import BinanceEndpoints
+        from engine.sim.binance import BinanceSimulator
+
+        sim = await stack.enter_async_context(BinanceSimulator())
+        return (BinanceConnector(endpoints=BinanceEndpoints(sim.rest_url, sim.ws_url, sim.ws_api_url),
+                                 api_key=sim.api_key, api_secret=sim.api_secret),
+                f"the embedded Binance simulator at {sim.rest_url} (no keys or network needed; --live for real)")
+    from engine.connectors.lighter.client import LighterConnector
+    from engine.connectors.lighter.urls import LighterEndpoints
+    from engine.sim.lighter import LighterSimulator
+
+    sim = await stack.enter_async_context(LighterSimulator())
+    return (LighterConnector(endpoints=LighterEndpoints(sim.rest_url, sim.ws_url), account_index=sim.account_index,
+                             api_key_index=sim.api_key_index, api_private_key=sim.api_private_key),
+            f"the embedded Lighter simulator at {sim.rest_url}")
+
+
+async def _connect(stack: contextlib.AsyncExitStack, venue: str, conn) -> None:
+    try:
+        await conn.connect()
+    except Exception as e:
+        raise VenueUnavailable(f"cannot connect to {venue}: {e}") from e
+    stack.push_async_callback(conn.disconnect)
+
+
+async def _add_book(venue: str, conn, symbol: str):
+    try:
+        return await conn.add_book(symbol)
+    except ValueError as e:  # the venue's catalogue does not list it
+        raise UnknownSymbol(f"{e}; choose listed symbols with --symbols or ENGINE_SYMBOLS") from None
+
+
+class EngineSession:
+    """One ``engine run`` / ``engine monitor``: the connected venues, their books, the RiskManager, the
+    ExecutionEngine and the strategies. ``start`` wires it all inside an exit stack; ``status()`` is the
+    dict the CLI prints (the same keys in text and JSON)."""
+
+    def __init__(self, settings: Settings, plan: RunPlan):
+        self.settings, self.plan = settings, plan
+        self.connectors: dict = {}
+        self.descriptions: dict = {}
+        self.feeds: dict = {}  # (venue, unified symbol as asked) -> feed (.book, .health)
+        self.risk = None
+        self.execution = None
+        self.monitor = None
+        self.market_makers: list = []
+        self._last_msgs: dict = {}
+        self._last_t: Optional[float] = None
+
+    async def start(self, stack: contextlib.AsyncExitStack, announce: Announce = _quiet) -> None:
+        from engine.execution import ExecutionEngine
+        from engine.risk import RiskManager
+        from engine.strategy import StrategyRunner
+        from engine.strategy.cross_venue import CrossVenueMonitor
+        from engine.strategy.market_maker import InventoryMarketMaker
+
+        plan = self.plan
+        for venue in plan.venues:
+            conn, where = await open_venue(stack, venue, self.settings, live=plan.live, trading=venue in plan.trading)
+            self.connectors[venue], self.descriptions[venue] = conn, where
+            announce(f"{venue}: {where}")
+        for venue, conn in self.connectors.items():
+            await _connect(stack, venue, conn)
+        for venue, conn in self.connectors.items():
+            for sym in plan.symbols:
+                self.feeds[(venue, sym)] = await _add_book(venue, conn, sym)
+        self.risk = RiskManager(limits=self.settings.risk)
+        # the RiskManager reads each order's book state from its connector itself
+        self.execution = ExecutionEngine({v: self.connectors[v] for v in plan.trading}, self.risk,
+                                         cancel_on_shutdown=self.settings.risk.cancel_on_shutdown)
+        if plan.trading:
+            await self.execution.start()
+            stack.push_async_callback(self.execution.stop)
+        self.monitor = CrossVenueMonitor(self.execution, {v: list(plan.symbols) for v in plan.venues})
+        runners = [StrategyRunner(self.monitor, self.connectors)]
+        for v, symbols in plan.quotes.items():
+            for sym in symbols:
+                mm = InventoryMarketMaker(self.execution, v, sym, half_spread_bps=MM_HALF_SPREAD_BPS)
+                self.market_makers.append(mm)
+                runners.append(StrategyRunner(mm, {v: self.connectors[v]}))
+        for r in runners:
+            await r.start()
+            stack.push_async_callback(r.stop)
+
+    def describe(self) -> dict:
+        """What each strategy watches or trades: {"market_maker": {venue: [symbols]}, "monitor": {...}}."""
+        quotes: dict = {}
+        for mm in self.market_makers:
+            quotes.setdefault(mm.venue, []).append(mm.symbol)
+        return {"strategy": self.plan.strategy, "market_maker": quotes,
+                "monitor": {v: list(self.plan.symbols) for v in self.plan.venues}}
+
+    def status(self) -> dict:
+        now = time.monotonic()
+        elapsed = None if self._last_t is None else max(now - self._last_t, 1e-9)
+        self._last_t = now
+        rows = []
+        for (venue, sym), f in self.feeds.items():
+            h = f.health.as_dict()
+            bid, _, ask, _ = f.book.bbo()
+            bid, ask = _number(bid), _number(ask)
+            key = (venue, sym)
+            rate = None if elapsed is None else round((h["messages"] - self._last_msgs.get(key, 0)) / elapsed, 1)
+            self._last_msgs[key] = h["messages"]
+            rows.append({"venue": venue, "symbol": sym, "native": h["symbol"], "state": h["state"],
+                         "bid": bid, "ask": ask,
+                         "spread": round(ask - bid, 8) if bid is not None and ask is not None else None,
+                         "last_update_id": h["last_update_id"], "gaps": h["gaps"], "resyncs": h["resyncs"],
+                         "age_s": h["age_s"], "msgs_s": rate})
+        health = {v: c.health() for v, c in self.connectors.items()}
+        ex = self.execution
+        orders = list(ex.orders.values())
+        rejections = ex.rejections()  # {venue: {count, last_reason}}
+        return {"ts": round(time.time(), 3), "books": rows,
+                "book_path_ns": {v: {k: (c.book_latency() or {}).get(k) for k in ("p50", "p99", "p99.9")}
+                                 for v, c in self.connectors.items()},
+                "cross_venue_gap_bps": {k: round(g, 2) for k, g in self.monitor.snapshot()["gap_bps"].items()},
+                "public_trades": dict(self.monitor.trades),
+                "rest_budget": {v: h.get("rest_budget") for v, h in health.items()},
+                "venues": {v: {k: x for k, x in h.items() if k not in ("books", "exchange", "rest_budget")}
+                           for v, h in health.items()},
+                "orders": {"sent": len(orders), "open": len(ex.open_orders()),
+                           "filled": sum(1 for o in orders if o.filled > 0),
+                           "rejected": sum(r["count"] for r in rejections.values()), "rejections": rejections},
+                "risk": self.risk.status()}
+
+
+def _number(x: float) -> Optional[float]:
+    """A book price for JSON: NaN (an empty side) is None, so every status line stays valid JSON."""
+    return None if math.isnan(x) else x
+
+
+async def run(settings: Settings, plan: RunPlan, *, duration: Optional[float], interval: float,
+              stop: asyncio.Event, on_status: Callable[[dict], None], announce: Announce = _quiet,
+              on_started: Callable[[dict], None] = lambda described: None) -> Optional[str]:
+    """Run a session until ``stop`` is set or ``duration`` passed, handing ``on_status`` a status dict every
+    ``interval`` seconds. Returns the risk kill reason if trading was halted, else None.
+    Raises ``VenueUnavailable`` or ``UnknownSymbol``."""
+    loop = asyncio.get_running_loop()
+    session = EngineSession(settings, plan)
+    async with contextlib.AsyncExitStack() as stack:
+        await session.start(stack, announce)
+        on_started(session.describe())
+        session.status()  # the baseline for the first line's messages per second
+        t_end = None if duration is None else loop.time() + duration
+        while not stop.is_set() and (t_end is None or loop.time() < t_end):
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
+            on_status(session.status())
+        return session.risk.kill_reason if session.risk.killed else None
+
+
+async def record(settings: Settings, symbols, out: str, *, duration: float, live: bool,
+                 announce: Announce = _quiet) -> dict:
+    """Record Binance's raw frames and the snapshots they need to ``out`` for ``duration`` seconds; returns
+    {"path", "frames", "snapshots"}. Raises ``VenueUnavailable``, ``UnknownSymbol`` or ``OSError`` (``out``)."""
+    from engine.record import FrameRecorder
+
+    async with contextlib.AsyncExitStack() as stack:
+        conn, where = await open_venue(stack, "binance", settings, live=live, trading=False)
+        await _connect(stack, "binance", conn)
+        try:
+            rec = FrameRecorder(out)
+        except OSError as e:  # the CLI checked the path; this is what changed since (or what it cannot see)
+            raise RecordingError(f"{out}: {e.strerror or e}") from None
+        stack.callback(rec.close)
+        rec.exchange_info(await conn.http.request_raw("GET", "/api/v3/exchangeInfo"))
+        conn.market.recorder = rec  # the Binance market-data layer writes every raw frame it receives
+        for s in symbols:
+            await _add_book("binance", conn, s)
+        announce(f"{', '.join(symbols)} from {where} -> {out}")
+        await asyncio.sleep(duration)
+    return {"path": out, "frames": rec.frames, "snapshots": rec.snapshots}
+
+
+def load_recording(path: str):
+    """The recorded session at ``path`` (``engine record`` output or a capture directory), checked: it must
+    parse and hold at least one depth snapshot. Raises ``RecordingError`` saying what is wrong."""
+    from engine.sim.binance.replay import load_session
+
+    fix = "; give a file written by engine record --out, or a capture directory"
+    if not os.path.exists(path):
+        raise RecordingError(f"{path}: no such file or directory{fix}")
+    if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "ws_session.jsonl")):
+        raise RecordingError(f"{path} is a directory without ws_session.jsonl{fix}")
+    try:
+        session = load_session(path)
+    except json.JSONDecodeError as e:
+        raise RecordingError(f"{path} is not JSON lines ({e.msg}){fix}") from None
+    except UnicodeDecodeError:
+        raise RecordingError(f"{path} is not UTF-8 JSON lines (a binary file?){fix}") from None
+    except (gzip.BadGzipFile, EOFError, zlib.error):
+        raise RecordingError(f"{path} is not a complete gzip file{fix}") from None
+    except OSError as e:
+        raise RecordingError(f"{path}: {e.strerror or e}{fix}") from None
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise RecordingError(f"{path} holds JSON lines that are not recorded frames (each needs 'raw'){fix}") \
+            from None
+    if not session.snapshots:
+        raise RecordingError(f"{path} holds no depth snapshot to seed a book from{fix}")
+    return session
+
+
+async def replay(path: str, symbols, *, pace: str, timeout: float) -> list:
+    """Serve a recording through the Binance simulator into the connector until the frames stop (or
+    ``timeout``); returns one row per symbol (the recording's, from ``load_recording(path).snapshots``):
+    {"symbol" (Binance's name, as recorded), "state", "last_update_id", "gaps", "bbo"}."""
+    from engine.connectors.binance.client import BinanceConnector
+    from engine.connectors.binance.urls import BinanceEndpoints
+    from engine.sim.binance import BinanceSimulator
+
+    loop = asyncio.get_running_loop()
+    async with contextlib.AsyncExitStack() as stack:
+        sim = await stack.enter_async_context(BinanceSimulator(replay=path, replay_pace=pace))
+        conn = BinanceConnector(endpoints=BinanceEndpoints(sim.rest_url, sim.ws_url, sim.ws_api_url))
+        await _connect(stack, "binance", conn)
+        feeds = [await _add_book("binance", conn, s) for s in symbols]
+        end = loop.time() + timeout
+        last_sent, quiet = -1, 0
+        while loop.time() < end and quiet < 3:
+            await asyncio.sleep(0.5)
+            quiet = quiet + 1 if sim.streams.sent == last_sent else 0
+            last_sent = sim.streams.sent
+        return [{"symbol": f.health.symbol, "state": f.health.state.value, "last_update_id": f.book.last_update_id,
+                 "gaps": f.health.gaps, "bbo": f.book.bbo()} for f in feeds]
