@@ -137,11 +137,13 @@ async def _connect(stack: contextlib.AsyncExitStack, venue: str, conn) -> None:
     stack.push_async_callback(conn.disconnect)
 
 
-async def _add_book(venue: str, conn, symbol: str):
-    try:
-        return await conn.add_book(symbol)
-    except ValueError as e:  # the venue's catalogue does not list it
-        raise UnknownSymbol(f"{e}; choose listed symbols with --symbols or ENGINE_SYMBOLS") from None
+def _check_listed(venue: str, conn, symbols) -> None:
+    """Every symbol must be in the connected venue's catalogue, checked before any book is subscribed."""
+    for sym in symbols:
+        try:
+            conn.unified(sym)
+        except ValueError as e:
+            raise UnknownSymbol(f"{e}; choose listed symbols with --symbols or ENGINE_SYMBOLS") from None
 
 
 class EngineSession:
@@ -176,8 +178,10 @@ class EngineSession:
         for venue, conn in self.connectors.items():
             await _connect(stack, venue, conn)
         for venue, conn in self.connectors.items():
+            _check_listed(venue, conn, plan.symbols)
+        for venue, conn in self.connectors.items():
             for sym in plan.symbols:
-                self.feeds[(venue, sym)] = await _add_book(venue, conn, sym)
+                self.feeds[(venue, sym)] = await conn.add_book(sym)
         self.risk = RiskManager(limits=self.settings.risk)
         # the RiskManager reads each order's book state from its connector itself
         self.execution = ExecutionEngine({v: self.connectors[v] for v in plan.trading}, self.risk,
@@ -273,6 +277,7 @@ async def record(settings: Settings, symbols, out: str, *, duration: float, live
     async with contextlib.AsyncExitStack() as stack:
         conn, where = await open_venue(stack, "binance", settings, live=live, trading=False)
         await _connect(stack, "binance", conn)
+        _check_listed("binance", conn, symbols)
         try:
             rec = FrameRecorder(out)
         except OSError as e:  # the CLI checked the path; this is what changed since (or what it cannot see)
@@ -281,7 +286,7 @@ async def record(settings: Settings, symbols, out: str, *, duration: float, live
         rec.exchange_info(await conn.http.request_raw("GET", "/api/v3/exchangeInfo"))
         conn.market.recorder = rec  # the Binance market-data layer writes every raw frame it receives
         for s in symbols:
-            await _add_book("binance", conn, s)
+            await conn.add_book(s)
         announce(f"{', '.join(symbols)} from {where} -> {out}")
         await asyncio.sleep(duration)
     return {"path": out, "frames": rec.frames, "snapshots": rec.snapshots}
@@ -328,7 +333,7 @@ async def replay(path: str, symbols, *, pace: str, timeout: float) -> list:
         sim = await stack.enter_async_context(BinanceSimulator(replay=path, replay_pace=pace))
         conn = BinanceConnector(endpoints=BinanceEndpoints(sim.rest_url, sim.ws_url, sim.ws_api_url))
         await _connect(stack, "binance", conn)
-        feeds = [await _add_book("binance", conn, s) for s in symbols]
+        feeds = [await conn.add_book(s) for s in symbols]
         end = loop.time() + timeout
         last_sent, quiet = -1, 0
         while loop.time() < end and quiet < 3:

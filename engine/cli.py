@@ -324,7 +324,10 @@ def _sim(exchange: str, argv: list) -> int:
                 app.load_recording(opts.replay)
             except app.RecordingError as e:
                 raise UsageError(f"sim {exchange} --replay: {e}") from None
-    return module.main(argv)
+    try:
+        return module.main(argv)
+    except SystemExit as e:  # a simulator without parser(): argparse printed its own error (or --help)
+        return EXIT_USAGE if e.code not in (0, None) else EXIT_OK
 
 
 def _stop_on_signals() -> asyncio.Event:
