@@ -5,7 +5,14 @@
                  |-> REJECTED   (risk refused it, or the venue did)
                  \\-> UNKNOWN   (timeout / 5xx: the outcome was not seen) -> reconciled by client order id
     (an order the venue only *sequenced*, as Lighter's sendTx does, stays SUBMITTED until its first report;
-    one that never gets a report within ``confirm_after_s`` is looked up like an UNKNOWN one)
+    one that never gets a report within ``confirm_after_s`` becomes UNKNOWN and is looked up the same way)
+
+An unconfirmed order is final only when the venue says so or can no longer change it: it stays UNKNOWN,
+looked up with backoff, until the connector's ``order_deadline_ms`` (Binance: the request's recvWindow
+has passed; Lighter: the transaction's ExpiredAt), and only a lookup made after that deadline that still
+finds nothing makes it REJECTED. A state the engine *inferred* (that REJECTED, or EXPIRED for an open order
+the venue no longer lists nor finds) is not the venue's word: any later report of the order revives it into
+the reported state, with its risk slot and fills accounted again.
 
 Rules a user may rely on:
 - an order gets its client order id before anything is sent, and is never sent twice: an UNKNOWN order is
@@ -61,6 +68,7 @@ class ManagedOrder:
     average_price: Optional[Decimal] = None
     fees: Decimal = ZERO
     reason: str = ""
+    inferred: bool = False  # the final state is the engine's conclusion, not a venue report: revivable
     history: list = field(default_factory=list)  # (monotonic time, status)
 
     @property
@@ -82,18 +90,25 @@ class ExecutionEngine:
     LOG_REJECTIONS_EVERY_S = 1.0
 
     def __init__(self, connectors: dict, risk: RiskManager, *, cancel_on_shutdown: bool = True,
-                 reconcile_every_s: float = 1.0, reconcile_for_s: float = 30.0, confirm_after_s: float = 5.0):
-        """The RiskManager reads each order's book state from its connector (``book_status``)."""
+                 reconcile_every_s: float = 1.0, reconcile_max_every_s: float = 10.0,
+                 unknown_deadline_s: float = 600.0, confirm_after_s: float = 5.0):
+        """The RiskManager reads each order's book state from its connector (``book_status``).
+
+        An unconfirmed order is looked up every ``reconcile_every_s``, doubling up to ``reconcile_max_every_s``,
+        until its venue deadline (``unknown_deadline_s`` after sending when the connector gives none)."""
         self.connectors: dict[str, BaseConnector] = connectors
         self.risk = risk
         self.cancel_on_shutdown = cancel_on_shutdown
         self.reconcile_every_s = reconcile_every_s
-        self.reconcile_for_s = reconcile_for_s
+        self.reconcile_max_every_s = max(reconcile_every_s, reconcile_max_every_s)
+        self.unknown_deadline_s = unknown_deadline_s
         self.confirm_after_s = confirm_after_s  # how long a sequenced-only order may wait for its first report
         self.orders: dict[str, ManagedOrder] = {}  # client order id -> order
         self.listeners: list[Callable[[ManagedOrder], None]] = []
         self._tasks: set[asyncio.Task] = set()
         self._rejections: dict[str, Rejections] = {}
+        self._reconciling: set[str] = set()  # client order ids with a lookup loop running
+        self.revived = 0  # inferred final states a later venue report overturned
         self.market_data_only: list[str] = []  # venues started without credentials
         risk.on_kill(self.cancel_all)
 
@@ -215,12 +230,21 @@ class ExecutionEngine:
             return (upd.average_price * upd.filled_quantity - before) / delta
         return upd.last_fill_price or o.request.price or ZERO
 
-    def _move(self, o: ManagedOrder, status: OrderStatus) -> None:
+    def _move(self, o: ManagedOrder, status: OrderStatus, *, inferred: bool = False) -> None:
         if status is o.status and status is not S.PARTIALLY_FILLED:
             return
+        if o.inferred and not inferred and status is not S.UNKNOWN:
+            # the venue reports an order the engine had concluded was gone: the venue's word wins
+            log.warning("%s order %s: the venue reports it %s after the engine inferred %s; reviving it",
+                        o.venue, o.client_order_id, status.value, o.status.value)
+            self.revived += 1
+            o.inferred = False
+            o.status = S.UNKNOWN
+            self.risk.on_order_open(o.venue, o.symbol)
         if status not in TRANSITIONS.get(o.status, ()):
             return
         was_open = not o.status.is_final and o.status is not S.NEW
+        o.inferred = inferred
         o.status = status
         o.history.append((time.monotonic(), status))
         if status.is_final and was_open:
@@ -234,31 +258,59 @@ class ExecutionEngine:
                 log.exception("order listener failed")
 
     # -- reconciliation
+    def _deadline(self, o: ManagedOrder) -> float:
+        """Monotonic time after which the venue can no longer place ``o`` (its own bound when it gives one)."""
+        sent = next((t for t, st in o.history if st is S.SUBMITTED), time.monotonic())
+        wall_ms = self.connectors[o.venue].order_deadline_ms(o.client_order_id)
+        if wall_ms is None:
+            return sent + self.unknown_deadline_s
+        return time.monotonic() + (wall_ms - time.time() * 1000) / 1000
+
     async def _reconcile_order(self, o: ManagedOrder, after_s: float = 0.0) -> None:
-        """Look an UNKNOWN (or still only SUBMITTED) order up by client id until the venue shows it; an order
-        the venue never shows within ``reconcile_for_s`` was not placed and becomes REJECTED."""
-        if after_s:
-            await asyncio.sleep(after_s)
-        deadline = time.monotonic() + self.reconcile_for_s
-        while o.status in (S.UNKNOWN, S.SUBMITTED) and time.monotonic() < deadline:
-            try:
-                upd = await self.connectors[o.venue].get_order(o.request.symbol, client_order_id=o.client_order_id)
-            except TradingError as e:
-                log.warning("reconcile %s: %s", o.client_order_id, e)
-                upd = None
-            if upd is not None:
-                self.on_update(o.venue, upd)
-                return
-            await asyncio.sleep(self.reconcile_every_s)
-        if o.status in (S.UNKNOWN, S.SUBMITTED):
-            # never seen at the venue within the window: it was not placed
-            o.reason = (o.reason + "; " if o.reason else "") + "not found at the venue after reconciliation"
-            self._move(o, S.REJECTED)
+        """Look an UNKNOWN (or still only SUBMITTED) order up by client id, with backoff, until the venue shows
+        it; it becomes REJECTED only when a lookup made after the venue's deadline still finds nothing."""
+        if o.client_order_id in self._reconciling:
+            return
+        self._reconciling.add(o.client_order_id)
+        try:
+            if after_s:
+                await asyncio.sleep(after_s)
+            every = self.reconcile_every_s
+            while o.status in (S.UNKNOWN, S.SUBMITTED):
+                deadline = self._deadline(o)  # read each time: a connector may learn a tighter bound
+                if o.status is S.SUBMITTED:  # no report in confirm_after_s: its fate is unknown until found
+                    self._move(o, S.UNKNOWN)
+                past_deadline = time.monotonic() >= deadline
+                try:
+                    upd = await self.connectors[o.venue].get_order(o.request.symbol,
+                                                                   client_order_id=o.client_order_id)
+                except TradingError as e:
+                    log.warning("reconcile %s: %s", o.client_order_id, e)
+                    await asyncio.sleep(max(every, e.retry_after or 0))
+                    every = min(every * 2, self.reconcile_max_every_s)
+                    continue
+                if upd is not None:
+                    self.on_update(o.venue, upd)
+                    if o.status is S.UNKNOWN:  # a report that moved nothing: keep looking
+                        await asyncio.sleep(every)
+                        continue
+                    return
+                if past_deadline:
+                    o.reason = (o.reason + "; " if o.reason else "") + \
+                        "never placed: not found at the venue after its deadline"
+                    self._move(o, S.REJECTED, inferred=True)
+                    return
+                await asyncio.sleep(max(0.0, min(every, deadline - time.monotonic())))
+                every = min(every * 2, self.reconcile_max_every_s)
+        finally:
+            self._reconciling.discard(o.client_order_id)
 
     async def reconcile(self, venue: str) -> None:
         """Bring every non-final order of ``venue`` up to the venue's view (after a user-stream gap): one
         open-orders read per symbol, then a lookup only for the orders that are no longer open (so a
-        resubscription costs a few requests, not one or two per order on a tight REST budget)."""
+        resubscription costs a few requests, not one or two per order on a tight REST budget). An order the
+        venue neither lists nor finds is resolved: an unconfirmed one by its deadline (``_reconcile_order``),
+        an open one as EXPIRED (inferred: the venue no longer knows it, so it cannot trade)."""
         conn = self.connectors[venue]
         mine = [o for o in self.orders.values() if o.venue == venue and not o.is_final and o.status is not S.NEW]
         for symbol in sorted({o.symbol for o in mine}):
@@ -278,6 +330,11 @@ class ExecutionEngine:
                         continue
                 if upd is not None:
                     self.on_update(venue, upd)
+                elif o.status in (S.UNKNOWN, S.SUBMITTED):
+                    self._spawn(self._reconcile_order(o))
+                elif not o.is_final:
+                    o.reason = (o.reason + "; " if o.reason else "") + "the venue no longer knows this order"
+                    self._move(o, S.EXPIRED, inferred=True)
 
     def _rejected(self, o: ManagedOrder) -> None:
         r = self._rejections.setdefault(o.venue, Rejections())

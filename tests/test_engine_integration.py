@@ -5,6 +5,7 @@ The Lighter half runs where the ``lighter`` extra (the signer library) is instal
 import asyncio
 import contextlib
 import sys
+import time
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -167,13 +168,20 @@ async def test_lighter_shutdown_cancels_open_orders():
         assert not sim.orders.open_by_market()
 
 
-async def test_a_lighter_order_the_venue_sequenced_but_dropped_ends_rejected_not_pending_forever():
-    async with lighter_engine(confirm_after_s=0.3, reconcile_for_s=1.0) as (sim, conn, ex, risk, feed):
+async def test_a_lighter_order_the_venue_sequenced_but_dropped_is_unknown_until_its_expiry_then_rejected():
+    async with lighter_engine(confirm_after_s=0.3, reconcile_max_every_s=0.5) as (sim, conn, ex, risk, feed):
         sim.paused = True
         bid = D(sim.markets[0].spec.px(max(sim.markets[0].bids)))
         sim.faults["drop_order"] = 1  # sendTx answers 200 (sequenced), then the venue drops it without a report
         o = await ex.submit("lighter", req("buy", "0.01", OrderType.LIMIT, str(bid - 5), "ETH-USDC"))
         assert o.status is OrderStatus.SUBMITTED  # sequenced is not accepted
+        await wait_for(lambda: o.status is OrderStatus.UNKNOWN)  # no report: unknown, not rejected ...
+        left_s = conn.order_deadline_ms(o.client_order_id) / 1000 - time.time()
+        assert 500 < left_s < 620  # ... until the transaction's ExpiredAt (the signer's now + 10 minutes)
+        lookups = conn.http.requests
+        await wait_for(lambda: conn.http.requests >= lookups + 4)  # still being looked up
+        assert o.status is OrderStatus.UNKNOWN and risk.open_orders[("lighter", "ETH-USDC")] == 1
+        conn.deadlines.set(o.client_order_id, int(time.time() * 1000))  # the expiry passes
         await wait_for(lambda: o.status is OrderStatus.REJECTED, timeout=10)
         assert "not found at the venue" in o.reason and sim.orders.dropped[-1][0] == int(o.client_order_id)
         assert risk.open_orders[("lighter", "ETH-USDC")] == 0  # the risk slot it held is free again

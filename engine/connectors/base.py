@@ -216,6 +216,26 @@ class OrderUpdateReader:
             self._stream._readers.remove(self.queue)
 
 
+class OrderDeadlines:
+    """Client order id -> the wall-clock ms after which the venue can no longer place that order.
+
+    Kept for ``keep_ms`` past each deadline (lookups after it still need it), then pruned on insert.
+    """
+
+    def __init__(self, keep_ms: int = 3_600_000):
+        self.keep_ms = keep_ms
+        self._by_cid: dict[str, int] = {}
+
+    def set(self, client_order_id: str, deadline_ms: int) -> None:
+        now = int(time.time() * 1000)
+        if len(self._by_cid) > 1024:
+            self._by_cid = {k: v for k, v in self._by_cid.items() if v + self.keep_ms > now}
+        self._by_cid[str(client_order_id)] = int(deadline_ms)
+
+    def get(self, client_order_id: str) -> Optional[int]:
+        return self._by_cid.get(str(client_order_id))
+
+
 class BaseConnector(abc.ABC):
     """One venue. Use as ``async with connector:`` or call ``connect()``/``disconnect()``."""
 
@@ -224,6 +244,7 @@ class BaseConnector(abc.ABC):
     def __init__(self) -> None:
         self._state = ConnectorState.DISCONNECTED
         self._user_stream: Optional[UserDataStream] = None
+        self.deadlines = OrderDeadlines()  # filled by create_order where the venue bounds a request's life
 
     @property
     def state(self) -> ConnectorState:
@@ -345,6 +366,12 @@ class BaseConnector(abc.ABC):
             return False
         us = self._user_stream
         return us is None or not us.running or us.up
+
+    def order_deadline_ms(self, client_order_id: str) -> Optional[int]:
+        """Wall-clock ms (UTC) after which the venue can no longer place this order if it has not yet (the
+        request's own expiry), or None when the connector does not know one. An order the venue has not
+        shown stays UNKNOWN until then."""
+        return self.deadlines.get(client_order_id)
 
     def new_client_order_id(self) -> str:
         """A client order id in the venue's own format (Binance: text; Lighter: an integer below 2^48)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from decimal import Decimal
 from typing import AsyncIterator, Optional
@@ -36,6 +37,7 @@ from .ws_streams import BinanceMarketData
 log = logging.getLogger("engine.binance")
 
 RECONCILE_DELAYS_S = (0.2, 0.5, 1.0, 2.0)
+RECV_WINDOW_MAX_MS = 60_000  # the venue's largest recvWindow (the bound when none is sent)
 
 
 def new_client_order_id() -> str:
@@ -170,6 +172,10 @@ class BinanceConnector(BaseConnector):
         if stop is not None:
             params.append(("stopPrice", plain(stop)))
         params += [("newClientOrderId", cid), ("newOrderRespType", "FULL")]
+        # the venue refuses a request whose timestamp is more than recvWindow old when it gets to it: past
+        # that (plus our clock's offset and a second of slack) an order not yet placed never will be
+        window = (self.auth.recv_window or RECV_WINDOW_MAX_MS) + abs(self.auth.offset_ms) if self.auth else 0
+        self.deadlines.set(cid, time.time() * 1000 + window + 1000)
         try:
             body = await self.http.request("POST", "/api/v3/order", params, signed=True)
         except TradingError as e:

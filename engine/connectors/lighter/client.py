@@ -16,6 +16,8 @@ import time
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from typing import AsyncIterator, Optional
 
+import orjson
+
 from engine.connectors.base import BaseConnector, ConnectorState
 from engine.errors import (AuthenticationError, NonceConflictError, OrderRejectedError, RateLimitExceededError,
                            TradingError)
@@ -38,6 +40,7 @@ TYPE_CODES = {OrderType.LIMIT: (0, False), OrderType.LIMIT_MAKER: (0, False), Or
               OrderType.TAKE_PROFIT_MARKET: (4, True), OrderType.TAKE_PROFIT_LIMIT: (5, True)}
 TIF_IOC, TIF_GTT, TIF_POST_ONLY = 0, 1, 2
 EXPIRY_28D = -1  # the signer's "now + 28 days" (a resting or conditional order must carry an expiry)
+TX_EXPIRY_SLACK_MS = 5_000  # the venue's clock may run behind ours
 WS_BATCH_MAX, HTTP_BATCH_MAX = 15, 50  # jsonapi/sendtxbatch takes 15 (asyncapi, nautilus), sendTxBatch 50
 
 
@@ -353,16 +356,27 @@ class LighterConnector(BaseConnector):
         coi = self._coi(client_order_id)
 
         async def sign(nonce):
-            return await self.signer.create_order(
+            signed = await self.signer.create_order(
                 market_index=m["market_id"], client_order_index=coi, base_amount=base, price=px,
                 is_ask=side is Side.SELL, order_type=type_code, time_in_force=tif_code, reduce_only=reduce_only,
                 trigger_price=trigger, order_expiry=expiry, nonce=nonce)
+            self._remember_expiry(coi, signed[1])
+            return signed
 
         return sign, OrderUpdate(exchange="lighter", symbol=str(self.symbols.unified(m["symbol"])), order_id=None,
                                  client_order_id=str(coi), status=OrderStatus.SUBMITTED, side=side, type=otype,
                                  price=Decimal(px).scaleb(-m["price_decimals"]),
                                  quantity=Decimal(base).scaleb(-m["size_decimals"]),
                                  timestamp_ms=int(time.time() * 1000))
+
+    def _remember_expiry(self, coi: int, tx_info: str) -> None:
+        """The venue cannot execute a transaction after its ExpiredAt (ms, set by the signer library): past
+        it, plus slack for the clocks, an order it has not shown will never exist."""
+        try:
+            expired_at = int(orjson.loads(tx_info)["ExpiredAt"])
+        except (ValueError, KeyError, TypeError):
+            return
+        self.deadlines.set(str(coi), expired_at + TX_EXPIRY_SLACK_MS)
 
     async def batch_orders(self, creates=(), cancels=()) -> list:
         """Cancels, then creates, as one transaction batch on one key (consecutive nonces; sequenced all or
