@@ -83,9 +83,39 @@ def test_installed_binary_help():
     assert out.returncode == 0 and "run" in out.stdout and "doctor" in out.stdout
 
 
-def test_monitor_streams_both_venues_without_trading():
-    out = run_cli("monitor", "--duration", "3", "--json")
+def _last_status(out):
     assert out.returncode == 0, out.stderr
-    last = json.loads([x for x in out.stdout.splitlines() if x.startswith("{")][-1])
+    return json.loads([x for x in out.stdout.splitlines() if x.startswith("{")][-1])
+
+
+def test_monitor_streams_both_venues_without_trading():
+    last = _last_status(run_cli("monitor", "--duration", "3", "--json", env={"ENGINE_SYMBOLS": ""}))
     assert {b["venue"] for b in last["books"]} == {"binance", "lighter"}
+    assert {b["symbol"] for b in last["books"]} == {"BTC-USDT", "ETH-USDT"}  # the default symbols
     assert last["orders"]["sent"] == 0
+
+
+@pytest.mark.parametrize("cmd", ["run", "monitor"])
+def test_engine_symbols_drives_the_symbols_and_the_flag_overrides_it(cmd):
+    env = {"ENGINE_SYMBOLS": "sol/usdt", "MONITOR_EXCHANGES": "binance", "ACTIVE_EXCHANGE": "binance"}
+    out = run_cli(cmd, "--duration", "2", "--json", env=env)
+    assert {b["symbol"] for b in _last_status(out)["books"]} == {"SOL-USDT"}
+    out = run_cli(cmd, "--duration", "2", "--json", "--symbols", "eth-usdt", env=env)
+    assert {b["symbol"] for b in _last_status(out)["books"]} == {"ETH-USDT"}
+
+
+def test_the_banner_says_what_the_market_maker_quotes():
+    out = run_cli("run", "--duration", "1", "--symbols", "BTC-USDT,ETH-USDT,SOL-USDT",
+                  env={"MONITOR_EXCHANGES": "binance", "ACTIVE_EXCHANGE": "binance"})
+    assert out.returncode == 0, out.stderr
+    assert ("engine run: market maker quotes BTC-USDT, ETH-USDT on binance; cross-venue monitor on "
+            "BTC-USDT, ETH-USDT, SOL-USDT across binance") in out.stderr
+    assert "set it to 6 to quote every symbol" in out.stderr
+
+
+def test_engine_symbols_drives_record(tmp_path):
+    path = str(tmp_path / "sol.jsonl.gz")
+    out = run_cli("record", "--duration", "1", "--out", path, env={"ENGINE_SYMBOLS": "SOL-USDT"})
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1])["snapshots"] == 1
+    assert "SOL-USDT from the embedded Binance simulator" in out.stderr
