@@ -154,7 +154,6 @@ class EngineSession:
     def __init__(self, settings: Settings, plan: RunPlan):
         self.settings, self.plan = settings, plan
         self.connectors: dict = {}
-        self.descriptions: dict = {}
         self.feeds: dict = {}  # (venue, unified symbol as asked) -> feed (.book, .health)
         self.risk = None
         self.execution = None
@@ -173,7 +172,7 @@ class EngineSession:
         plan = self.plan
         for venue in plan.venues:
             conn, where = await open_venue(stack, venue, self.settings, live=plan.live, trading=venue in plan.trading)
-            self.connectors[venue], self.descriptions[venue] = conn, where
+            self.connectors[venue] = conn
             announce(f"{venue}: {where}")
         for venue, conn in self.connectors.items():
             await _connect(stack, venue, conn)
