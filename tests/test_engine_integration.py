@@ -42,11 +42,15 @@ async def test_orders_go_through_risk_to_fills_and_pnl_matches_the_venue():
     async with binance() as (sim, conn):
         ex, risk = await engine_for(conn)
         await ex.start()
+        streamed = set()  # client order ids the user stream reported filled
+        conn.get_user_data_stream().listeners.append(
+            lambda u: u.status is OrderStatus.FILLED and streamed.add(u.client_order_id))
         try:
             a = await ex.submit("binance", req("buy", "0.4"))
             b = await ex.submit("binance", req("sell", "0.1"))
             assert a.status is OrderStatus.FILLED and b.status is OrderStatus.FILLED
-            await asyncio.sleep(0.5)  # the user stream repeats the fills: they must not count twice
+            # the user stream repeats the fills (its listeners run after the engine's): they must not count twice
+            await wait_for(lambda: {a.client_order_id, b.client_order_id} <= streamed)
             pos = risk.position("binance", "ETH-USDT")
             assert pos.qty == D("0.3")
             trades = [t for t in sim.exchange.my_trades if t["symbol"] == "ETHUSDT"]
@@ -107,9 +111,11 @@ async def test_shutdown_cancels_open_orders_and_the_kill_switch_too():
         assert sim.exchange.open_orders("ETHUSDT") == []
         await wait_for(lambda: not ex.open_orders())
         risk.reset()
-        await ex.submit("binance", req("buy", "0.01", OrderType.LIMIT, "2803"))
+        o = await ex.submit("binance", req("buy", "0.01", OrderType.LIMIT, "2803"))
+        assert o.status is OrderStatus.OPEN  # reset re-armed trading
+        assert [x.client_id for x in sim.exchange.open_orders("ETHUSDT")] == [o.client_order_id]
         await ex.stop()
-        assert sim.exchange.open_orders("ETHUSDT") == []
+        assert sim.exchange.open_orders("ETHUSDT") == [] and o.status is OrderStatus.CANCELED
 
 
 # ---- the Lighter half: orders signed by the official signer library, confirmed on the account stream

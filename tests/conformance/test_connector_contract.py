@@ -64,7 +64,16 @@ async def settled(c, symbol, client_order_id, status, timeout=10.0):
 
 
 def test_factory_lists_and_builds_connectors():
-    assert ConnectorFactory.available() == ["lighter", "binance"]
+    from engine.connectors.binance.client import BinanceConnector
+    from engine.connectors.lighter.client import LighterConnector
+
+    classes = {"lighter": LighterConnector, "binance": BinanceConnector}
+    assert ConnectorFactory.available() == list(classes)
+    for name in ConnectorFactory.available():
+        c = ConnectorFactory.create(name, None, testnet=True)  # built, not connected: no socket is opened
+        assert type(c) is classes[name] and isinstance(c, BaseConnector), name
+        assert c.name == name and c.state is ConnectorState.DISCONNECTED
+        assert "testnet" in c.endpoints.rest, name  # the keyword arguments reached the connector
     with pytest.raises(ValueError, match="available: lighter, binance"):
         ConnectorFactory.create("kraken")
 
