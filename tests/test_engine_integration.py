@@ -2,7 +2,6 @@
 
 The Lighter half runs where the ``lighter`` extra (the signer library) is installed, as in CI.
 """
-import asyncio
 import contextlib
 import sys
 import time

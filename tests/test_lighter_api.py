@@ -80,14 +80,10 @@ async def test_streamed_books_equal_the_true_books():
 
 async def test_a_broken_chain_resyncs_that_market_only():
     async with lighter() as (sim, c):
-        await c.add_book("ETH-USDC")
-        await c.add_book("BTC-USDC")
-        await asyncio.sleep(0.5)
+        books = [await c.add_book("ETH-USDC"), await c.add_book("BTC-USDC")]
+        await wait_for(lambda: all(lb.book.synced for lb in books))  # a gap before a snapshot is no gap
         sim.faults["gap"] = 1
-        for _ in range(100):
-            await asyncio.sleep(0.05)
-            if sum(lb.health.gaps for lb in c.market.books.values()):
-                break
+        await wait_for(lambda: sum(lb.health.gaps for lb in c.market.books.values()))
         gapped = [mid for mid, lb in c.market.books.items() if lb.health.gaps]
         assert len(gapped) == 1
         for mid in (0, 1):
@@ -98,13 +94,10 @@ async def test_a_broken_chain_resyncs_that_market_only():
 
 async def test_reconnect_reseeds_every_book():
     async with lighter() as (sim, c):
-        await c.add_book("ETH-USDC")
-        await asyncio.sleep(0.5)
+        lb = await c.add_book("ETH-USDC")
+        await wait_for(lambda: lb.book.synced)
         assert await sim.stream.close_all() == 1
-        for _ in range(100):
-            await asyncio.sleep(0.05)
-            if c.market.disconnects:
-                break
+        await wait_for(lambda: c.market.disconnects)
         assert c.market.last_disconnect.close_code == 1001
         lb, m = await settled(sim, c, 0)
         assert_same(lb, m)
@@ -148,7 +141,13 @@ async def trading(seed=5, **kw):
 
 
 async def test_orders_are_signed_numbered_and_sequenced():
+    from engine.ratelimit import RateLimits, monotonic_ns
+
     async with trading() as (sim, c):
+        still = monotonic_ns()
+        # the transaction budget on a clock that does not move: nothing refills, so what is used is exactly
+        # what was taken, however slow the machine (the tier, learnt at the first order, reconfigures it)
+        c.http.budget.tx = RateLimits([], clock_ns=lambda: still)
         o = await c.create_order("ETH-USDC", "buy", "limit", Decimal("0.05"), Decimal("2999.99"), client_order_id="77")
         assert o.status.value == "submitted" and o.client_order_id == "77"  # sequenced, not yet accepted
         tx_type, info = sim.txs[-1]
@@ -161,7 +160,7 @@ async def test_orders_are_signed_numbered_and_sequenced():
         assert sim.txs[-1][0] == 16
         # the account's tier (accountLimits) sets the budgets; 3 transactions spent from the tx budget
         assert c.http.budget.tier == sim.user_tier == "premium"
-        assert c.health()["limits"]["tx"]["ORDERS/1M"]["used"] == pytest.approx(3, abs=0.2)
+        assert c.health()["limits"]["tx"]["ORDERS/1M"] == {"used": 3, "limit": 4000}
 
 
 async def test_a_nonce_conflict_is_healed_with_one_retry_and_no_duplicate():
@@ -382,17 +381,26 @@ async def test_order_arguments_are_checked_before_anything_is_signed():
 
 async def test_a_429_backs_off_and_an_unsent_transaction_gives_its_nonce_back():
     from engine.errors import RateLimitExceededError
+    from engine.ratelimit import monotonic_ns
 
     async with trading(tx_over_ws=False) as (sim, c):  # sendTx over HTTP, where a 429 can hit it
         await c.create_order("ETH-USDC", "buy", "limit", Decimal("0.01"), far_bid(sim), client_order_id="71")
         sim.faults["rate_limit"] = 1
+        before = monotonic_ns()  # the transaction budget's own clock
         with pytest.raises(RateLimitExceededError) as e:
             await c.create_order("ETH-USDC", "buy", "limit", Decimal("0.01"), far_bid(sim), client_order_id="72")
         assert e.value.retry_after == 2.0 and c.http.rate_limited == 1
-        loop = asyncio.get_running_loop()
-        t0 = loop.time()
+        until = c.http.budget.tx.banned_until_ns
+        assert until >= before + 2 * 10**9  # the budget is banned for the whole Retry-After
+        sent_at, send_tx = [], c.http.send_tx
+
+        async def timed_send_tx(*args, **kw):
+            sent_at.append(monotonic_ns())
+            return await send_tx(*args, **kw)
+
+        c.http.send_tx = timed_send_tx
         await c.create_order("ETH-USDC", "buy", "limit", Decimal("0.01"), far_bid(sim), client_order_id="73")
-        assert loop.time() - t0 >= 1.8  # nothing went out before the backoff ended
+        assert len(sent_at) == 1 and sent_at[0] >= until  # nothing went out before the backoff ended
         nonces = [i["Nonce"] for t, i in sim.txs]
         assert nonces == [1, 2] and c.lane.refreshes == 1 and c.lane.conflicts == 0  # 72's nonce went to 73
 
@@ -471,16 +479,18 @@ async def test_orders_fall_back_to_http_while_the_socket_is_down_and_a_lost_answ
 
 
 async def test_control_messages_stay_inside_the_venues_per_minute_budget():
-    from engine.ratelimit import RateLimits
+    from engine.ratelimit import RateLimits, monotonic_ns
 
     async with lighter() as (sim, c):
-        # a budget of 3 messages then one per 20 s, standing in for the venue's 200 a minute
+        # a budget of 3 messages, standing in for the venue's 200 a minute, on a clock that does not move:
+        # nothing refills, so the 4th can only wait, however long the machine takes
+        still = monotonic_ns()
         c.market.control_budget = RateLimits([{"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE",
-                                               "intervalNum": 1, "limit": 3}], safety=1.0)
+                                               "intervalNum": 1, "limit": 3}], safety=1.0, clock_ns=lambda: still)
         for sym in ("ETH-USDC", "BTC-USDC", "CRV-USDC"):
             await c.add_book(sym)
         await c.add_trades("ETH-USDC", lambda t: None)
-        await asyncio.sleep(1.0)
+        await wait_for(lambda: len(sim.stream.subscribes) >= 3 and c.market.control_budget.status()["waiting"])
         assert [ch for ch, _ in sim.stream.subscribes] == ["order_book/0", "order_book/1", "order_book/36"]
         assert c.market.control_budget.status()["waiting"] == 1  # the 4th waits its turn, nothing is dropped
 
@@ -514,25 +524,28 @@ async def test_a_requote_is_one_batch_of_cancels_then_creates(over_ws):
 
 async def test_a_shutdown_notice_is_a_reconnect_at_our_moment_not_a_cut():
     async with lighter() as (sim, c):
-        await c.add_book("ETH-USDC")
-        await asyncio.sleep(0.3)
+        lb = await c.add_book("ETH-USDC")
+        await wait_for(lambda: lb.book.synced)
         assert await sim.stream.shutdown_all(close_in_ms=2000) == 1
         await wait_for(lambda: c.market.disconnects == 1, timeout=5)
         assert c.market.planned_reconnects == 1
         lb, m = await settled(sim, c, 0)
         assert_same(lb, m)
-        await asyncio.sleep(2.0)  # the venue's own deadline passes: the old socket was already gone
+        await wait_for(lambda: sim.stream._shutdown.done())  # the venue's deadline came: the old socket was gone
         assert sim.stream.shutdown_forced == 0 and c.market.disconnects == 1
 
 
 async def test_too_many_messages_from_the_venue_holds_our_control_messages_back():
+    from engine.ratelimit import monotonic_ns
+
     async with lighter() as (sim, c):
-        await c.add_book("ETH-USDC")
-        await asyncio.sleep(0.3)
+        lb = await c.add_book("ETH-USDC")
+        await wait_for(lambda: lb.book.synced)
+        before = monotonic_ns()  # the control budget's own clock
         c.market.on_control(b'{"error":{"code":30009,"message":"Too Many Websocket Messages!"}}')
-        assert c.market.control_budget.status()["banned_for_s"] > 9
+        assert c.market.control_budget.banned_until_ns >= before + 10 * 10**9  # the 10 s backoff
         await c.add_book("BTC-USDC")
-        await asyncio.sleep(0.5)
+        await wait_for(lambda: c.market.control_budget.status()["waiting"] == 1)  # its subscribe is held
         assert "order_book/1" not in [ch for ch, _ in sim.stream.subscribes]  # waits out the backoff
         assert c.market.errors[-1].code == 30009
         assert await sim.stream.ping_all() == 1

@@ -42,12 +42,14 @@ async def test_market_maker_quotes_post_only_and_gets_filled():
 
 
 async def test_cross_venue_monitor_reports_each_venue():
+    from helpers import wait_for
+
     async with binance(seed=12) as (sim, conn):
         ex = ExecutionEngine({"binance": conn}, RiskManager(limits=LIMITS))
         mon = CrossVenueMonitor(ex, {"binance": ["BTC-USDT"]})
         runner = StrategyRunner(mon, {"binance": conn})
         await runner.start()
-        await asyncio.sleep(1.5)
+        await wait_for(lambda: "binance" in mon.snapshot()["venues"].get("BTC-USDT", {}))  # its book is live
         snap = mon.snapshot()
         await runner.stop()
         mid, spread = snap["venues"]["BTC-USDT"]["binance"]
