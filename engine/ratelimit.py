@@ -1,11 +1,13 @@
-"""Rate limiting: compiled token buckets, and the venue's limits as one composite budget.
+"""Rate limiting: compiled token buckets, and a venue's limits as one composite budget.
 
 ``TokenBucketLimiter(rate, capacity)`` is the compiled bucket (integer accounting, ~40 ns per
-``try_acquire``). ``RateLimits`` builds one bucket per limit in Binance's ``exchangeInfo.rateLimits``
-(REQUEST_WEIGHT per minute, ORDERS per 10 s and per day, RAW_REQUESTS per 5 minutes) and:
+``try_acquire``). ``RateLimits`` builds one bucket per row of limits given as data, each row
+``{"rateLimitType": kind, "interval": SECOND|MINUTE|HOUR|DAY, "intervalNum": n, "limit": n}`` with kind
+REQUEST_WEIGHT, ORDERS or RAW_REQUESTS (the shape Binance publishes in ``exchangeInfo.rateLimits``; other
+venues state theirs in it too, e.g. ``engine/connectors/lighter/limits.py``), and:
 - debits a request's weight, raw count and order count all at once, or nothing;
-- reconciles with ``X-MBX-USED-WEIGHT-*`` / ``X-MBX-ORDER-COUNT-*`` headers (the server is authoritative:
-  other processes on the same IP spend the same budget);
+- reconciles with the usage headers the venue names (``usage_headers``: kind -> header template; the
+  server is authoritative: other processes on the same IP spend the same budget);
 - honours a ban (``ban(retry_after)`` after 429/418) until it ends;
 - ``await acquire(...)`` sleeps exactly until the budget allows (one timer, no polling) and serves waiters
   strictly first come, first served, so a large request is not starved by a stream of small ones.
@@ -36,7 +38,7 @@ class _Limit:
     interval_num: int
     limit: int
     bucket: object
-    header: str  # e.g. x-mbx-used-weight-1m
+    header: str  # lower-case name of the header reporting this limit's usage, "" when none does
 
     @property
     def name(self) -> str:
@@ -44,26 +46,30 @@ class _Limit:
 
 
 class RateLimits:
-    """One IP's (and account's) request budget. Use ``safety`` < 1 to keep a margin under the limits."""
+    """One IP's (and account's) request budget. Use ``safety`` < 1 to keep a margin under the limits.
 
-    def __init__(self, limits: Iterable[Mapping], *, safety: float = 0.95, clock_ns=monotonic_ns):
+    ``usage_headers`` maps a kind to the template of the header in which the venue reports what is used of
+    it, with ``{num}`` and ``{unit}`` (s, m, h, d) filled from each row: ``"used-{num}{unit}"`` names
+    ``used-1m`` for a 1-MINUTE row. Kinds without a template are counted locally only.
+    """
+
+    def __init__(self, limits: Iterable[Mapping], *, usage_headers: Optional[Mapping[str, str]] = None,
+                 safety: float = 0.95, clock_ns=monotonic_ns):
         if not 0 < safety <= 1:
             raise ValueError("safety must be in (0, 1]")
         self.safety = safety
+        self.usage_headers = dict(usage_headers or {})
         self._clock_ns = clock_ns
         self._limits: list[_Limit] = []
+        self._header_names: frozenset = frozenset()
         self.banned_until_ns = 0
         self.bans = 0
         self._waiters: collections.deque = collections.deque()
         self._timer: Optional[asyncio.TimerHandle] = None
         self.reconfigure(limits)
 
-    @classmethod
-    def from_exchange_info(cls, rate_limits: Iterable[Mapping], **kw) -> "RateLimits":
-        return cls(rate_limits, **kw)
-
     def reconfigure(self, rate_limits: Iterable[Mapping]) -> None:
-        """(Re)build the buckets from exchangeInfo ``rateLimits`` rows; unknown rows are ignored."""
+        """(Re)build the buckets from limit rows (the module docstring's shape); unknown rows are ignored."""
         now = self._clock_ns()
         out = []
         for row in rate_limits:
@@ -73,11 +79,11 @@ class RateLimits:
                 continue
             capacity = max(1, int(limit * self.safety))
             rate = capacity / (_SECONDS[interval] * num)
-            prefix = "x-mbx-used-weight-" if kind == "REQUEST_WEIGHT" else (
-                "x-mbx-order-count-" if kind == "ORDERS" else "")
-            header = f"{prefix}{num}{_LETTER[interval].lower()}" if prefix else ""
+            template = self.usage_headers.get(kind)
+            header = template.format(num=num, unit=_LETTER[interval].lower()).lower() if template else ""
             out.append(_Limit(kind, interval, num, limit, TokenBucketLimiter(rate, capacity, now=now), header))
         self._limits = out
+        self._header_names = frozenset(lim.header for lim in out if lim.header)
 
     # -- synchronous API
     def _costs(self, weight: int, orders: int):
@@ -112,10 +118,11 @@ class RateLimits:
 
     def update_from_headers(self, headers: Mapping[str, str]) -> None:
         """Lower our view of what is left to what the server reports as used."""
-        if not headers:
+        if not headers or not self._header_names:
             return
         now = self._clock_ns()
-        lowered = {k.lower(): v for k, v in headers.items() if k[:6].lower() == "x-mbx-"}
+        names = self._header_names
+        lowered = {name: v for name, v in ((k.lower(), v) for k, v in headers.items()) if name in names}
         for lim in self._limits:
             v = lowered.get(lim.header) if lim.header else None
             if v is None:

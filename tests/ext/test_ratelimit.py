@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine.connectors.binance.limits import USAGE_HEADERS
 from engine.ratelimit import RateLimits, TokenBucketLimiter
 from reference.bucket_ref import RefBucket
 
@@ -77,7 +78,7 @@ def test_composite_limits_from_exchange_info_and_headers():
         {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
         {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000},
         {"rateLimitType": "SOMETHING_NEW", "interval": "MINUTE", "intervalNum": 1, "limit": 5},
-    ], safety=1.0, clock_ns=lambda: 0)
+    ], usage_headers=USAGE_HEADERS, safety=1.0, clock_ns=lambda: 0)
     st_ = rl.status()
     assert set(st_) >= {"REQUEST_WEIGHT/1M", "ORDERS/10S", "ORDERS/1D", "RAW_REQUESTS/5M"}
     # an order debits weight + order counts + raw at once
