@@ -29,7 +29,7 @@ async def serve(args) -> int:
     return 0
 
 
-def main(argv=None) -> int:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="engine sim lighter", description=__doc__.splitlines()[0])
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--seed", type=int, default=1)
@@ -45,7 +45,11 @@ def main(argv=None) -> int:
                    help="fault: close every stream socket every S seconds")
     p.add_argument("--drop-order", type=int, default=0, metavar="N",
                    help="fault: the next N sequenced orders vanish without any report (sendTx still 200)")
-    return asyncio.run(serve(p.parse_args(argv)))
+    return p
+
+
+def main(argv=None) -> int:
+    return asyncio.run(serve(parser().parse_args(argv)))
 
 
 if __name__ == "__main__":
