@@ -1,0 +1,84 @@
+"""The simulators with a connector pointed at them through fault proxies, for the fault tests."""
+import contextlib
+from decimal import Decimal as D
+from urllib.parse import urlsplit
+
+import pytest
+
+from engine.config import RiskLimits
+from engine.execution import ExecutionEngine
+from engine.models import OrderRequest, OrderType, Side
+from engine.risk import RiskManager
+from faults.proxy import FaultProxy
+from helpers import wait_for
+
+LIMITS = RiskLimits(max_order_qty=D("1"), max_order_notional=D("100000"), max_position=D("2"),
+                    max_total_notional=D("500000"), max_open_orders=10, max_orders_per_second=20,
+                    price_band_pct=D("10"), max_daily_loss=D("1000"), max_book_age_s=3600)
+
+
+def port_of(url: str) -> int:
+    return urlsplit(url).port
+
+
+@contextlib.asynccontextmanager
+async def lighter_via_proxy(seed=9, *, trading=True, engine_kw=None, rest_via_proxy=False):
+    """A Lighter simulator, a proxy in front of its stream socket (and of REST with ``rest_via_proxy``), a
+    LighterConnector through it with the ETH-USDC book live, and (``trading``) an ExecutionEngine started on it.
+
+    Yields (sim, proxy, conn, ex, risk, feed); ``ex`` and ``risk`` are None without ``trading``."""
+    from engine.connectors.lighter.client import LighterConnector
+    from engine.connectors.lighter.urls import LighterEndpoints
+    from engine.sim.lighter import LighterSimulator
+
+    if trading:
+        pytest.importorskip("lighter.signer_client", reason="the lighter extra (lighter-sdk) is not installed")
+        from engine.connectors.lighter.signer import new_api_key
+    async with LighterSimulator(seed=seed) as sim, FaultProxy(port_of(sim.ws_url)) as proxy:
+        keys = {}
+        if trading:
+            keys = dict(account_index=sim.account_index, api_key_index=sim.api_key_index,
+                        api_private_key=new_api_key()[0])
+        rest = proxy.url(sim.rest_url) if rest_via_proxy else sim.rest_url
+        conn = LighterConnector(endpoints=LighterEndpoints(rest, proxy.url(sim.ws_url)), **keys)
+        await conn.connect()
+        ex = risk = None
+        try:
+            feed = await conn.add_book("ETH-USDC")
+            if trading:
+                risk = RiskManager(limits=LIMITS)
+                ex = ExecutionEngine({"lighter": conn}, risk, cancel_on_shutdown=False,
+                                     **{"reconcile_every_s": 0.2, "reconcile_max_every_s": 0.5, **(engine_kw or {})})
+                await ex.start()
+            await wait_for(lambda: conn.book_status("ETH-USDC").live)
+            yield sim, proxy, conn, ex, risk, feed
+        finally:
+            if ex is not None:
+                await ex.stop()
+            await conn.disconnect()
+
+
+def stream_link(proxy):
+    """The one open stream connection (the WebSocket, by its request path)."""
+    links = proxy.open_links("/stream")
+    assert len(links) == 1, links
+    return links[0]
+
+
+def limit(side, qty, price, symbol="ETH-USDC"):
+    return OrderRequest(symbol, Side(side), OrderType.LIMIT, D(qty), D(price))
+
+
+def lighter_creates(sim, coi) -> int:
+    """How many CreateOrder transactions the simulator sequenced for this client order index."""
+    return sum(1 for t, info in sim.txs if t == 14 and str(info["ClientOrderIndex"]) == str(coi))
+
+
+def lighter_open(sim) -> set:
+    """Client order indexes the simulator holds open."""
+    return {str(o["client_order_index"]) for o in sim.orders.active()}
+
+
+def lighter_position(sim, market_id=0) -> D:
+    m = sim.markets[market_id]
+    return D(sim.orders.positions.get(market_id, 0)).scaleb(-m.spec.size_decimals)
