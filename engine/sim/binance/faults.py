@@ -1,8 +1,8 @@
 """Fault injection knobs for the Binance simulator (set from tests via the API, or from the command line).
 
 Counters ("the next N requests ...") are consumed as faults fire, so a test arms exactly what it expects.
-Actions on live connections (close a stream, serverShutdown, early 24 h rotation, garbage frames) are
-methods of the stream server; the simulator exposes them.
+Actions on live connections (close a stream, serverShutdown, early 24 h rotation, garbage frames, holding
+frames back to model a lagging connection) are methods of the stream server; the simulator exposes them.
 """
 from __future__ import annotations
 

@@ -49,6 +49,7 @@ class Conn(WSListener):
         self.inbound: list = []  # monotonic times of inbound messages in the last second
         self.ping_sent_at: Optional[float] = None
         self.closed = False
+        self.held: Optional[list] = None  # frames kept back by StreamServer.hold(), in order
 
     def on_ws_connected(self, transport):
         self.transport = transport
@@ -65,7 +66,9 @@ class Conn(WSListener):
             self.transport.disconnect()
 
     def send_text(self, data: bytes) -> None:
-        if not self.closed and self.transport is not None:
+        if self.held is not None:
+            self.held.append(data)
+        elif not self.closed and self.transport is not None:
             self.transport.send(WSMsgType.TEXT, data)
 
     def on_ws_frame(self, transport, frame):
@@ -292,6 +295,20 @@ class StreamServer:
         """Force the 24 h cut early: every connection is now past its lifetime."""
         for c in list(self.conns):
             c.opened -= self.max_connection_s
+
+    def hold(self) -> int:
+        """A lagging path: frames to the connections open now are kept back (in order) until ``release``;
+        connections opened later are not held. Returns how many are held."""
+        for c in self.conns:
+            c.held = []
+        return len(self.conns)
+
+    def release(self) -> None:
+        """Send every held frame at once, in order, and stop holding."""
+        for c in list(self.conns):
+            held, c.held = c.held, None
+            for data in held or ():
+                c.send_text(data)
 
     def send_garbage(self, n: int = 1) -> None:
         for c in list(self.conns):
