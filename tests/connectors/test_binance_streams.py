@@ -1,42 +1,14 @@
 """Live books and trades from the simulator's streams: equal to the true book, through every injected fault."""
 import asyncio
 import logging
-
-from engine.sim.binance.market import SymbolSpec
 from decimal import Decimal
 
-from binance_env import binance, true_top
+from engine.models import Trade
+from engine.sim.binance.market import SymbolSpec
 
-
-async def settle(sim, conn, symbol="BTCUSDT", timeout=10.0):
-    """Freeze the market, let the last diffs arrive, and wait until our book is live and caught up."""
-    sim.paused = True
-    feed = conn.market.books[symbol]
-    m = sim.exchange.markets[symbol]
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while loop.time() < end:
-        await asyncio.sleep(0.15)
-        if (feed.book.synced and not feed.sync.needs_snapshot and feed.health.state.value == "live"
-                and feed.book.last_update_id == m.update_id and conn.market.connections
-                and all(c.connected.is_set() for c in conn.market.connections)):
-            return feed
-    raise AssertionError(f"book never caught up: ours {feed.book.last_update_id} vs true {m.update_id}, "
-                         f"health {feed.health.as_dict()}")
-
-
-def assert_equal_books(sim, feed, symbol="BTCUSDT"):
-    bids, asks = true_top(sim, symbol, 10**6)
-    ours_b, ours_a = feed.book.top(10**6)
-    assert (ours_b, ours_a) == (bids, asks)
-    assert not feed.book.crossed
-
-
-async def first_changes(conn, symbol, n):
-    it = conn.stream_orderbook(symbol).__aiter__()
-    for _ in range(n):
-        book = await asyncio.wait_for(it.__anext__(), 10)
-    return book
+from binance_books import assert_equal_books, first_changes, settle
+from binance_env import binance
+from helpers import wait_for
 
 
 async def test_streamed_book_equals_the_true_book():
@@ -84,31 +56,19 @@ async def test_stream_disconnect_reconnects_and_resyncs():
         assert len(sim.streams.conns) == 1
 
 
-async def test_server_shutdown_rotates_make_before_break():
+async def test_forced_24h_cut_is_survived():
+    # the venue's own cut (a close at 24 h), not our rotation before it: a disconnect, then a resync
     async with binance() as (sim, c):
         await first_changes(c, "BTC-USDT", 3)
         old = c.market.connections[0]
-        sim.streams.server_shutdown()
-        for _ in range(100):
-            await asyncio.sleep(0.05)
-            if c.market.connections and c.market.connections[0] is not old:
-                break
-        assert c.market.connections[0] is not old
-        feed = await settle(sim, c)
-        assert_equal_books(sim, feed)
-        assert c.market.disconnects == 0  # a planned rotation is not a failure
-
-
-async def test_forced_24h_cut_is_survived():
-    async with binance() as (sim, c):
-        await first_changes(c, "BTC-USDT", 3)
         sim.streams.rotate_now()
-        for _ in range(100):
-            await asyncio.sleep(0.05)
-            if c.market.disconnects:
-                break
+        await wait_for(lambda: c.market.disconnects == 1)
+        err = c.market.last_disconnect
+        assert (err.close_code, err.reason) == (1001, "24h connection limit")
+        assert old.reconnects == 1 and c.market.books["BTCUSDT"].health.resyncs == 1
         feed = await settle(sim, c)
         assert_equal_books(sim, feed)
+        assert len(sim.streams.conns) == 1 and c.market.rotations == 0
 
 
 async def test_garbage_frames_are_counted_and_change_nothing():
@@ -128,7 +88,8 @@ async def test_trades_stream():
     async with binance() as (sim, c):
         it = c.stream_trades("BTC-USDT").__aiter__()
         t = await asyncio.wait_for(it.__anext__(), 15)
-        assert t.symbol == "BTCUSDT" and t.side in ("buy", "sell") and t.price > 0 and t.size > 0
+        assert isinstance(t, Trade) and t.exchange == "binance" and t.symbol == "BTC-USDT"
+        assert t.side in ("buy", "sell") and t.price > 0 and t.size > 0 and float(t.price_str) == t.price
 
 
 async def test_user_stream_reports_order_updates():

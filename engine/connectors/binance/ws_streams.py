@@ -10,10 +10,21 @@ Connection management:
 - control messages (SUBSCRIBE/UNSUBSCRIBE) are paced under the venue's 5 inbound messages per second;
 - server pings are answered by picows (auto-pong); we never ping on our own (pings count against the limit);
 - a disconnect reconnects with capped, jittered backoff and resyncs only that connection's symbols;
-- before the venue's 24 h cut (and on ``serverShutdown``) a connection is rotated make-before-break: the new
-  socket syncs fresh books, each symbol switches over when its new book is live, then the old socket closes;
+- ``rotate_after_s`` after each connect (before the venue's 24 h cut) and on ``serverShutdown`` a connection
+  is replaced make-before-break: a new socket opens with the same streams while the old one keeps feeding
+  the live books. On the new socket each symbol syncs a shadow book from its own snapshot (same queue, same
+  weight budget). A symbol switches when its shadow is synced and the live book has reached the shadow's
+  update id: the new socket's route is pointed at the live ``BookSync`` and the old socket stops feeding
+  it. The switch never resets the live book: the ``BookFeed``'s book and sync objects stay the same, its
+  state is untouched (a LIVE book stays LIVE) and its update id never goes back. When every symbol has switched the old socket closes. Symbols not switched within
+  ``rotation_timeout_s``, or still on the old socket when it dies, resync on the new socket as after a
+  disconnect (counted in ``rotation_fallbacks``); ``rotations`` counts replaced connections;
 - snapshots are fetched through the shared weight budget, one queue for all symbols, so a reconnect of 100
   symbols waits for budget instead of earning a 418.
+
+Trades: ``aggTrade`` frames become ``engine.models.Trade`` with the symbol the caller subscribed with, each
+aggregate trade id delivered once per symbol (both sockets carry the trades during a rotation); repeats
+are counted in ``duplicate_trades``.
 """
 from __future__ import annotations
 
@@ -31,6 +42,7 @@ from engine.book import BookSync, DepthOutcome, OrderBook
 from engine.connectors.base import BookState, ReconnectPolicy, StreamHealth
 from engine.errors import TradingError, WebSocketDisconnectedError
 from engine.feed import decode_agg_trade
+from engine.models import Side, Trade
 
 from .http import BinanceHttp, depth_weight
 from .urls import BinanceEndpoints
@@ -41,6 +53,12 @@ log = logging.getLogger("engine.binance.ws")
 CONTROL_INTERVAL_S = 0.25  # 4 control messages/s: under the 5/s inbound limit with a margin
 ROTATE_AFTER_S = 23.5 * 3600  # the venue cuts at 24 h
 QUIET_SNAPSHOT_S = 3.0  # a newly subscribed symbol with no diff yet gets its snapshot after this long
+# our bound on keeping two sockets per rotation: every book of the connection needs a snapshot through the
+# weight budget before it can switch (100 books at limit 1000 are 5000 of the 6000 weight per minute)
+ROTATION_TIMEOUT_S = 120.0
+# how often a rotation re-checks its shadows: the listener tells Python of an applied diff only when the
+# top of book moved, so the moment a live book catches up with its shadow may pass unannounced
+ROTATION_POLL_S = 0.01
 
 
 class BookFeed:
@@ -56,6 +74,31 @@ class BookFeed:
         self.changed = asyncio.Event()
         self.snapshot_pending = False
         self.conn: Optional["StreamConnection"] = None
+
+    @property
+    def wants_snapshot(self) -> bool:
+        return self.sync.needs_snapshot
+
+
+class ShadowBook:
+    """One symbol's book on a connection that is taking over from another, until the live book switches.
+
+    It is synced from the new socket by its own snapshot so that the live ``BookFeed`` can move to that
+    socket only once the new socket is known to carry a continuous chain; it is dropped at the switch.
+    """
+
+    def __init__(self, feed: BookFeed, conn: "StreamConnection"):
+        self.feed = feed
+        self.symbol = feed.symbol  # what the snapshot worker fetches
+        self.conn = conn
+        self.book = OrderBook(feed.symbol, futures=feed.book.futures)
+        self.sync = BookSync(self.book)
+        self.snapshot_pending = False
+        self.dropped = False
+
+    @property
+    def wants_snapshot(self) -> bool:
+        return not self.dropped and self.sync.needs_snapshot
 
 
 class StreamConnection:
@@ -77,6 +120,10 @@ class StreamConnection:
         self._control_task: Optional[asyncio.Task] = None
         self._run_task: Optional[asyncio.Task] = None
         self.reconnects = 0
+        self.predecessor: Optional[StreamConnection] = None  # set while this socket takes over from another
+        self.successor: Optional[StreamConnection] = None  # set while this socket is being replaced
+        self.shadows: dict[str, ShadowBook] = {}  # depth stream -> its shadow, while taking over
+        self.rotate_again = False  # a rotation was asked for while this socket was still taking over
 
     # -- called by the compiled listener (Python calls only on rare events)
     def on_ws_connected(self, transport) -> None:
@@ -161,28 +208,41 @@ class StreamConnection:
 
 
 class BinanceMarketData:
-    """All market-data streams of one connector."""
+    """All market-data streams of one connector.
+
+    Counters a status line may read: ``disconnects``, ``garbage_frames``, ``rotations`` (connections replaced
+    make-before-break), ``rotation_fallbacks`` (symbols that resynced instead of switching live during a
+    rotation) and ``duplicate_trades`` (aggregate trades seen again and not delivered).
+    """
 
     def __init__(self, endpoints: BinanceEndpoints, http: BinanceHttp, *, snapshot_limit: int = 1000,
                  streams_per_connection: int = 200, futures: bool = False,
-                 rotate_after_s: float = ROTATE_AFTER_S, reconnect: Optional[ReconnectPolicy] = None):
+                 rotate_after_s: float = ROTATE_AFTER_S, rotation_timeout_s: float = ROTATION_TIMEOUT_S,
+                 reconnect: Optional[ReconnectPolicy] = None):
         self.endpoints = endpoints
         self.http = http
         self.snapshot_limit = snapshot_limit
         self.streams_per_connection = streams_per_connection
         self.futures = futures
         self.rotate_after_s = rotate_after_s
+        self.rotation_timeout_s = rotation_timeout_s
         self.reconnect_policy = reconnect or ReconnectPolicy()
         self.books: dict[str, BookFeed] = {}
-        self.trade_callbacks: dict[str, list[Callable]] = {}
+        self.trade_callbacks: dict[str, list[Callable[[Trade], None]]] = {}
+        self.trade_symbols: dict[str, str] = {}  # venue symbol -> the symbol its Trade values carry
+        self.trade_watermark: dict[str, int] = {}  # venue symbol -> highest aggregate trade id delivered
         self.connections: list[StreamConnection] = []
-        self._snapshots: deque[BookFeed] = deque()
+        self._snapshots: deque = deque()  # BookFeed and ShadowBook waiting for a snapshot
         self._snapshot_wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
+        self._rotation_tasks: set[asyncio.Task] = set()
         self._closing = False
         self._next_conn_id = 1
         self.garbage_frames = 0
         self.disconnects = 0
+        self.rotations = 0
+        self.rotation_fallbacks = 0
+        self.duplicate_trades = 0
         self.last_disconnect: Optional[WebSocketDisconnectedError] = None
         self.recorder = None  # an engine.record.FrameRecorder: raw frames + snapshots to JSONL.gz
 
@@ -192,14 +252,14 @@ class BinanceMarketData:
 
     async def stop(self) -> None:
         self._closing = True
-        for t in self._tasks:
+        for t in (*self._tasks, *self._rotation_tasks):
             t.cancel()
         for c in list(self.connections):
             if c._run_task:
                 c._run_task.cancel()
             await c.close()
-        await asyncio.gather(*self._tasks, *(c._run_task for c in self.connections if c._run_task),
-                             return_exceptions=True)
+        await asyncio.gather(*self._tasks, *self._rotation_tasks,
+                             *(c._run_task for c in self.connections if c._run_task), return_exceptions=True)
         self._tasks.clear()
         self.connections.clear()
 
@@ -213,19 +273,63 @@ class BinanceMarketData:
             feed.callbacks.append(callback)
         return feed
 
-    async def add_trades(self, symbol: str, callback: Callable) -> None:
+    async def add_trades(self, symbol: str, callback: Callable[[Trade], None], unified: Optional[str] = None) -> None:
+        """``callback(Trade)`` for each new aggregate trade of ``symbol`` (venue spelling); the Trade carries
+        ``unified`` as its symbol when given (the first subscription of a symbol decides), else ``symbol``."""
         stream = f"{symbol.lower()}@aggTrade"
         first = symbol not in self.trade_callbacks
         self.trade_callbacks.setdefault(symbol, []).append(callback)
+        self.trade_symbols.setdefault(symbol, unified or symbol)
         if first:
             await self._add_stream(stream)
 
     def health(self) -> list[dict]:
         return [f.health.as_dict() for f in self.books.values()]
 
+    async def rotate(self, old: StreamConnection) -> Optional[StreamConnection]:
+        """Replace ``old`` make-before-break (see the module docstring); returns the new connection once the
+        old one is closed, or None when ``old`` cannot be rotated now (closing, not connected, or already
+        being replaced; a socket still taking over from another rotates when that finishes)."""
+        if old.predecessor is not None:
+            old.rotate_again = True
+            return None
+        if self._closing or old not in self.connections or old.successor is not None or not old.connected.is_set():
+            return None
+        new = StreamConnection(self, self._next_conn_id)
+        self._next_conn_id += 1
+        new.streams = set(old.streams)
+        new.predecessor, old.successor = old, new
+        self.connections.append(new)
+        new._run_task = asyncio.create_task(self._run(new), name=f"binance-ws-{new.id}")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.rotation_timeout_s
+        while self._still_on(old) or not (new.connected.is_set() or old.successor is None):
+            if loop.time() >= deadline:
+                moved = self._hand_over(old, new)
+                self.rotation_fallbacks += moved
+                log.warning("binance ws#%d: %d symbols did not switch to ws#%d within %.0f s; resyncing them",
+                            old.id, moved, new.id, self.rotation_timeout_s)
+                break
+            for shadow in list(new.shadows.values()):
+                self._try_switch(shadow)
+            await asyncio.sleep(ROTATION_POLL_S)
+        if old in self.connections:
+            self.connections.remove(old)
+        if old._run_task:
+            old._run_task.cancel()
+        await old.close()
+        new.predecessor = None
+        self.rotations += 1
+        log.info("binance ws#%d replaced by ws#%d", old.id, new.id)
+        if new.rotate_again:
+            new.rotate_again = False
+            self._schedule_rotation(new)
+        return new
+
     # -- connections
     async def _add_stream(self, stream: str) -> None:
-        conn = next((c for c in self.connections if len(c.streams) < self.streams_per_connection), None)
+        conn = next((c for c in self.connections
+                     if c.successor is None and len(c.streams) < self.streams_per_connection), None)
         if conn is None:
             conn = StreamConnection(self, self._next_conn_id)
             self._next_conn_id += 1
@@ -235,6 +339,8 @@ class BinanceMarketData:
             await asyncio.wait_for(conn.connected.wait(), 30)
             return
         conn.streams.add(stream)
+        if conn.listener is None:
+            return  # a rotation's socket not open yet: its URL will carry the stream
         self._register(conn, stream, active=False)
         conn.send_control("SUBSCRIBE", [stream])
 
@@ -244,6 +350,16 @@ class BinanceMarketData:
         symbol = stream.split("@", 1)[0].upper()
         if "@depth" in stream:
             feed = self.books[symbol]
+            if conn.predecessor is not None and feed.conn is conn.predecessor:
+                # taking over: the live book stays on the old socket until this one proves continuous
+                shadow = ShadowBook(feed, conn)
+                stale = conn.shadows.pop(stream, None)
+                if stale is not None:
+                    stale.dropped = True
+                conn.shadows[stream] = shadow
+                conn.listener.register_book(name, shadow.sync, shadow)
+                self._want_snapshot(shadow)
+                return
             feed.conn = conn
             self._reset_feed(feed)
             conn.listener.register_book(name, feed.sync, feed)
@@ -266,6 +382,12 @@ class BinanceMarketData:
         feed.sync.reset()
         feed.health.state = BookState.RESYNCING if feed.health.messages else BookState.SYNCING
         feed.snapshot_pending = False
+
+    def _resync(self, feed: BookFeed) -> None:
+        # continuity is lost with the socket: never let a stale book pass for a live one
+        self._reset_feed(feed)
+        feed.health.state = BookState.RESYNCING
+        feed.health.resyncs += 1
 
     async def _run(self, conn: StreamConnection) -> None:
         """Keep one connection up: connect, wait for it to drop, back off, reconnect (and resync)."""
@@ -292,37 +414,76 @@ class BinanceMarketData:
             except Exception as e:  # connect refused, handshake failed, ...
                 conn.connected.clear()
                 log.warning("binance ws#%d: connect failed: %s", conn.id, e)
+            for shadow in conn.shadows.values():
+                shadow.dropped = True  # the next open() starts fresh ones
+            conn.shadows.clear()
+            if conn.successor is not None:
+                # lost while being replaced: its symbols resync on the new socket, this one is not reopened
+                moved = self._hand_over(conn, conn.successor)
+                self.rotation_fallbacks += moved
+                log.warning("binance ws#%d: lost mid-rotation; %d symbols resync on ws#%d", conn.id, moved,
+                            conn.successor.id)
+                conn.successor = None
+                return
             for s in conn.streams:
                 feed = self.books.get(s.split("@", 1)[0].upper())
                 if feed is not None and feed.conn is conn:
-                    # continuity is lost with the socket: never let a stale book pass for a live one
-                    self._reset_feed(feed)
-                    feed.health.state = BookState.RESYNCING
-                    feed.health.resyncs += 1
+                    self._resync(feed)
             conn.reconnects += 1
             await asyncio.sleep(self.reconnect_policy.next_delay())
 
     def _schedule_rotation(self, conn: StreamConnection) -> None:
         if not self._closing and conn in self.connections:
-            asyncio.get_running_loop().create_task(self._rotate(conn))
+            task = asyncio.get_running_loop().create_task(self.rotate(conn), name=f"binance-rotate-{conn.id}")
+            self._rotation_tasks.add(task)
+            task.add_done_callback(self._rotation_tasks.discard)
 
-    async def _rotate(self, old: StreamConnection) -> None:
-        """Make-before-break: a new socket with the same streams; books resync on it; then close the old."""
-        new = StreamConnection(self, self._next_conn_id)
-        self._next_conn_id += 1
-        new.streams = set(old.streams)
-        # the old socket stops feeding books the moment the new one registers them (register re-points them)
-        self.connections.append(new)
-        new._run_task = asyncio.create_task(self._run(new), name=f"binance-ws-{new.id}")
-        await asyncio.wait_for(new.connected.wait(), 30)
-        if old in self.connections:
-            self.connections.remove(old)
-        if old._run_task:
-            old._run_task.cancel()
-        await old.close()
+    def _still_on(self, conn: StreamConnection) -> list[tuple[str, BookFeed]]:
+        """(stream, feed) of the live books ``conn`` still feeds."""
+        feeds = ((s, self.books.get(s.split("@", 1)[0].upper())) for s in sorted(conn.streams) if "@depth" in s)
+        return [(s, f) for s, f in feeds if f is not None and f.conn is conn]
+
+    def _try_switch(self, shadow: ShadowBook) -> bool:
+        """Move the live book onto the shadow's socket if that socket now continues the live chain."""
+        feed, new = shadow.feed, shadow.conn
+        if (shadow.dropped or shadow.sync.needs_snapshot or feed.sync.needs_snapshot
+                or feed.book.last_update_id < shadow.book.last_update_id
+                or new.transport is None or new.transport.is_disconnected):
+            return False
+        # the shadow has applied every diff the new socket carried, up to its update id, and the live book
+        # is at or past it: the new socket's next diff continues the live book (or is stale to it)
+        name = feed.stream.encode()
+        new.listener.register_book(name, feed.sync, feed)
+        old = feed.conn
+        if old is not None and old.listener is not None:
+            # muted rather than unregistered: an unrouted frame would go through the control path's JSON parse
+            old.listener.register_raw(name, feed.stream)
+        feed.conn = new
+        new.shadows.pop(feed.stream, None)
+        shadow.dropped = True
+        return True
+
+    def _hand_over(self, old: StreamConnection, new: StreamConnection) -> int:
+        """Resync on ``new`` every live book ``old`` still feeds; returns how many."""
+        moved = self._still_on(old)
+        for stream, feed in moved:
+            shadow = new.shadows.pop(stream, None)
+            if shadow is not None:
+                shadow.dropped = True
+            feed.conn = new
+            self._resync(feed)
+            if new.connected.is_set():
+                self._register(new, stream)  # else its open() registers it
+        return len(moved)
 
     # -- events from the compiled listener
     def _on_book(self, feed: BookFeed, outcome: int) -> None:
+        if type(feed) is ShadowBook:
+            if outcome == DepthOutcome.APPLIED:
+                self._try_switch(feed)
+            elif outcome in (DepthOutcome.GAP, DepthOutcome.BUFFERED):
+                self._want_snapshot(feed)
+            return
         h = feed.health
         if outcome == DepthOutcome.APPLIED:
             h.applied(feed.book, feed.callbacks)
@@ -340,21 +501,30 @@ class BinanceMarketData:
     def _on_stream(self, stream: str, payload: bytes) -> None:
         if stream.endswith("@aggTrade"):
             try:
-                trade = decode_agg_trade(payload)
+                agg = decode_agg_trade(payload)
             except ValueError:
                 self.garbage_frames += 1
                 return
-            for cb in self.trade_callbacks.get(trade.symbol, ()):
+            symbol = agg.symbol
+            seen = self.trade_watermark.get(symbol)
+            if seen is not None and agg.agg_id <= seen:
+                self.duplicate_trades += 1  # the other socket of a rotation (or a repeat) delivered it already
+                return
+            self.trade_watermark[symbol] = agg.agg_id
+            trade = Trade(exchange="binance", symbol=self.trade_symbols.get(symbol, symbol), price=agg.price,
+                          size=agg.qty, side=Side.SELL if agg.buyer_is_maker else Side.BUY, trade_id=agg.agg_id,
+                          timestamp_ms=agg.trade_time, price_str=agg.price_str, size_str=agg.qty_str)
+            for cb in self.trade_callbacks.get(symbol, ()):
                 try:
                     cb(trade)
                 except Exception:
-                    log.exception("trade callback failed for %s", trade.symbol)
+                    log.exception("trade callback failed for %s", symbol)
 
     # -- snapshots, one queue under the weight budget
-    def _want_snapshot(self, feed: BookFeed) -> None:
-        if not feed.snapshot_pending:
-            feed.snapshot_pending = True
-            self._snapshots.append(feed)
+    def _want_snapshot(self, target) -> None:
+        if not target.snapshot_pending:
+            target.snapshot_pending = True
+            self._snapshots.append(target)
             self._snapshot_wakeup.set()
 
     async def _snapshot_worker(self) -> None:
@@ -362,40 +532,51 @@ class BinanceMarketData:
             while not self._snapshots:
                 self._snapshot_wakeup.clear()
                 await self._snapshot_wakeup.wait()
-            feed = self._snapshots.popleft()
+            target = self._snapshots.popleft()
             try:
-                await self._snapshot(feed)
+                await self._snapshot(target)
             except asyncio.CancelledError:
                 raise
             except TradingError as e:
-                log.warning("binance %s: snapshot failed (%s); will retry", feed.symbol, e)
+                log.warning("binance %s: snapshot failed (%s); will retry", target.symbol, e)
                 await asyncio.sleep(e.retry_after or 1.0)
-                feed.snapshot_pending = False
-                self._want_snapshot(feed)
+                target.snapshot_pending = False
+                self._want_snapshot(target)
             except Exception:
-                log.exception("binance %s: snapshot failed", feed.symbol)
+                log.exception("binance %s: snapshot failed", target.symbol)
                 await asyncio.sleep(1.0)
-                feed.snapshot_pending = False
-                self._want_snapshot(feed)
+                target.snapshot_pending = False
+                self._want_snapshot(target)
 
-    async def _snapshot(self, feed: BookFeed) -> None:
+    async def _snapshot(self, target) -> None:
+        """Sync ``target`` (a BookFeed or a ShadowBook) from a REST snapshot."""
         limit = self.snapshot_limit
         for _ in range(5):
-            body = await self.http.request_raw("GET", "/api/v3/depth", [("symbol", feed.symbol), ("limit", limit)],
+            # a target queued twice, or a shadow dropped, needs none: a snapshot applied to a live book
+            # would take its update id back
+            if not target.wants_snapshot:
+                target.snapshot_pending = False
+                return
+            body = await self.http.request_raw("GET", "/api/v3/depth", [("symbol", target.symbol), ("limit", limit)],
                                                weight=depth_weight(limit))
             if self.recorder is not None:
-                self.recorder.snapshot(feed.symbol, body)
-            outcome = feed.sync.apply_snapshot(body)
+                self.recorder.snapshot(target.symbol, body)
+            if not target.wants_snapshot:
+                continue  # synced or dropped while we waited: the check above returns
+            outcome = target.sync.apply_snapshot(body)
             if outcome == DepthOutcome.SNAPSHOT_TOO_OLD:
                 await asyncio.sleep(0.2)
                 continue
-            feed.snapshot_pending = False
-            if outcome == DepthOutcome.APPLIED:
-                feed.health.applied(feed.book, feed.callbacks)
-                feed.changed.set()
-            elif outcome == DepthOutcome.GAP:
-                feed.health.gaps += 1
-                self._want_snapshot(feed)
+            target.snapshot_pending = False
+            if outcome == DepthOutcome.GAP:
+                if type(target) is BookFeed:
+                    target.health.gaps += 1
+                self._want_snapshot(target)
+            elif type(target) is ShadowBook:
+                self._try_switch(target)
+            else:
+                target.health.applied(target.book, target.callbacks)
+                target.changed.set()
             return
-        feed.snapshot_pending = False
-        self._want_snapshot(feed)
+        target.snapshot_pending = False
+        self._want_snapshot(target)
