@@ -5,9 +5,11 @@ Only the Extension list and build switches live here; metadata is in pyproject.t
 Environment switches (PEP 517 front-ends cannot pass setup.py flags, so these are env vars):
   ENGINE_BUILD=release   (default) bounds/wraparound checks off, -O3
   ENGINE_BUILD=debug     bounds, wraparound, initialized and overflow checks on, asserts on, -O1 -g;
-                         used by the fuzz tests (tests/ext/test_fuzz.py)
+                         used by the fuzz tests (tests/ext/test_fuzz_frames.py, tests/ext/test_fuzz_sanitized.py)
   ENGINE_ANNOTATE=1      write Cython's HTML annotation next to the generated C in build/cython
   ENGINE_EXT=a,b         build only these modules (developer convenience, e.g. "engine._book")
+  ENGINE_CYTHON_DIR=D    write the generated C to D instead of build/cython-<mode>, so a build into a
+                         temporary directory (tests/ext/test_fuzz_sanitized.py) shares no files with others
 
 Source layout: ext/engine/_book.pyx builds module engine._book, with its declarations in
 ext/engine/_book.pxd and include_path=["ext"]. Cython looks a module's .pxd up by the module's dotted
@@ -52,7 +54,8 @@ DIRECTIVES = {
 if sys.platform == "win32":
     CFLAGS = ["/O2"]
 elif MODE == "debug":
-    CFLAGS = ["-O1", "-g", "-UNDEBUG"]
+    # -Werror=int-conversion: gcc 14 makes it an error by default; fail here too, whatever the compiler
+    CFLAGS = ["-O1", "-g", "-UNDEBUG", "-Werror=int-conversion"]
 else:
     CFLAGS = ["-O3", "-DNDEBUG"]
 
@@ -82,7 +85,7 @@ def extensions():
         include_path=["ext"],
         compiler_directives=DIRECTIVES,
         annotate=os.environ.get("ENGINE_ANNOTATE") == "1",
-        build_dir=f"build/cython-{MODE}",
+        build_dir=os.environ.get("ENGINE_CYTHON_DIR") or f"build/cython-{MODE}",
         # a directive change (release <-> debug) must regenerate the C even if the .pyx did not change
         force=os.environ.get("ENGINE_FORCE_CYTHON") == "1",
     )

@@ -6,7 +6,9 @@ cdef enum:
     SUB = 128
     HALF = 64
     MAX_EXP = 31                  # values up to 2**37 ns (~137 s); larger ones are clamped
-    NBUCKETS = 128 + 31 * 64
+    # SUB + MAX_EXP * HALF, written out: Cython (3.1.0 and 3.3.1 alike) cannot generate an enum value that
+    # is an arithmetic expression when overflowcheck is on (the debug build); _metrics.pyx checks it at import
+    NBUCKETS = 2112
 
 cdef class LatencyHistogram:
     cdef uint64_t _counts[NBUCKETS]

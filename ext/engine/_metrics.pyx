@@ -42,6 +42,12 @@ cdef inline int64_t bucket_width(Py_ssize_t i) noexcept nogil:
     return (<int64_t>1) << ((i - SUB) // HALF + 1)
 
 
+# the largest value record() keeps (larger ones are clamped to it) must land inside _counts; NBUCKETS is a
+# literal in _metrics.pxd (see there), so check it against the constants it stands for
+if NBUCKETS != SUB + MAX_EXP * HALF or bucket_of(((<int64_t>1) << (MAX_EXP + 6)) - 1) >= NBUCKETS:
+    raise ImportError("engine._metrics: NBUCKETS in _metrics.pxd does not match SUB, HALF and MAX_EXP")
+
+
 cdef class LatencyHistogram:
     """Counts of nanosecond latencies; ``percentile(p)`` is accurate to ~0.8%."""
 

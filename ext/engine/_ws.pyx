@@ -31,9 +31,13 @@ cdef extern from *:
         struct timespec ts; clock_gettime(CLOCK_MONOTONIC, &ts);
         return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
     }
+    /* b - a for two pointers into one frame, as plain C: with overflowcheck on (the debug build) Cython
+       turns a pointer difference into a call taking integers, which gcc 14 refuses (-Wint-conversion) */
+    static inline Py_ssize_t engine_span(const char* a, const char* b) { return (Py_ssize_t)(b - a); }
     """
     const char* ENGINE_BUILD_MODE
     long long engine_mono_ns() nogil
+    Py_ssize_t engine_span(const char* a, const char* b) noexcept nogil
 
 BUILD_MODE = ENGINE_BUILD_MODE.decode()
 
@@ -156,7 +160,7 @@ cdef class StreamListener(WSListener):
         if end == NULL:
             self._call_garbage(p, n)
             return 0
-        name_len = end - name
+        name_len = engine_span(name, end)
         for obj in self.routes:
             r = <_Route>obj
             if len(r.name) == name_len and memcmp(<const char*>r.name, name, name_len) == 0:
