@@ -34,7 +34,7 @@ from .ws_orderbook import LighterMarketData
 
 log = logging.getLogger("engine.lighter")
 MAX_COI = 2 ** 48 - 1
-# OrderType -> (Lighter order type, needs a trigger); protocols/lighter.md 5.2
+# OrderType -> (Lighter order type, needs a trigger); docs/lighter.md, "Order enums and the signer's validation"
 TYPE_CODES = {OrderType.LIMIT: (0, False), OrderType.LIMIT_MAKER: (0, False), OrderType.MARKET: (1, False),
               OrderType.STOP_MARKET: (2, True), OrderType.STOP_LIMIT: (3, True),
               OrderType.TAKE_PROFIT_MARKET: (4, True), OrderType.TAKE_PROFIT_LIMIT: (5, True)}

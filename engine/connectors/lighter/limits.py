@@ -1,4 +1,4 @@
-"""Lighter rate limits as data, per account tier (protocols/lighter.md section 7).
+"""Lighter rate limits as data, per account tier (docs/lighter.md, "Rate limits").
 
 Two budgets, both per L1 address: REST requests to /api/v1 (sendTx/sendTxBatch excluded), and transactions
 (sendTx + sendTxBatch, over REST and WebSocket together, each tx counted). A Standard account gets 60 REST

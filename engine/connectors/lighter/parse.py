@@ -1,7 +1,7 @@
 """Lighter rows -> engine models: one place for the order row (REST accountActiveOrders/accountInactiveOrders
 and the account_all_orders stream carry the same object) and the trade row (public and account trades).
 
-Traps handled here (protocols/lighter.md 3.5, 3.6): ``side`` is always "" (``is_ask`` says the side); the
+Traps handled here (docs/lighter.md, "Trade and order rows"): ``side`` is always "" (``is_ask`` says the side); the
 order's ``nonce`` is not the tx nonce; ``updated_at`` is block-granular, ``transaction_time`` (us) orders
 events; ``is_maker_ask`` true means the maker sold, so the taker (the trade's side) bought; ids pass 2^53.
 """

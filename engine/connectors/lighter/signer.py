@@ -3,8 +3,8 @@
 The signer is the Go library shipped in lighter-sdk (the ``lighter`` extra: ``pip install 'engine[lighter]'``);
 only its C functions are used, not the SDK's HTTP/nonce machinery (our nonce lanes own the nonces). Every
 call runs on a single worker thread: the library is about 8x slower when called from the interpreter's main
-thread (protocols/lighter.md 5.8), and a signature must never block the event loop anyway. The private key
-is handed to the library once and never kept in a Python attribute, repr or error.
+thread (docs/lighter.md, "The signer's thread"), and a signature must never block the event loop anyway.
+The private key is handed to the library once and never kept in a Python attribute, repr or error.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 EXTRA_HINT = ("Lighter trading needs the official signer library: install the extra with "
               "`pip install 'engine[lighter]'` (lighter-sdk)")
 
-# order enums (protocols/lighter.md 5.2)
+# order enums (docs/lighter.md, "Order enums and the signer's validation")
 ORDER_TYPE = {"limit": 0, "market": 1, "stop_loss": 2, "stop_loss_limit": 3, "take_profit": 4,
               "take_profit_limit": 5}
 TIF = {"ioc": 0, "gtt": 1, "post_only": 2}

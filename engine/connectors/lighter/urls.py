@@ -1,4 +1,4 @@
-"""Lighter endpoints as data (protocols/lighter.md section 0)."""
+"""Lighter endpoints as data (docs/lighter.md, "Endpoints")."""
 from __future__ import annotations
 
 from dataclasses import dataclass
