@@ -1,4 +1,4 @@
-"""Binance endpoints as data: one row per environment (protocols/binance.md section 0)."""
+"""Binance endpoints as data: one row per environment (docs/binance.md, "Endpoints")."""
 from __future__ import annotations
 
 from dataclasses import dataclass
