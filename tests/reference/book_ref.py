@@ -1,9 +1,9 @@
 """Pure-Python oracle for the compiled order book (json + dict + Decimal; slow and obviously right).
 
-It follows protocols/binance.md section 1 literally: spot ignores an event with u <= last and restarts
-when U > last + 1 (for the first event after a snapshot that is the straddle U <= last+1 <= u; afterwards
-U == previous u + 1 in a healthy stream); USD-M futures drop u < last for the first event, need
-U <= last <= u, then pu == previous u.
+It follows docs/binance.md ("Local order book", spot and USD-M futures) literally: spot ignores an event
+with u <= last and restarts when U > last + 1 (for the first event after a snapshot that is the straddle
+U <= last+1 <= u; afterwards U == previous u + 1 in a healthy stream); USD-M futures drop u < last for the
+first event, need U <= last <= u, then pu == previous u.
 """
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Pure-Python oracle for Lighter order-book frames (json + Decimal), following protocols/lighter.md 3.3."""
+"""Pure-Python oracle for Lighter order-book frames (json + Decimal), following docs/lighter.md
+("Order book: snapshot, deltas, sequencing")."""
 import json
 from decimal import Decimal
 
