@@ -4,7 +4,7 @@ simulator on loopback (one event loop, uvloop): ours vs the official SDK's own `
 Rows: ours with orders written to the stream socket in nonce order and answered in a pipeline (the
 default); ours over HTTP sendTx, one at a time (separate HTTP connections do not keep order); the SDK's
 ``SignerClient.create_order``, awaited one after another as its docs do (it signs on the calling thread,
-which is the interpreter's main thread here: protocols/lighter.md 5.8). Every row signs with the official
+which is the interpreter's main thread here: docs/lighter.md, "The signer's thread"). Every row signs with the official
 signer library; the simulator checks each transaction's shape, key and nonce (not the signature).
 Needs the ``lighter`` extra; skipped with the reason elsewhere.
 """
