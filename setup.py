@@ -14,7 +14,7 @@ Environment switches (PEP 517 front-ends cannot pass setup.py flags, so these ar
 Source layout: ext/engine/_book.pyx builds module engine._book, with its declarations in
 ext/engine/_book.pxd and include_path=["ext"]. Cython looks a module's .pxd up by the module's dotted
 name under the include path, so the .pxd must sit at <include>/engine/_book.pxd; a plain ext/book.pxd
-would be silently ignored (design/anchors.md section B.2).
+would be silently ignored.
 """
 import os
 import sys
