@@ -121,7 +121,7 @@ class RateLimitExceededError(ExchangeConnectionError):
 
 
 class WebSocketDisconnectedError(ExchangeConnectionError):
-    """A stream closed; carries the close code and reason so the cause is not erased (aiohttp #8540)."""
+    """A stream closed; carries the close code and reason so the cause is not erased (who closed it, and why)."""
 
     def __init__(self, message: str = "", *, close_code: int | None = None, reason: str = "",
                  planned: bool = False, **kw):
