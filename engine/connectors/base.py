@@ -90,6 +90,7 @@ class StreamHealth:
         self.gaps = 0
         self.resyncs = 0
         self.crossed = 0
+        self.stalls = 0  # times this book's socket went silent and was declared dead (ReadDeadline)
         self._base = 0  # frames applied before the book was replaced (counts stay monotonic)
 
     @property
@@ -120,7 +121,7 @@ class StreamHealth:
         age = self.age_s
         return {"symbol": self.symbol, "state": self.state.value, "last_update_id": self.last_update_id,
                 "gaps": self.gaps, "resyncs": self.resyncs, "messages": self.messages, "crossed": self.crossed,
-                "age_s": None if age == float("inf") else round(age, 3)}
+                "stalls": self.stalls, "age_s": None if age == float("inf") else round(age, 3)}
 
 
 @dataclass
@@ -139,6 +140,51 @@ class ReconnectPolicy:
 
     def reset(self) -> None:
         self.attempt = 0
+
+
+@dataclass(frozen=True)
+class ReadDeadline:
+    """How long a socket may stay silent before it is declared dead and replaced.
+
+    No frame for ``idle_s`` -> we ping; no pong within ``reply_s`` of that ping -> the socket is dead (a
+    stalled TCP stream or a frozen server: no FIN, no RST, nothing), closed, counted as a stall and replaced.
+    Without this a book fed by such a socket keeps its LIVE state while it grows stale, and an order sent on
+    it waits for an answer that cannot come. Pings go out only on a silent socket, so a busy one sends none
+    (venues count client pings against their per-connection message limits).
+    """
+
+    idle_s: float = 5.0
+    reply_s: float = 2.5
+
+    def __post_init__(self) -> None:
+        if not 0 < self.reply_s <= self.idle_s:  # picows refuses a reply timeout above the idle timeout
+            raise ValueError(f"ReadDeadline needs 0 < reply_s <= idle_s (got {self.reply_s}, {self.idle_s})")
+
+    @property
+    def bound_s(self) -> float:
+        """The longest a silent socket is taken for a live one."""
+        return self.idle_s + self.reply_s
+
+    def picows_options(self) -> dict:
+        """``ws_connect`` keywords: picows pings after ``idle_s`` without data and, with no PONG ``reply_s``
+        later, sends a close (1001) and aborts the socket."""
+        return {"enable_auto_ping": True, "auto_ping_idle_timeout": self.idle_s,
+                "auto_ping_reply_timeout": self.reply_s}
+
+    @property
+    def aiohttp_heartbeat_s(self) -> float:
+        """aiohttp's ``heartbeat``: it pings after that long without data and waits half of it for the pong,
+        so the heartbeat is the largest that keeps both within this deadline."""
+        return min(self.idle_s, 2 * self.reply_s)
+
+    @staticmethod
+    def expired(transport) -> bool:
+        """Whether a disconnected picows transport was closed by its own ping deadline: then picows sent a
+        going-away close (1001) the peer never sent first (the connectors close with 1000 themselves and echo
+        a peer's close only after receiving it)."""
+        hs = getattr(transport, "close_handshake", None)
+        sent = getattr(hs, "sent", None)
+        return sent is not None and int(sent.code) == 1001 and getattr(hs, "recv", None) is None
 
 
 class UserDataStream(abc.ABC):

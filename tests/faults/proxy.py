@@ -293,10 +293,9 @@ class FaultProxy:
         await self.refuse()
         for link in self.links:
             link._close()
-        tasks = list(self._link_tasks)
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        # each link's task ends by itself once its link is closed (a cancelled connection handler would be
+        # logged as an error by asyncio's streams)
+        await asyncio.gather(*self._link_tasks, return_exceptions=True)
 
     async def __aenter__(self) -> "FaultProxy":
         return await self.start()

@@ -63,6 +63,21 @@ async def test_a_sendtx_held_past_the_timeout_and_reconciliation_ends_open_when_
         await wait_for(lambda: o.status is S.OPEN)
         assert_engine_agrees_with_the_venue(sim, ex, risk, o, S.OPEN)
         assert conn.market.disconnects == 0 and link.is_open  # the stall was shorter than the read deadline
+        assert conn.market.tx.late_answers == 1  # the venue's answer came after the caller stopped waiting
+
+
+async def test_a_sendtx_held_by_a_stall_that_outlasts_the_socket_ends_open_after_the_reconnect():
+    async with lighter_via_proxy() as (sim, proxy, conn, ex, risk, feed):
+        o, link = await submit_held(sim, proxy, conn, ex, lambda bid, ask: bid - 5)
+        await wait_for(lambda: conn.market.stalls == 1, timeout=20)  # the silent socket is declared dead ...
+        fresh = lambda: [k for k in proxy.open_links("/stream") if k is not link]  # noqa: E731
+        await wait_for(lambda: len(fresh()) == 1 and conn.get_user_data_stream().up)  # ... and replaced
+        await looked_up_past_the_timeout(conn, o)
+        assert o.status is S.UNKNOWN and lighter_creates(sim, o.client_order_id) == 0
+        link.release()  # the network recovers and delivers the frame the client gave up on
+        await wait_for(lambda: o.status is S.OPEN)
+        assert_engine_agrees_with_the_venue(sim, ex, risk, o, S.OPEN)
+        assert feed.health.stalls == 1 and conn.book_status("ETH-USDC").live
 
 
 async def test_a_marketable_sendtx_held_by_a_stall_ends_filled_with_the_venues_position():

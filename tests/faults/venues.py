@@ -1,4 +1,5 @@
 """The simulators with a connector pointed at them through fault proxies, for the fault tests."""
+import asyncio
 import contextlib
 from decimal import Decimal as D
 from urllib.parse import urlsplit
@@ -82,3 +83,24 @@ def lighter_open(sim) -> set:
 def lighter_position(sim, market_id=0) -> D:
     m = sim.markets[market_id]
     return D(sim.orders.positions.get(market_id, 0)).scaleb(-m.spec.size_decimals)
+
+
+@contextlib.asynccontextmanager
+async def simulator_process(venue: str):
+    """A simulator in its own process (``python -m engine.sim.<venue>``), so a test can SIGSTOP it; yields
+    (its info line as a dict, the process). Always continued and terminated on the way out."""
+    import json
+    import os
+    import signal
+    import sys
+
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", f"engine.sim.{venue}",
+                                                stdout=asyncio.subprocess.PIPE)
+    try:
+        info = json.loads(await asyncio.wait_for(proc.stdout.readline(), 30))
+        yield info, proc
+    finally:
+        if proc.returncode is None:
+            os.kill(proc.pid, signal.SIGCONT)
+            proc.terminate()
+        await proc.wait()

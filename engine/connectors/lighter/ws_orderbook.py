@@ -7,6 +7,11 @@ the ack, subscribe: a duplicate subscribe would get 30003 and no new snapshot). 
 ``{"type":"ping"}`` is answered with ``{"type":"pong"}`` at once; a lost socket reconnects with capped, jittered
 backoff and resubscribes every market (each gets a fresh snapshot). Signed transactions can go out on the
 same socket (``tx``: jsonapi/sendtx, kept in nonce order) and their answers come back here.
+
+A silent socket is a lost one: with no frame for ``read_deadline.idle_s`` picows sends a protocol ping (which
+also counts as the client traffic the venue wants every 2 minutes), and with no pong ``reply_s`` later the
+socket is closed, counted in ``stalls`` (and in each book's health) and replaced like any lost socket, so a
+stalled stream or a frozen server is noticed within ``read_deadline.bound_s`` (7.5 s by default), not a minute.
 """
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ from picows import ws_connect
 
 from engine._build import load
 from engine.book import DepthOutcome, OrderBook
-from engine.connectors.base import BookState, ReconnectPolicy, StreamHealth
+from engine.connectors.base import BookState, ReadDeadline, ReconnectPolicy, StreamHealth
 from engine.errors import RateLimitExceededError, WebSocketDisconnectedError
 from engine.ratelimit import RateLimits
 
@@ -48,8 +53,10 @@ class LighterBook:
 
 
 class LighterMarketData:
-    def __init__(self, ws_url: str, *, reconnect: Optional[ReconnectPolicy] = None):
+    def __init__(self, ws_url: str, *, reconnect: Optional[ReconnectPolicy] = None,
+                 read_deadline: Optional[ReadDeadline] = None, tx_timeout_s: float = 10.0):
         self.ws_url = ws_url
+        self.read_deadline = read_deadline or ReadDeadline()
         self.books: dict[int, LighterBook] = {}
         self.trade_callbacks: dict[int, list] = {}
         self.trade_watermark: dict[int, int] = {}  # market_id -> highest trade_id delivered
@@ -65,12 +72,14 @@ class LighterMarketData:
         self._pacer: Optional[asyncio.Task] = None
         self._closing = False
         self.disconnects = 0
+        self.stalls = 0  # sockets declared dead by the read deadline (also in disconnects)
         self.planned_reconnects = 0  # after the venue announced a shutdown
         self.errors: list = []
         self.last_disconnect: Optional[WebSocketDisconnectedError] = None
         self.close_code: Optional[int] = None
         self.close_reason = ""
-        self.tx = WsTxSender()  # jsonapi/sendtx on this socket (ordered), answers matched in on_control
+        # jsonapi/sendtx on this socket (ordered), answers matched in on_control
+        self.tx = WsTxSender(timeout_s=tx_timeout_s)
 
     # -- lifecycle
     async def start(self) -> None:
@@ -93,7 +102,7 @@ class LighterMarketData:
             try:
                 self.transport, self.listener = await ws_connect(
                     lambda: _ws.StreamListener(self, prefix=_ws.LIGHTER_PREFIX), self.ws_url,
-                    enable_auto_ping=True, auto_ping_idle_timeout=30, auto_ping_reply_timeout=30)
+                    **self.read_deadline.picows_options())
                 for lb in self.books.values():
                     self._route(lb)
                     self._send({"type": "subscribe", "channel": f"order_book/{lb.market_id}"})
@@ -113,6 +122,8 @@ class LighterMarketData:
                 if self._closing:
                     return
                 self.disconnects += 1
+                if ReadDeadline.expired(self.transport):
+                    self._stalled()
                 self.last_disconnect = WebSocketDisconnectedError(
                     "lighter stream closed", exchange="lighter", close_code=self.close_code, reason=self.close_reason)
                 log.warning("%s (code=%s reason=%r); reconnecting", self.last_disconnect, self.close_code,
@@ -130,6 +141,14 @@ class LighterMarketData:
             for stream in self._private_streams():
                 stream._set_up(False)  # until the venue confirms the resubscription
             await asyncio.sleep(self._policy.next_delay())
+
+    def _stalled(self) -> None:
+        """The socket went silent past the read deadline: its books are stale (they resync with the rest)."""
+        self.stalls += 1
+        for lb in self.books.values():
+            lb.health.stalls += 1
+        self.close_reason = f"silent for {self.read_deadline.bound_s:g} s (no data, no pong)"
+        log.warning("lighter stream: no data and no pong within %.1f s; declared dead", self.read_deadline.bound_s)
 
     def _private_streams(self) -> list:
         return list({id(st): st for st in self.private.values()}.values())

@@ -9,11 +9,16 @@ The answer is matched by the ``id`` we put in ``data`` and the venue echoes. A b
 transaction range (21000-21999) without an ``id`` is given to the oldest transaction in flight (the venue
 answers in order). A socket lost with transactions in flight, or no answer within ``timeout_s``, leaves
 their outcome unknown (RPCTimeoutError): the nonce lane asks the venue, the order is reconciled by client id.
+
+A transaction whose caller stopped waiting keeps its place in the queue until its answer comes (counted in
+``late_answers`` and logged, never handed to anyone) or the socket goes: were it dropped, its late bare
+error would be taken for the next transaction's answer, and that one, sequenced, would be retried as refused.
 """
 from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from collections import OrderedDict
 from typing import Optional
 
@@ -23,14 +28,19 @@ from engine.errors import RPCTimeoutError, timeout_error
 
 from .errors import lighter_error
 
+log = logging.getLogger("engine.lighter.ws")
+ABANDONED_MAX = 1024  # waits given up on a socket that never answers them: the oldest are forgotten past this
+
 
 class WsTxSender:
     def __init__(self, *, timeout_s: float = 10.0):
         self.timeout_s = timeout_s
         self.transport = None  # set by the connection while it is up
-        self.inflight: "OrderedDict[str, asyncio.Future]" = OrderedDict()
+        # request id -> the caller's future, in write order; None once the caller stopped waiting
+        self.inflight: "OrderedDict[str, Optional[asyncio.Future]]" = OrderedDict()
         self._ids = itertools.count(1)
         self.sent = 0
+        self.late_answers = 0  # answers that came after their caller had stopped waiting
 
     @property
     def ready(self) -> bool:
@@ -65,7 +75,10 @@ class WsTxSender:
         except asyncio.TimeoutError:
             raise timeout_error("lighter", "jsonapi/sendtx") from None
         finally:
-            self.inflight.pop(rid, None)
+            if rid in self.inflight:  # not answered (timeout, cancelled): the answer may still come, in order
+                self.inflight[rid] = None
+                while len(self.inflight) > ABANDONED_MAX and next(iter(self.inflight.values())) is None:
+                    self.inflight.popitem(last=False)
 
     def on_reply(self, msg: dict) -> bool:
         """A frame from the socket that may answer a transaction; True if it did."""
@@ -76,9 +89,16 @@ class WsTxSender:
             if not (isinstance(code, int) and 21000 <= code < 22000 and self.inflight):
                 return False
             rid = next(iter(self.inflight))
-        fut = self.inflight.pop(str(rid), None)
+        rid = str(rid)
+        if rid not in self.inflight:
+            return False
+        fut = self.inflight.pop(rid)
         if fut is None or fut.done():
-            return fut is not None
+            # sequenced or refused after all: the order is settled by reconciliation, the nonce by the lane
+            self.late_answers += 1
+            log.warning("lighter %s answered after its caller stopped waiting: %s", rid,
+                        f"error {code}" if err is not None else f"code {msg.get('code')}")
+            return True
         if err is not None:
             fut.set_exception(lighter_error(None, msg, endpoint="jsonapi/sendtx"))
         elif msg.get("code") == 200:
@@ -93,6 +113,6 @@ class WsTxSender:
         self.transport = None
         while self.inflight:
             _, fut = self.inflight.popitem(last=False)
-            if not fut.done():
+            if fut is not None and not fut.done():
                 fut.set_exception(RPCTimeoutError("lighter: stream lost with a transaction in flight; outcome unknown",
                                                   exchange="lighter"))
