@@ -191,8 +191,8 @@ def _symbols(args, env) -> tuple:
 def _setup_logging(args, settings) -> None:
     from engine.logs import setup_logging
 
-    secrets = [s.value for s in (settings.binance_api_key, settings.binance_api_secret,
-                                 settings.lighter_api_private_key) if s]
+    # every registered venue's secret values, redacted from every log line
+    secrets = [s for venue in settings.venues.values() for s in venue.secrets()]
     setup_logging(args.log_level or settings.log_level, args.log_json or settings.log_json, secrets)
 
 

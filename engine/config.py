@@ -1,18 +1,21 @@
 """Configuration: one frozen settings object built from the environment (and an optional env file).
 
 Nothing is read at import. ``Settings.from_env()`` parses strictly: a boolean is 1/0/true/false/yes/no/on/off
-and anything else is an error naming the variable; exchange names are checked against the registry; the
-monitor list is deduplicated in order; keys are only required where trading needs them. Secrets are
-masked in every repr and in ``summary()``.
+and anything else is an error naming the variable; exchange names are checked against the venues registered
+in ``engine.connectors.factory``; the monitor list is deduplicated in order; keys are only required where
+trading needs them. Secrets are masked in every repr and in ``summary()``. No error message echoes a value:
+it names the variable and the form expected (a value in the wrong variable may be someone's key).
+
+Each venue's own variables are parsed by its settings class (``engine/connectors/<venue>/settings.py``, a
+``VenueSettings``), which the factory names; ``Settings.venues`` holds one per registered venue.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, fields
 from decimal import Decimal, InvalidOperation
-from typing import Mapping, Optional
+from typing import ClassVar, Mapping, Optional
 
-EXCHANGES = ("lighter", "binance")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -57,17 +60,81 @@ class RiskLimits:
     day_rollover_utc: str = "00:00"  # HH:MM UTC at which the daily-loss window starts again
 
 
+class VenueSettings:
+    """What every venue's settings class offers (a frozen dataclass in ``engine/connectors/<venue>/``).
+
+    A subclass sets ``venue`` (the registered name), ``env_vars`` (field -> environment variable),
+    ``secret_fields`` (the fields holding a ``Secret``) and ``trading_keys`` (the fields live trading
+    needs), and parses its variables in ``from_env``; the summary, the secrets for log redaction and the
+    missing-key check follow from that data. It must import
+    nothing heavy: configuration is read before any connector is imported.
+    """
+
+    venue: ClassVar[str] = ""
+    env_vars: ClassVar[Mapping[str, str]] = {}
+    secret_fields: ClassVar[tuple] = ()
+    trading_keys: ClassVar[tuple] = ()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "VenueSettings":
+        """Parse this venue's variables from ``env`` (the base class: a venue that has none)."""
+        return cls()
+
+    def summary(self) -> dict:
+        """Variable -> value, every secret masked."""
+        out = {}
+        for name, var in self.env_vars.items():
+            v = getattr(self, name)
+            out[var] = mask(v.value if v else None) if name in self.secret_fields else v
+        return out
+
+    def secrets(self) -> list:
+        """The secret values themselves, for the log filter that redacts them; never print these."""
+        return [getattr(self, n).value for n in self.secret_fields if getattr(self, n)]
+
+    def require_trading_keys(self) -> None:
+        """Raise ConfigError naming the missing variables when this venue is to be traded live."""
+        missing = [self.env_vars[n] for n in self.trading_keys if getattr(self, n) in (None, "")]
+        if missing:
+            raise ConfigError(f"trading on {self.venue} needs {', '.join(missing)} (set them in the environment "
+                              "or an --env-file)")
+
+
+def venue_settings(config, venue: str):
+    """``config.venues[venue]`` for the engine's ``Settings``; anything else is taken to be that venue's own
+    settings object already (what a connector's ``__init__(config)`` accepts)."""
+    venues = getattr(config, "venues", None)
+    return venues[venue] if isinstance(venues, Mapping) else config
+
+
+def reveal(value):
+    """A ``Secret``'s value (for the one place that must hand it on, e.g. the signer); other values as given."""
+    return value.value if isinstance(value, Secret) else value
+
+
+def _venue_names() -> list:
+    from engine.connectors.factory import ConnectorFactory
+
+    return ConnectorFactory.available()
+
+
+def _venue_defaults() -> dict:
+    from engine.connectors.factory import ConnectorFactory
+
+    return {name: ConnectorFactory.settings_class(name)() for name in ConnectorFactory.available()}
+
+
 @dataclass(frozen=True)
 class Settings:
-    active_exchange: str = "lighter"
-    monitor_exchanges: tuple = ("lighter", "binance")
-    binance_api_key: Optional[Secret] = None
-    binance_api_secret: Optional[Secret] = None
-    binance_testnet: bool = False
-    lighter_account_index: Optional[int] = None
-    lighter_api_key_index: Optional[int] = None
-    lighter_api_private_key: Optional[Secret] = None
-    lighter_testnet: bool = False
+    """The engine's settings. ``venues`` maps each registered venue to its own settings object.
+
+    ``settings.<venue>_<field>`` (e.g. the ``testnet`` of one venue) reads ``venues[<venue>].<field>``, so
+    code written against the flat names keeps working.
+    """
+
+    active_exchange: str = field(default_factory=lambda: _venue_names()[0])
+    monitor_exchanges: tuple = field(default_factory=lambda: tuple(_venue_names()))
+    venues: dict = field(default_factory=_venue_defaults)
     symbols: tuple = ("ETH-USDT",)
     risk: RiskLimits = RiskLimits()
     log_json: bool = False
@@ -75,9 +142,13 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "Settings":
+        from engine.connectors.factory import ConnectorFactory
+
         e = dict(os.environ if env is None else env)
-        active = _exchange(e, "ACTIVE_EXCHANGE", "lighter")
-        monitor = _exchange_list(e, "MONITOR_EXCHANGES", ("lighter", "binance"))
+        names = ConnectorFactory.available()
+        active = _exchange(e, "ACTIVE_EXCHANGE", names[0], names)
+        monitor = _exchange_list(e, "MONITOR_EXCHANGES", tuple(names), names)
+        venues = {name: ConnectorFactory.settings_class(name).from_env(e) for name in names}
         risk_kw = {}
         for f in fields(RiskLimits):
             var = "RISK_" + f.name.upper()
@@ -86,48 +157,41 @@ class Settings:
         return cls(
             active_exchange=active,
             monitor_exchanges=monitor,
-            binance_api_key=_secret(e, "BINANCE_API_KEY"),
-            binance_api_secret=_secret(e, "BINANCE_API_SECRET"),
-            binance_testnet=_bool(e, "BINANCE_TESTNET", False),
-            lighter_account_index=_int(e, "LIGHTER_ACCOUNT_INDEX", 1, 2 ** 63 - 1, "an account index is positive"),
-            # 0 and 1 are the web and mobile apps' keys, 255 only a query sentinel: never sign with them
-            lighter_api_key_index=_int(e, "LIGHTER_API_KEY_INDEX", 2, 254, "usable API key indexes are 2..254 "
-                                       "(0 and 1 belong to the Lighter apps, 255 is a sentinel)"),
-            lighter_api_private_key=_lighter_key(e, "LIGHTER_API_PRIVATE_KEY"),
-            lighter_testnet=_bool(e, "LIGHTER_TESTNET", False),
+            venues=venues,
             symbols=_list(e, "ENGINE_SYMBOLS", ("ETH-USDT",)),
             risk=RiskLimits(**risk_kw),
-            log_json=_bool(e, "ENGINE_LOG_JSON", False),
+            log_json=parse_bool(e, "ENGINE_LOG_JSON", False),
             log_level=e.get("ENGINE_LOG_LEVEL", "INFO").strip().upper() or "INFO",
         )
 
+    def __getattr__(self, name: str):
+        # only called when ordinary lookup fails: <venue>_<field> -> venues[<venue>].<field>
+        if not name.startswith("__"):
+            for venue in sorted(self.__dict__.get("venues") or (), key=len, reverse=True):
+                if name.startswith(venue + "_"):
+                    vs, rest = self.__dict__["venues"][venue], name[len(venue) + 1:]
+                    if rest in vs.env_vars:
+                        return getattr(vs, rest)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     def require_trading_keys(self, exchange: str) -> None:
         """Raise ConfigError naming the missing variables when ``exchange`` is to be traded live."""
-        need = {"binance": ("BINANCE_API_KEY", "BINANCE_API_SECRET"),
-                "lighter": ("LIGHTER_ACCOUNT_INDEX", "LIGHTER_API_KEY_INDEX", "LIGHTER_API_PRIVATE_KEY")}[exchange]
-        have = {"BINANCE_API_KEY": self.binance_api_key, "BINANCE_API_SECRET": self.binance_api_secret,
-                "LIGHTER_ACCOUNT_INDEX": self.lighter_account_index,
-                "LIGHTER_API_KEY_INDEX": self.lighter_api_key_index,
-                "LIGHTER_API_PRIVATE_KEY": self.lighter_api_private_key}
-        missing = [v for v in need if have[v] is None or have[v] == ""]
-        if missing:
-            raise ConfigError(f"trading on {exchange} needs {', '.join(missing)} (set them in the environment "
-                              "or an --env-file)")
+        vs = self.venues.get(exchange)
+        if vs is None:
+            raise ConfigError(f"no settings for exchange {exchange!r}; known: {', '.join(self.venues)}")
+        vs.require_trading_keys()
+
+    def secrets(self) -> list:
+        """Every venue's secret values (for the log filter that redacts them)."""
+        return [s for vs in self.venues.values() for s in vs.secrets()]
 
     def summary(self) -> dict:
         """Everything, with secrets masked (for `engine doctor` and logs)."""
-        return {
-            "ACTIVE_EXCHANGE": self.active_exchange,
-            "MONITOR_EXCHANGES": ",".join(self.monitor_exchanges),
-            "BINANCE_API_KEY": mask(self.binance_api_key.value if self.binance_api_key else None),
-            "BINANCE_API_SECRET": mask(self.binance_api_secret.value if self.binance_api_secret else None),
-            "BINANCE_TESTNET": self.binance_testnet,
-            "LIGHTER_ACCOUNT_INDEX": self.lighter_account_index,
-            "LIGHTER_API_KEY_INDEX": self.lighter_api_key_index,
-            "LIGHTER_API_PRIVATE_KEY": mask(self.lighter_api_private_key.value
-                                            if self.lighter_api_private_key else None),
-            "ENGINE_SYMBOLS": ",".join(self.symbols),
-        }
+        out = {"ACTIVE_EXCHANGE": self.active_exchange, "MONITOR_EXCHANGES": ",".join(self.monitor_exchanges)}
+        for vs in self.venues.values():
+            out.update(vs.summary())
+        out["ENGINE_SYMBOLS"] = ",".join(self.symbols)
+        return out
 
 
 def read_env_file(path: str) -> dict:
@@ -153,8 +217,8 @@ def read_env_file(path: str) -> dict:
     return out
 
 
-# -- strict parsers (each error names its variable)
-def _bool(e, var, default):
+# -- strict parsers: each error names its variable and the expected form, never the value
+def parse_bool(e: Mapping[str, str], var: str, default: bool) -> bool:
     raw = e.get(var)
     if raw is None or raw.strip() == "":
         return default
@@ -163,34 +227,24 @@ def _bool(e, var, default):
         return True
     if v in _FALSE:
         return False
-    raise ConfigError(f"{var}={raw!r} is not a boolean (use 1/0, true/false, yes/no, on/off)")
+    raise ConfigError(f"{var} is not a boolean (use 1/0, true/false, yes/no, on/off)")
 
 
-def _int(e, var, lo=None, hi=None, why=""):
+def parse_int(e: Mapping[str, str], var: str, lo: Optional[int] = None, hi: Optional[int] = None,
+              why: str = "") -> Optional[int]:
     raw = e.get(var)
     if raw is None or raw.strip() == "":
         return None
     try:
         v = int(raw.strip())
     except ValueError:
-        raise ConfigError(f"{var}={raw!r} is not an integer") from None
+        raise ConfigError(f"{var} is not an integer") from None
     if (lo is not None and v < lo) or (hi is not None and v > hi):
-        raise ConfigError(f"{var}={v} is out of range: {why}")
+        raise ConfigError(f"{var} is out of range: {why}")
     return v
 
 
-def _lighter_key(e, var):
-    """An API private key is 40 bytes: 80 hex digits, with or without 0x (the value is never echoed)."""
-    key = _secret(e, var)
-    if key is not None:
-        digits = key.value[2:] if key.value[:2].lower() == "0x" else key.value
-        if len(digits) != 80 or any(c not in "0123456789abcdefABCDEF" for c in digits):
-            raise ConfigError(f"{var} is not a Lighter API private key (80 hex digits, 0x optional; "
-                              f"got {len(digits)} characters)")
-    return key
-
-
-def _secret(e, var):
+def parse_secret(e: Mapping[str, str], var: str) -> Optional[Secret]:
     raw = e.get(var)
     return Secret(raw.strip()) if raw and raw.strip() else None
 
@@ -207,30 +261,34 @@ def _list(e, var, default):
     return tuple(items)
 
 
-def _exchange(e, var, default):
+def _exchange(e, var, default, names):
     raw = e.get(var)
     if raw is None or raw.strip() == "":
         return default
     v = raw.strip().lower()
-    if v not in EXCHANGES:
-        raise ConfigError(f"{var}={raw!r} is not a known exchange; valid: {', '.join(EXCHANGES)}")
+    if v not in names:
+        raise ConfigError(f"{var} is not a known exchange; valid: {', '.join(names)}")
     return v
 
 
-def _exchange_list(e, var, default):
+def _exchange_list(e, var, default, names):
     raw = e.get(var)
     if raw is None or raw.strip() == "":
         return default
     out = []
-    for part in raw.split(","):
+    for n, part in enumerate(raw.split(","), 1):
         v = part.strip().lower()
         if not v:
             continue
-        if v not in EXCHANGES:
-            raise ConfigError(f"{var} names {part.strip()!r}, not a known exchange; valid: {', '.join(EXCHANGES)}")
+        if v not in names:
+            raise ConfigError(f"{var} entry {n} is not a known exchange; valid: {', '.join(names)} "
+                              "(comma-separated)")
         if v not in out:
             out.append(v)
     return tuple(out)
+
+
+_FORMS = {Decimal: "a decimal number", float: "a number", int: "an integer"}
 
 
 def _typed(e, var, typ):
@@ -238,7 +296,7 @@ def _typed(e, var, typ):
     t = typ if isinstance(typ, type) else {"Decimal": Decimal, "int": int, "float": float, "bool": bool,
                                            "str": str}[typ]
     if t is bool:
-        return _bool(e, var, False)
+        return parse_bool(e, var, False)
     if t is str:  # the only text limit is a time of day
         try:
             hh, mm = raw.split(":")
@@ -250,9 +308,9 @@ def _typed(e, var, typ):
     try:
         v = t(raw)
     except (ValueError, InvalidOperation):
-        raise ConfigError(f"{var}={raw!r} is not a valid {t.__name__}") from None
+        raise ConfigError(f"{var} is not {_FORMS[t]}") from None
     if t in (Decimal, float) and not (v == v and v not in (float("inf"), Decimal("Infinity"))):
-        raise ConfigError(f"{var}={raw!r} must be finite")
+        raise ConfigError(f"{var} must be finite")
     if v < 0:
-        raise ConfigError(f"{var}={raw!r} must not be negative")
+        raise ConfigError(f"{var} must not be negative")
     return v

@@ -1,39 +1,144 @@
-"""ConnectorFactory: a registry of connectors with lazy imports.
+"""ConnectorFactory: the one registry of venues, as data, with lazy imports.
 
-Importing the factory imports no connector; ``create`` imports only the one asked for, so a user
-trading on Binance never pays for (or needs the optional extras of) Lighter.
+A venue is one ``VenueSpec``: where its connector, its settings class and its simulator live, each as
+``"module:Attribute"``. Importing the factory imports no venue; each call imports only what it needs (the
+settings class alone imports no network code), so a user of one venue never pays for, or needs the
+optional extras of, another. Adding a venue is one ``_register`` line below plus its two packages,
+``engine/connectors/<venue>/`` and ``engine/sim/<venue>/``.
+
+    conn = ConnectorFactory.create(name, settings)                       # live, as configured
+    conn, where = ConnectorFactory.open_live(name, settings, trading=True)   # the same, keys checked
+    conn, where = await ConnectorFactory.open_simulated(name, stack)     # against the embedded simulator
+
+The connector class offers ``for_simulator(sim, **kw)``, reading the simulator's URLs and throwaway keys
+by attribute; neither side imports the other, and the simulators stay independent witnesses.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Optional
 
-# name -> "module:Class"
-_REGISTRY: dict[str, str] = {
-    "lighter": "engine.connectors.lighter.client:LighterConnector",
-    "binance": "engine.connectors.binance.client:BinanceConnector",
-}
+
+@dataclass(frozen=True)
+class VenueSpec:
+    """One venue's registration. ``connector``, ``settings``, ``simulator`` and ``simulator_cli`` are
+    ``"module:Attribute"`` (``connector`` may also be a callable taking the settings); ``title`` is how a
+    person writes the name in a message."""
+
+    name: str
+    connector: "str | Callable[..., Any]"
+    settings: str = "engine.config:VenueSettings"  # a venue with no variables of its own
+    simulator: str = ""
+    simulator_cli: str = ""  # the ``main(argv)`` behind ``engine sim <name>``
+    title: str = ""
+
+    @property
+    def display(self) -> str:
+        return self.title or self.name.capitalize()
+
+
+_VENUES: dict[str, VenueSpec] = {}
+
+
+def _register(spec: VenueSpec) -> None:
+    _VENUES[spec.name.lower()] = spec
+
+
+# the registrations: the only place outside a venue's own packages that names it
+_register(VenueSpec("lighter", connector="engine.connectors.lighter.client:LighterConnector",
+                    settings="engine.connectors.lighter.settings:LighterSettings",
+                    simulator="engine.sim.lighter:LighterSimulator",
+                    simulator_cli="engine.sim.lighter.__main__:main", title="Lighter"))
+_register(VenueSpec("binance", connector="engine.connectors.binance.client:BinanceConnector",
+                    settings="engine.connectors.binance.settings:BinanceSettings",
+                    simulator="engine.sim.binance:BinanceSimulator",
+                    simulator_cli="engine.sim.binance.__main__:main", title="Binance"))
+
+
+def _load(target: "str | Callable[..., Any]"):
+    if callable(target):
+        return target
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 class ConnectorFactory:
-    """``create(name, config)`` builds a connector; ``available()`` lists the registered names."""
+    """Builds connectors by venue name; ``available()`` lists the registered names in registration order.
+
+    An unknown name is a ``ValueError`` that lists the registered ones.
+    """
 
     @staticmethod
     def available() -> list[str]:
-        return list(_REGISTRY)
+        return list(_VENUES)
 
     @staticmethod
-    def register(name: str, target: "str | Callable[..., Any]") -> None:
-        """Register a connector (``"module:Class"`` or a callable taking the config)."""
-        _REGISTRY[name.lower()] = target  # type: ignore[assignment]
+    def spec(name: str) -> VenueSpec:
+        spec = _VENUES.get((name or "").strip().lower())
+        if spec is None:
+            raise ValueError(f"unknown exchange {name!r}; available: {', '.join(_VENUES)}")
+        return spec
 
     @staticmethod
-    def create(name: str, config: Any = None, **kwargs: Any):
-        key = (name or "").strip().lower()
-        target = _REGISTRY.get(key)
-        if target is None:
-            raise ValueError(f"unknown exchange {name!r}; available: {', '.join(_REGISTRY)}")
-        if callable(target):
-            return target(config, **kwargs)
-        module, _, cls = target.partition(":")
-        return getattr(importlib.import_module(module), cls)(config, **kwargs)
+    def register(spec: "VenueSpec | str", target: "str | Callable[..., Any] | None" = None) -> None:
+        """Register a venue: a ``VenueSpec``, or (name, connector) for a connector with no settings or
+        simulator of its own."""
+        _register(spec if isinstance(spec, VenueSpec) else VenueSpec(spec, connector=target))
+
+    @staticmethod
+    def settings_class(name: str):
+        """The venue's settings class (a ``engine.config.VenueSettings``); imports only its settings module."""
+        return _load(ConnectorFactory.spec(name).settings)
+
+    @staticmethod
+    def connector_class(name: str):
+        return _load(ConnectorFactory.spec(name).connector)
+
+    @staticmethod
+    def simulator_class(name: str):
+        spec = ConnectorFactory.spec(name)
+        if not spec.simulator:
+            raise ValueError(f"{spec.name} has no embedded simulator")
+        return _load(spec.simulator)
+
+    @staticmethod
+    def simulator_cli(name: str) -> Callable[[Optional[list]], int]:
+        """``main(argv) -> exit code`` of the venue's simulator served on its own (``engine sim <name>``)."""
+        spec = ConnectorFactory.spec(name)
+        if not spec.simulator_cli:
+            raise ValueError(f"{spec.name} has no embedded simulator")
+        return _load(spec.simulator_cli)
+
+    @staticmethod
+    def create(name: str, settings: Any = None, **kwargs: Any):
+        """A live connector (not connected). ``settings`` is the engine's ``Settings``, the venue's own
+        settings object, or None; keyword arguments go to the connector's constructor."""
+        return _load(ConnectorFactory.spec(name).connector)(settings, **kwargs)
+
+    @staticmethod
+    def open_live(name: str, settings: Any = None, *, trading: bool = False, **kwargs: Any):
+        """``(connector, description)`` for the real venue. With ``trading``, keys missing from the venue's
+        settings (all of them when ``settings`` is None) raise ``ConfigError`` naming the variables, before
+        anything is built."""
+        spec = ConnectorFactory.spec(name)
+        own = settings.venues[spec.name] if hasattr(settings, "venues") else settings
+        if own is None:
+            own = ConnectorFactory.settings_class(spec.name)()
+        if trading:
+            own.require_trading_keys()
+        where = f"live {spec.display}" + (" testnet" if getattr(own, "testnet", False) else "")
+        return ConnectorFactory.create(spec.name, settings, **kwargs), where
+
+    @staticmethod
+    async def open_simulated(name: str, stack: contextlib.AsyncExitStack, *,
+                             sim_kw: Optional[Mapping[str, Any]] = None, **kwargs: Any):
+        """``(connector, description)`` against the venue's embedded simulator, which is started and
+        entered into ``stack`` (it stops when the stack closes). ``sim_kw`` go to the simulator,
+        the other keyword arguments to the connector's ``for_simulator``. The connector is not connected."""
+        spec = ConnectorFactory.spec(name)
+        sim = await stack.enter_async_context(ConnectorFactory.simulator_class(spec.name)(**dict(sim_kw or {})))
+        conn = ConnectorFactory.connector_class(spec.name).for_simulator(sim, **kwargs)
+        return conn, (f"the embedded {spec.display} simulator at {sim.rest_url} "
+                      "(no keys or network needed; --live for real)")

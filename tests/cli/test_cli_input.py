@@ -145,7 +145,7 @@ def test_bad_argument_is_one_line_exit_2_before_anything_starts(capsys, no_io, f
     ("RISK_MAX_POSITION", "-1", "RISK_MAX_POSITION"),
     ("RISK_CANCEL_ON_SHUTDOWN", "maybe", "RISK_CANCEL_ON_SHUTDOWN"),
     ("ACTIVE_EXCHANGE", "kraken", "ACTIVE_EXCHANGE"),
-    ("MONITOR_EXCHANGES", "binance,ftx", "ftx"),
+    ("MONITOR_EXCHANGES", "binance,ftx", "MONITOR_EXCHANGES entry 2"),  # named by place: values are never echoed
 ])
 def test_bad_environment_is_one_line_exit_2(capsys, clean_env, no_io, var, value, needle):
     clean_env.setenv(var, value)

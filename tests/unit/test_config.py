@@ -17,11 +17,11 @@ def test_booleans(raw, want):
 
 
 @pytest.mark.parametrize("env,needle", [
-    ({"BINANCE_TESTNET": "maybe"}, "BINANCE_TESTNET='maybe' is not a boolean"),
+    ({"BINANCE_TESTNET": "maybe"}, "BINANCE_TESTNET is not a boolean"),
     ({"ACTIVE_EXCHANGE": "ftx"}, "valid: lighter, binance"),
-    ({"MONITOR_EXCHANGES": "binance, kraken"}, "'kraken'"),
+    ({"MONITOR_EXCHANGES": "binance, kraken"}, "MONITOR_EXCHANGES entry 2 is not a known exchange"),
     ({"LIGHTER_ACCOUNT_INDEX": "abc"}, "LIGHTER_ACCOUNT_INDEX"),
-    ({"LIGHTER_ACCOUNT_INDEX": "0"}, "LIGHTER_ACCOUNT_INDEX=0 is out of range"),
+    ({"LIGHTER_ACCOUNT_INDEX": "0"}, "LIGHTER_ACCOUNT_INDEX is out of range"),
     ({"LIGHTER_API_KEY_INDEX": "1"}, "usable API key indexes are 2..254"),
     ({"LIGHTER_API_KEY_INDEX": "255"}, "255 is a sentinel"),
     ({"LIGHTER_API_PRIVATE_KEY": "0x" + "ab" * 39}, "got 78 characters"),
@@ -34,6 +34,32 @@ def test_bad_values_name_the_variable(env, needle):
     with pytest.raises(ConfigError, match=None) as exc:
         Settings.from_env(env)
     assert needle in str(exc.value)
+    # the value itself is never echoed: a value in the wrong variable may be someone's key
+    for value in env.values():
+        assert repr(value) not in str(exc.value) and f"={value}" not in str(exc.value)
+        assert len(value) < 4 or value not in str(exc.value)
+
+
+def test_each_venue_has_its_own_settings_and_the_flat_names_still_read_them():
+    from engine.connectors.factory import ConnectorFactory
+
+    s = Settings.from_env({"BINANCE_TESTNET": "1", "LIGHTER_API_KEY_INDEX": "3"})
+    assert set(s.venues) == set(ConnectorFactory.available())
+    assert s.venues["binance"].testnet is True and s.binance_testnet is True
+    assert s.venues["lighter"].api_key_index == 3 == s.lighter_api_key_index
+    assert Settings().venues["binance"].api_key is None  # defaults need no environment
+    with pytest.raises(AttributeError):
+        s.binance_no_such_field
+
+
+def test_settings_import_no_network_code():
+    import subprocess
+    import sys
+
+    code = ("import sys; from engine.config import Settings; Settings.from_env({}); "
+            "print(sorted(m for m in ('aiohttp', 'picows', 'orjson') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_monitor_list_is_deduplicated_in_order_and_case_insensitive():
@@ -56,6 +82,16 @@ def test_keys_required_only_for_trading():
         s.require_trading_keys("binance")
     with pytest.raises(ConfigError, match="LIGHTER_ACCOUNT_INDEX, LIGHTER_API_KEY_INDEX, LIGHTER_API_PRIVATE_KEY"):
         s.require_trading_keys("lighter")
+    with pytest.raises(ConfigError, match="BINANCE_API_SECRET"):
+        s.venues["binance"].require_trading_keys()
+
+
+def test_secrets_for_log_redaction_come_from_each_venue():
+    s = Settings.from_env({"BINANCE_API_KEY": "K" * 64, "BINANCE_API_SECRET": "S" * 64,
+                           "LIGHTER_API_PRIVATE_KEY": "ab" * 40})
+    assert sorted(s.venues["binance"].secrets()) == ["K" * 64, "S" * 64]
+    assert s.venues["lighter"].secrets() == ["ab" * 40]
+    assert sorted(s.secrets()) == sorted(["K" * 64, "S" * 64, "ab" * 40])
 
 
 def test_env_file(tmp_path):

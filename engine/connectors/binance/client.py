@@ -19,6 +19,7 @@ import uuid
 from decimal import Decimal
 from typing import AsyncIterator, Optional
 
+from engine.config import reveal, venue_settings
 from engine.connectors.base import BaseConnector, ConnectorState
 from engine.errors import AuthenticationError, OrderNotFoundError, RPCTimeoutError, TradingError
 from engine.models import Balance, Candle, OrderBookSnapshot, OrderType, OrderUpdate, Side, TimeInForce
@@ -61,12 +62,12 @@ class BinanceConnector(BaseConnector):
                  api_secret: Optional[str] = None, testnet: bool = False, symbols: Optional[list] = None,
                  snapshot_limit: int = 1000, recv_window: int = 5000, timeout_s: float = 10.0):
         super().__init__()
-        cfg = config
-        if cfg is not None:  # engine.config settings or any object with these attributes
-            endpoints = endpoints or getattr(cfg, "binance_endpoints", None)
-            api_key = api_key or getattr(cfg, "binance_api_key", None)
-            api_secret = api_secret or getattr(cfg, "binance_api_secret", None)
-            testnet = testnet or bool(getattr(cfg, "binance_testnet", False))
+        if config is not None:  # the engine's Settings or this venue's BinanceSettings; keywords win
+            own = venue_settings(config, self.name)
+            endpoints = endpoints or getattr(own, "endpoints", None)
+            api_key = api_key or reveal(own.api_key)
+            api_secret = api_secret or reveal(own.api_secret)
+            testnet = testnet or bool(own.testnet)
         self.endpoints = endpoints or ENVIRONMENTS["testnet" if testnet else "mainnet"]
         self.auth = BinanceAuth(api_key, api_secret, recv_window=recv_window) if api_key and api_secret else None
         self.limits = binance_rate_limits()

@@ -18,6 +18,7 @@ from typing import AsyncIterator, Optional
 
 import orjson
 
+from engine.config import reveal, venue_settings
 from engine.connectors.base import BaseConnector, ConnectorState
 from engine.errors import (AuthenticationError, NonceConflictError, OrderRejectedError, RateLimitExceededError,
                            TradingError)
@@ -52,12 +53,12 @@ class LighterConnector(BaseConnector):
                  api_private_key: Optional[str] = None, token_lifetime_s: float = 7 * 3600,
                  tx_over_ws: bool = True, tier: Optional[str] = None):
         super().__init__()
-        if config is not None:
-            testnet = testnet or bool(getattr(config, "lighter_testnet", False))
-            account_index = account_index if account_index is not None else config.lighter_account_index
-            api_key_index = api_key_index if api_key_index is not None else config.lighter_api_key_index
-            key = config.lighter_api_private_key
-            api_private_key = api_private_key or (key.value if key else None)
+        if config is not None:  # the engine's Settings or this venue's LighterSettings; keywords win
+            own = venue_settings(config, self.name)
+            testnet = testnet or bool(own.testnet)
+            account_index = account_index if account_index is not None else own.account_index
+            api_key_index = api_key_index if api_key_index is not None else own.api_key_index
+            api_private_key = api_private_key or reveal(own.api_private_key)
         self.account_index, self.api_key_index = account_index, api_key_index
         self._private_key = api_private_key
         self.signer = None
