@@ -60,10 +60,8 @@ async def lighter_via_proxy(seed=9, *, trading=True, engine_kw=None, rest_via_pr
 
 
 def stream_link(proxy):
-    """The one open stream connection (the WebSocket, by its request path)."""
-    links = proxy.open_links("/stream")
-    assert len(links) == 1, links
-    return links[0]
+    """The one open Lighter stream connection (the WebSocket, by its request path)."""
+    return only_link(proxy, "/stream")
 
 
 def limit(side, qty, price, symbol="ETH-USDC"):
@@ -104,3 +102,33 @@ async def simulator_process(venue: str):
             os.kill(proc.pid, signal.SIGCONT)
             proc.terminate()
         await proc.wait()
+
+
+@contextlib.asynccontextmanager
+async def binance_via_proxy(seed=7, *, sim_kw=None, **conn_kw):
+    """A Binance simulator, one proxy per role (``rest``, ``ws`` market streams, ``ws_api`` user stream: REST and
+    WS API share the simulator's port, each gets its own proxy) and a connected BinanceConnector through them.
+
+    Yields (sim, proxies, conn)."""
+    from engine.connectors.binance.client import BinanceConnector
+    from engine.connectors.binance.urls import BinanceEndpoints
+    from engine.sim.binance import BinanceSimulator
+
+    async with BinanceSimulator(seed=seed, **(sim_kw or {})) as sim, \
+            FaultProxy(port_of(sim.rest_url)) as rest, FaultProxy(port_of(sim.ws_url)) as ws, \
+            FaultProxy(port_of(sim.ws_api_url)) as ws_api:
+        conn = BinanceConnector(endpoints=BinanceEndpoints(rest.url(sim.rest_url), ws.url(sim.ws_url),
+                                                           ws_api.url(sim.ws_api_url)),
+                                api_key=sim.api_key, api_secret=sim.api_secret, **conn_kw)
+        await conn.connect()
+        try:
+            yield sim, {"rest": rest, "ws": ws, "ws_api": ws_api}, conn
+        finally:
+            await conn.disconnect()
+
+
+def only_link(proxy, path=None):
+    """The one open connection through ``proxy`` (to ``path``, when given)."""
+    links = proxy.open_links(path)
+    assert len(links) == 1, links
+    return links[0]

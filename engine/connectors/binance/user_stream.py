@@ -4,6 +4,12 @@ The spot listenKey flow was retired on 2026-02-20; the WS API subscription works
 no keepalive. Events arrive as ``{"subscriptionId": n, "event": {...}}``. After any reconnect or
 ``eventStreamTerminated`` the stream resubscribes and bumps ``epoch``: events may have been missed in
 between, so the trading layer must reconcile open orders over REST (it watches ``epoch``/``on_resubscribed``).
+
+A silent socket is a lost one: aiohttp pings after ``read_deadline.aiohttp_heartbeat_s`` without data and
+closes the socket when no pong comes within half that (a stalled stream or a frozen server sends neither
+data nor close); the stall is counted in ``stalls``, requests still waiting on that socket fail at once, and
+the stream reconnects and resubscribes (a new epoch). The handshake and the subscription are bounded too, so
+a server that accepts and never answers is retried, not waited on forever.
 """
 from __future__ import annotations
 
@@ -16,7 +22,8 @@ from typing import Optional
 import aiohttp
 import orjson
 
-from engine.connectors.base import ReconnectPolicy, UserDataStream
+from engine.connectors.base import ReadDeadline, ReconnectPolicy, UserDataStream
+from engine.errors import WebSocketDisconnectedError
 from engine.models import Balance, OrderUpdate
 from engine.symbols import SymbolMap
 
@@ -27,12 +34,14 @@ from .parse import order_from_execution_report
 from .urls import BinanceEndpoints
 
 log = logging.getLogger("engine.binance.user")
+HANDSHAKE_TIMEOUT_S = 10.0  # the WebSocket upgrade, on a server that accepted the TCP connection
 
 
 class BinanceUserStream(UserDataStream):
     def __init__(self, endpoints: BinanceEndpoints, auth: BinanceAuth, http: BinanceHttp, symbols: SymbolMap, *,
-                 reconnect: Optional[ReconnectPolicy] = None):
+                 reconnect: Optional[ReconnectPolicy] = None, read_deadline: Optional[ReadDeadline] = None):
         super().__init__()
+        self.read_deadline = read_deadline or ReadDeadline()
         self.endpoints = endpoints
         self.auth = auth
         self.http = http
@@ -41,6 +50,7 @@ class BinanceUserStream(UserDataStream):
         self.epoch = 0  # bumped on every (re)subscription
         self.events = 0
         self.disconnects = 0
+        self.stalls = 0  # sockets declared dead by the read deadline (also in disconnects)
         self._task: Optional[asyncio.Task] = None
         self._ws: Optional[aiohttp.ClientWebSocketResponse] = None
         self._policy = reconnect or ReconnectPolicy()
@@ -73,8 +83,10 @@ class BinanceUserStream(UserDataStream):
         await self.http.open()
         while not self._stopping:
             try:
-                async with self.http._session.ws_connect(self.endpoints.ws_api, autoping=True,
-                                                         heartbeat=None, max_msg_size=4 << 20) as ws:
+                ws = await asyncio.wait_for(self.http._session.ws_connect(
+                    self.endpoints.ws_api, autoping=True, heartbeat=self.read_deadline.aiohttp_heartbeat_s,
+                    max_msg_size=4 << 20), HANDSHAKE_TIMEOUT_S)
+                async with ws:
                     self._ws = ws
                     self._pending: dict[str, asyncio.Future] = {}
                     reader = asyncio.create_task(self._read(ws))
@@ -85,6 +97,10 @@ class BinanceUserStream(UserDataStream):
                     finally:
                         reader.cancel()
                         await asyncio.gather(reader, return_exceptions=True)
+                if isinstance(ws.exception(), aiohttp.ServerTimeoutError):  # no pong: the heartbeat closed it
+                    self.stalls += 1
+                    log.warning("binance user stream: no data and no pong within %.1f s; declared dead",
+                                self.read_deadline.aiohttp_heartbeat_s * 1.5)
             except asyncio.CancelledError:
                 raise
             except Exception as e:
@@ -136,8 +152,17 @@ class BinanceUserStream(UserDataStream):
                 fut = self._pending[msg["id"]]
                 if not fut.done():
                     fut.set_result(msg)
+        # whatever still waits for an answer on this socket will not get one
+        for fut in self._pending.values():
+            if not fut.done():
+                fut.set_exception(WebSocketDisconnectedError("binance user stream closed before the answer",
+                                                             exchange="binance", close_code=ws.close_code))
         if not self._stopping:
             log.warning("binance user stream closed (code=%s)", ws.close_code)
+
+    def status(self) -> dict:
+        return {"subscribed": self.up, "epoch": self.epoch, "events": self.events, "disconnects": self.disconnects,
+                "stalls": self.stalls}
 
     def _on_event(self, ev: dict) -> None:
         self.events += 1
