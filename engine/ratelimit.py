@@ -24,6 +24,7 @@ from engine._build import load
 _rl = load("engine._ratelimit")
 
 TokenBucketLimiter = _rl.TokenBucketLimiter
+MAX_CAPACITY = _rl.MAX_CAPACITY  # the largest bucket (tokens); ext/engine/_ratelimit.pyx has every limit
 monotonic_ns = _rl.monotonic_ns
 BUILD_MODE = _rl.BUILD_MODE
 
@@ -208,4 +209,4 @@ class RateLimits:
             fut.set_result(None)
 
 
-__all__ = ["TokenBucketLimiter", "RateLimits", "monotonic_ns", "BUILD_MODE"]
+__all__ = ["TokenBucketLimiter", "MAX_CAPACITY", "RateLimits", "monotonic_ns", "BUILD_MODE"]

@@ -14,7 +14,7 @@ cdef class LatencyHistogram:
     cdef uint64_t _counts[NBUCKETS]
     cdef readonly uint64_t count
     cdef readonly uint64_t clamped
-    cdef uint64_t _sum
+    cdef double _sum              # a double: a uint64 sum of clamped values wraps after ~1.3e8 of them
     cdef int64_t _min
     cdef int64_t _max
     cdef void record(self, int64_t ns) noexcept

@@ -5,6 +5,7 @@ Buckets: exact below 128 ns, then 64 sub-buckets per power of two (relative erro
 ~137 s; larger values are clamped and counted. Recording allocates nothing; percentiles are computed on
 demand (status line, once a second).
 """
+from libc.stdint cimport UINT64_MAX
 from libc.string cimport memset
 
 cdef extern from *:
@@ -65,7 +66,7 @@ cdef class LatencyHistogram:
             self.clamped += 1
         self._counts[bucket_of(ns)] += 1
         self.count += 1
-        self._sum += <uint64_t>ns
+        self._sum += <double>ns
         if self._min < 0 or ns < self._min:
             self._min = ns
         if ns > self._max:
@@ -84,7 +85,11 @@ cdef class LatencyHistogram:
         self._max = 0
 
     def merge(self, LatencyHistogram other not None):
+        """Add ``other``'s counts to this one (``other`` may be ``self``); OverflowError, nothing changed,
+        when the total count would not fit in 64 bits (every bucket's count is at most the total)."""
         cdef Py_ssize_t i
+        if other.count > UINT64_MAX - self.count:
+            raise OverflowError("merged histogram would count more than 2**64 - 1 values")
         for i in range(NBUCKETS):
             self._counts[i] += other._counts[i]
         self.count += other.count
@@ -105,7 +110,7 @@ cdef class LatencyHistogram:
 
     @property
     def mean(self):
-        return <double>self._sum / self.count if self.count else 0.0
+        return self._sum / self.count if self.count else 0.0
 
     def percentile(self, double p):
         """The value (ns) at percentile ``p`` in [0, 100]; 0 when empty."""

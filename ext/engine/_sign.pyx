@@ -10,6 +10,7 @@ bytes since 2026-01-15) and appends ``&signature=<hex>``.
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.unicode cimport PyUnicode_DecodeASCII
+from libc.limits cimport LLONG_MAX
 from libc.stdint cimport uint8_t
 from libc.stdio cimport snprintf
 from libc.string cimport memcpy, memset
@@ -27,6 +28,7 @@ cdef extern from "sha256.h":
 
 cdef extern from "Python.h":
     const char* PyUnicode_AsUTF8AndSize(object s, Py_ssize_t* size) except NULL
+    const Py_ssize_t PY_SSIZE_T_MAX
 
 cdef extern from *:
     """
@@ -59,17 +61,31 @@ def force_portable(bint on):
     engine_sha256_force_portable(1 if on else 0)
 
 
-def sha256_hex(data not None):
-    """Plain SHA-256 (hex) of bytes or str, for tests and tooling."""
+cdef object _as_bytes(object data, const char** p, Py_ssize_t* n):
+    """Point ``p``/``n`` at ``data``'s bytes: bytes, str (UTF-8) or any buffer (bytearray, memoryview);
+    returns the object that owns them. Anything else is a TypeError: ``bytes(5)`` would be five zero
+    bytes, and ``bytes(10**12)`` a terabyte of them."""
+    if isinstance(data, bytes):
+        p[0] = PyBytes_AS_STRING(data)
+        n[0] = PyBytes_GET_SIZE(data)
+        return data
+    if isinstance(data, str):
+        p[0] = PyUnicode_AsUTF8AndSize(data, n)
+        return data
+    if data is None:
+        raise TypeError("expected bytes, str or a bytes-like object, not None")
+    data = bytes(memoryview(data))  # TypeError for an object without the buffer protocol
+    p[0] = PyBytes_AS_STRING(data)
+    n[0] = PyBytes_GET_SIZE(data)
+    return data
+
+
+def sha256_hex(data):
+    """Plain SHA-256 (hex) of bytes, str (UTF-8) or a bytes-like object, for tests and tooling."""
     cdef const char* p
     cdef Py_ssize_t n
     cdef uint8_t out[32]
-    if isinstance(data, str):
-        p = PyUnicode_AsUTF8AndSize(data, &n)
-    else:
-        data = bytes(data)
-        p = PyBytes_AS_STRING(data)
-        n = PyBytes_GET_SIZE(data)
+    owner = _as_bytes(data, &p, &n)
     engine_sha256(<const uint8_t*>p, <size_t>n, out)
     return bytes(out[:32]).hex()
 
@@ -87,6 +103,8 @@ cdef inline int buf_reserve(Buf* b, Py_ssize_t extra) except -1:
     cdef char* q
     if need <= b.cap:
         return 0
+    if need > PY_SSIZE_T_MAX // 2:  # the doubling below would overflow
+        raise MemoryError()
     cap = b.cap * 2
     while cap < need:
         cap *= 2
@@ -194,18 +212,28 @@ def encode_query(params):
         PyMem_Free(b.heap)
 
 
+cdef inline int _check_key(Signer s) except -1:
+    if not s._ready:
+        raise TypeError("Signer was not initialised (made with __new__?): it has no key")
+    return 0
+
+
 cdef class Signer:
     """HMAC-SHA256 signer for one API secret.
 
     What a user may rely on: ``sign`` returns 64 lower-case hex characters; the secret is not kept (only
     the derived pad states), so it cannot appear in ``repr``, ``str``, pickles or exceptions; a Signer
-    cannot be pickled or copied.
+    cannot be pickled or copied. One made with ``__new__`` (no key) raises TypeError instead of signing,
+    and ``__init__`` cannot swap the key of an existing Signer.
     """
     cdef engine_hmac_key _key
+    cdef bint _ready
 
     def __init__(self, secret):
         cdef const char* p
         cdef Py_ssize_t n
+        if self._ready:
+            raise TypeError("Signer is already initialised: make a new one for another key")
         if isinstance(secret, str):
             p = PyUnicode_AsUTF8AndSize(secret, &n)
         elif isinstance(secret, (bytes, bytearray)):
@@ -217,6 +245,7 @@ cdef class Signer:
         if n == 0:
             raise ValueError("the API secret is empty")
         engine_hmac_init(&self._key, <const uint8_t*>p, <size_t>n)
+        self._ready = True
 
     def __repr__(self):
         return "Signer(secret=****)"
@@ -229,20 +258,13 @@ cdef class Signer:
     def __dealloc__(self):
         memset(&self._key, 0, sizeof(self._key))
 
-    def sign(self, payload not None):
-        """HMAC-SHA256 of ``payload`` (bytes, or str encoded as UTF-8) as lower-case hex."""
+    def sign(self, payload):
+        """HMAC-SHA256 of ``payload`` (bytes, str encoded as UTF-8, or a bytes-like object) as lower-case hex."""
         cdef const char* p
         cdef Py_ssize_t n
         cdef char out[64]
-        if isinstance(payload, bytes):
-            p = PyBytes_AS_STRING(payload)
-            n = PyBytes_GET_SIZE(payload)
-        elif isinstance(payload, str):
-            p = PyUnicode_AsUTF8AndSize(payload, &n)
-        else:
-            payload = bytes(payload)
-            p = PyBytes_AS_STRING(payload)
-            n = PyBytes_GET_SIZE(payload)
+        _check_key(self)
+        owner = _as_bytes(payload, &p, &n)
         engine_hmac_hex(&self._key, <const uint8_t*>p, <size_t>n, out)
         return PyUnicode_DecodeASCII(out, 64, NULL)
 
@@ -252,6 +274,7 @@ cdef class Signer:
         cdef char num[32]
         cdef int m
         cdef Buf b
+        _check_key(self)
         b.p = stack
         b.n = 0
         b.cap = sizeof(stack) - 80  # room for "&signature=" + 64 hex kept aside
@@ -265,6 +288,10 @@ cdef class Signer:
             put_raw(&b, b"&timestamp=" if b.n else b"timestamp=", 11 if b.n else 10)
             if isinstance(timestamp, bool) or not isinstance(timestamp, int):
                 raise TypeError("timestamp must be an int (milliseconds)")
+            if timestamp < 0:
+                raise ValueError("timestamp must be >= 0 (milliseconds since the epoch)")
+            if timestamp > LLONG_MAX:
+                raise OverflowError("timestamp does not fit in 64 bits")
             m = snprintf(num, sizeof(num), "%lld", <long long>timestamp)
             put_raw(&b, num, m)
             buf_reserve(&b, 75)

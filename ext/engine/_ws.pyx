@@ -13,8 +13,9 @@ It also answers CLOSE frames (picows leaves that to the listener), keeps message
 histogram of the compiled path (frame in -> book applied), and never raises into picows: a Python
 exception in a callback is counted and logged by the owner, not allowed to kill the socket.
 """
-from cpython.bytes cimport PyBytes_FromStringAndSize
-from libc.string cimport memcmp, memchr
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from libc.stdlib cimport free, malloc
+from libc.string cimport memchr, memcmp, memcpy
 from libc.stdint cimport int64_t, uint64_t
 
 from picows.picows cimport WSListener, WSTransport, WSFrame, WSMsgType, WSCloseCode
@@ -72,46 +73,91 @@ cdef class StreamListener(WSListener):
     cdef WSTransport transport
     cdef bytes _prefix
     cdef public object recorder  # None, or a callable taking every data frame's bytes (engine record)
+    cdef bint _ready
 
-    def __init__(self, owner, LatencyHistogram latency=None, bytes prefix=BINANCE_PREFIX):
-        """``prefix``: how a routed frame starts, up to the opening quote of its stream/channel name."""
-        self.owner = owner
+    def __cinit__(self, *args, **kwargs):
+        # every field the frame path reads is set here, so even a listener made with __new__ (no
+        # __init__) holds no None where the compiled code expects an object; _ready makes it refuse use
         self.routes = []
-        self.latency = latency if latency is not None else LatencyHistogram()
+        self.latency = LatencyHistogram()
+        self._prefix = BINANCE_PREFIX
+
+    def __init__(self, owner, LatencyHistogram latency=None, bytes prefix not None=BINANCE_PREFIX):
+        """``prefix``: how a routed frame starts, up to the opening quote of its stream/channel name.
+
+        A listener belongs to one connection: ``__init__`` again (which would drop its routes) raises
+        TypeError, as does any use of a listener made with ``__new__``."""
+        if self._ready:
+            raise TypeError("StreamListener is already initialised: make a new one")
+        if not prefix:
+            raise ValueError("prefix must not be empty")
+        self.owner = owner
+        if latency is not None:
+            self.latency = latency
         self._prefix = prefix
+        self._ready = True
 
-    def register_book(self, bytes name, BookSync sync, key, bint notify_applied=True):
+    cdef inline int _check_ready(self) except -1:
+        if not self._ready:
+            raise TypeError("StreamListener was not initialised (made with __new__?)")
+        return 0
+
+    cdef _Route _route(self, bytes name, int kind, key):
+        self._check_ready()
+        if not name:
+            raise ValueError("a stream name must not be empty")
         self.unregister(name)
         cdef _Route r = _Route()
         r.name = name
-        r.kind = ROUTE_BOOK
+        r.kind = kind
+        r.key = key
+        self.routes.append(r)
+        return r
+
+    def register_book(self, bytes name not None, BookSync sync not None, key, bint notify_applied=True):
+        """Frames of stream ``name`` go to ``sync.feed_ptr``; ``owner.on_book(key, outcome)`` as documented."""
+        if sync.book is None:  # a BookSync made with __new__: feed_ptr would follow its None book
+            raise TypeError("BookSync was not initialised (made with __new__?)")
+        r = self._route(name, ROUTE_BOOK, key)
         r.sync = sync
-        r.key = key
         r.notify_applied = notify_applied
-        self.routes.append(r)
 
-    def register_lighter_book(self, bytes name, OrderBook book, key, bint notify_applied=True):
-        self.unregister(name)
-        cdef _Route r = _Route()
-        r.name = name
-        r.kind = ROUTE_LIGHTER
+    def register_lighter_book(self, bytes name not None, OrderBook book not None, key, bint notify_applied=True):
+        """Frames of channel ``name`` go to ``book.apply_lighter_ptr``; ``owner.on_book`` as for register_book."""
+        r = self._route(name, ROUTE_LIGHTER, key)
         r.book = book
-        r.key = key
         r.notify_applied = notify_applied
-        self.routes.append(r)
 
-    def register_raw(self, bytes name, key):
-        self.unregister(name)
-        cdef _Route r = _Route()
-        r.name = name
-        r.kind = ROUTE_RAW
-        r.key = key
-        self.routes.append(r)
+    def register_raw(self, bytes name not None, key):
+        """Frames of stream ``name`` go to ``owner.on_stream(key, bytes)``."""
+        self._route(name, ROUTE_RAW, key)
 
-    def unregister(self, bytes name):
+    def unregister(self, bytes name not None):
+        self._check_ready()
         self.routes = [r for r in self.routes if (<_Route>r).name != name]
 
+    def feed_copy(self, bytes data not None):
+        """Handle ``data`` as one data frame, read from an exact-size heap copy (tests and fuzzers).
+
+        picows hands the listener a slice of its read buffer, with whatever came next right after it; a
+        bytes object always has a NUL after its last byte, which would hide a one-byte over-read from
+        AddressSanitizer. A malloc'd copy of exactly len(data) bytes does not (see .ci/sanitize)."""
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
+        cdef char* p
+        self._check_ready()
+        p = <char*>malloc(n if n > 0 else 1)
+        if p == NULL:
+            raise MemoryError()
+        memcpy(p, PyBytes_AS_STRING(data), n)
+        try:
+            self._on_data(p, n)
+        finally:
+            free(p)
+
     cpdef on_ws_connected(self, WSTransport transport):
+        self._check_ready()
+        if transport is None:
+            raise TypeError("on_ws_connected needs the connection's WSTransport, not None")
         self.transport = transport
         try:
             self.owner.on_ws_connected(transport)
@@ -121,6 +167,9 @@ cdef class StreamListener(WSListener):
     cpdef on_ws_disconnected(self, WSTransport transport):
         cdef int code = 1006
         cdef str reason = ""
+        self._check_ready()
+        if transport is None:
+            raise TypeError("on_ws_disconnected needs the connection's WSTransport, not None")
         hs = transport.close_handshake
         if hs is not None and hs.recv is not None:
             code = <int>hs.recv.code
@@ -131,10 +180,17 @@ cdef class StreamListener(WSListener):
             self.callback_errors += 1
 
     cpdef on_ws_frame(self, WSTransport transport, WSFrame frame):
+        """picows calls this per frame. ``transport`` may be None for data frames (tests feed frames
+        without a socket); a CLOSE frame is answered on it, so there it must be the connection's."""
+        if frame is None:  # Cython reads a typed argument's fields without a None check
+            raise TypeError("on_ws_frame needs a WSFrame, not None")
+        self._check_ready()
         cdef WSMsgType t = frame.msg_type
         if t == WSMsgType.TEXT or t == WSMsgType.BINARY:
             self._on_data(frame.payload_ptr, frame.payload_size)
         elif t == WSMsgType.CLOSE:
+            if transport is None:
+                raise TypeError("a CLOSE frame is answered on its WSTransport: it cannot be None")
             transport.send_close(frame.get_close_code(), frame.get_close_message())
             transport.disconnect()
 

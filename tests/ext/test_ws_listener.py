@@ -4,6 +4,7 @@ from picows.picows import _make_test_ws_frame
 
 from engine._ws import LIGHTER_PREFIX, StreamListener
 from engine.book import BookSync, DepthOutcome, OrderBook
+from fuzz_all import Owner
 
 SNAP = b'{"lastUpdateId":100,"bids":[["10.00","1"],["9.00","1"]],"asks":[["11.00","1"],["12.00","1"]]}'
 
@@ -11,23 +12,6 @@ SNAP = b'{"lastUpdateId":100,"bids":[["10.00","1"],["9.00","1"]],"asks":[["11.00
 def frame(U, u, b, a=b"[]", stream=b"btcusdt@depth@100ms"):
     return (b'{"stream":"' + stream + b'","data":{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":%d,"u":%d,"b":%s,"a":%s}}'
             % (U, u, b, a))
-
-
-class Owner:
-    def __init__(self):
-        self.calls, self.control, self.streams, self.garbage = [], [], [], []
-
-    def on_book(self, key, outcome):
-        self.calls.append(outcome)
-
-    def on_control(self, raw):
-        self.control.append(raw)
-
-    def on_stream(self, key, raw):
-        self.streams.append((key, raw))
-
-    def on_garbage(self, raw):
-        self.garbage.append(raw)
 
 
 def feed(lst, raw):
@@ -41,11 +25,11 @@ def test_python_is_called_only_when_the_top_moves_or_continuity_breaks():
     lst = StreamListener(owner)
     lst.register_book(b"btcusdt@depth@100ms", sync, "btc")
     feed(lst, frame(101, 101, b'[["9.00","5"]]'))  # a deeper level: the top did not move
-    assert owner.calls == [] and book.applied == 1 and book.last_apply_ns > 0
+    assert owner.outcomes == [] and book.applied == 1 and book.last_apply_ns > 0
     feed(lst, frame(102, 102, b'[["10.00","7"]]'))  # best bid size changed
-    assert owner.calls == [DepthOutcome.APPLIED]
+    assert owner.outcomes == [DepthOutcome.APPLIED]
     feed(lst, frame(110, 111, b'[["10.00","8"]]'))  # a gap: always reported, book untouched
-    assert owner.calls[-1] == DepthOutcome.GAP and book.bids_scaled(1) == [(10 * 10**8, 7 * 10**8)]
+    assert owner.outcomes[-1] == DepthOutcome.GAP and book.bids_scaled(1) == [(10 * 10**8, 7 * 10**8)]
     feed(lst, b"not a stream frame")
     feed(lst, b'{"stream":"btcusdt@aggTrade","data":{}}')  # not registered: Python decides
     assert len(owner.control) == 2
@@ -65,5 +49,5 @@ def test_recorder_sees_every_frame_and_lighter_routing():
             b'"bids":[{"price":"0.20351","size":"3.0"}],"nonce":5,"begin_nonce":0},"type":"subscribed/order_book"}')
     feed(lst, snap)
     feed(lst, b'{"type":"ping"}')
-    assert owner.calls == [DepthOutcome.APPLIED] and book.last_update_id == 5
+    assert owner.outcomes == [DepthOutcome.APPLIED] and book.last_update_id == 5
     assert owner.control == [b'{"type":"ping"}'] and seen == [snap, b'{"type":"ping"}']
