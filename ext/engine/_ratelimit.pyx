@@ -8,8 +8,8 @@ C, and refill carries its remainder, so no rounding drifts however often it is c
 Nothing wraps: a capacity holds at most MAX_CAPACITY tokens (what 64-bit nano-tokens hold) and a rate at
 most MAX_RATE tokens per second, both refused with ValueError beyond; times are nanoseconds >= 0 that fit
 in 64 bits (ValueError when negative, OverflowError beyond); weights are ints >= 0 of any size (an int too
-large for 64 bits is simply beyond the capacity). A bucket made with ``__new__`` raises TypeError on use,
-and ``__init__`` cannot be called again on a bucket (it would refill a drained one).
+large for 64 bits is simply beyond the capacity). A bucket made with ``__new__`` raises RuntimeError on
+use, and so does ``__init__`` called again on a bucket (it would refill a drained one).
 """
 cimport cython
 from libc.limits cimport LLONG_MAX
@@ -68,7 +68,7 @@ cdef inline long long _weight(object weight) except -1:
 
 cdef inline int _check_ready(TokenBucketLimiter b) except -1:
     if b._rate_nt <= 0:
-        raise TypeError("TokenBucketLimiter was not initialised (made with __new__?)")
+        raise RuntimeError("TokenBucketLimiter was not initialised (made with __new__?)")
     return 0
 
 
@@ -104,7 +104,7 @@ cdef class TokenBucketLimiter:
         cdef long long t
         cdef long long rate_nt
         if self._rate_nt:
-            raise TypeError("TokenBucketLimiter is already initialised: make a new one")
+            raise RuntimeError("TokenBucketLimiter is already initialised: make a new one")
         if rate is None or not (rate > 0):
             raise ValueError("rate must be > 0 tokens per second")
         try:

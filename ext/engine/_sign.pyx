@@ -214,7 +214,7 @@ def encode_query(params):
 
 cdef inline int _check_key(Signer s) except -1:
     if not s._ready:
-        raise TypeError("Signer was not initialised (made with __new__?): it has no key")
+        raise RuntimeError("Signer was not initialised (made with __new__?): it has no key")
     return 0
 
 
@@ -223,8 +223,8 @@ cdef class Signer:
 
     What a user may rely on: ``sign`` returns 64 lower-case hex characters; the secret is not kept (only
     the derived pad states), so it cannot appear in ``repr``, ``str``, pickles or exceptions; a Signer
-    cannot be pickled or copied. One made with ``__new__`` (no key) raises TypeError instead of signing,
-    and ``__init__`` cannot swap the key of an existing Signer.
+    cannot be pickled or copied. One made with ``__new__`` (no key) raises RuntimeError instead of
+    signing, and so does ``__init__`` called again (it would swap the key under every holder).
     """
     cdef engine_hmac_key _key
     cdef bint _ready
@@ -233,7 +233,7 @@ cdef class Signer:
         cdef const char* p
         cdef Py_ssize_t n
         if self._ready:
-            raise TypeError("Signer is already initialised: make a new one for another key")
+            raise RuntimeError("Signer is already initialised: make a new one for another key")
         if isinstance(secret, str):
             p = PyUnicode_AsUTF8AndSize(secret, &n)
         elif isinstance(secret, (bytes, bytearray)):

@@ -86,9 +86,9 @@ cdef class StreamListener(WSListener):
         """``prefix``: how a routed frame starts, up to the opening quote of its stream/channel name.
 
         A listener belongs to one connection: ``__init__`` again (which would drop its routes) raises
-        TypeError, as does any use of a listener made with ``__new__``."""
+        RuntimeError, as does any use of a listener made with ``__new__``."""
         if self._ready:
-            raise TypeError("StreamListener is already initialised: make a new one")
+            raise RuntimeError("StreamListener is already initialised: make a new one")
         if not prefix:
             raise ValueError("prefix must not be empty")
         self.owner = owner
@@ -99,7 +99,7 @@ cdef class StreamListener(WSListener):
 
     cdef inline int _check_ready(self) except -1:
         if not self._ready:
-            raise TypeError("StreamListener was not initialised (made with __new__?)")
+            raise RuntimeError("StreamListener was not initialised (made with __new__?)")
         return 0
 
     cdef _Route _route(self, bytes name, int kind, key):
@@ -117,7 +117,7 @@ cdef class StreamListener(WSListener):
     def register_book(self, bytes name not None, BookSync sync not None, key, bint notify_applied=True):
         """Frames of stream ``name`` go to ``sync.feed_ptr``; ``owner.on_book(key, outcome)`` as documented."""
         if sync.book is None:  # a BookSync made with __new__: feed_ptr would follow its None book
-            raise TypeError("BookSync was not initialised (made with __new__?)")
+            raise RuntimeError("BookSync was not initialised (made with __new__?)")
         r = self._route(name, ROUTE_BOOK, key)
         r.sync = sync
         r.notify_applied = notify_applied

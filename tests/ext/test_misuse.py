@@ -154,7 +154,7 @@ def bucket_made_with_new_raises_on_use():
                 lambda: b.wait_time(1), lambda: b.wait_time_at(0, 0), lambda: b.available,
                 lambda: b.available_at(0), lambda: b.refund(1), lambda: b.drain(now=0),
                 lambda: b.reconcile_used(1, now=0)):
-        with pytest.raises(TypeError, match="not initialised"):
+        with pytest.raises(RuntimeError, match="not initialised"):
             use()
     assert "uninitialised" in repr(b)
 
@@ -165,7 +165,7 @@ def bucket_cannot_be_initialised_twice():
 
     b = T(1, 10, now=0)
     b.drain(now=0)
-    with pytest.raises(TypeError, match="already initialised"):
+    with pytest.raises(RuntimeError, match="already initialised"):
         b.__init__(1, 10, now=0)  # would hand a drained bucket its full capacity back
     assert b.available_at(0) == 0
 
@@ -301,9 +301,9 @@ def signer_made_with_new_raises_on_use():
     from engine.sign import Signer
 
     s = Signer.__new__(Signer)  # its pad states are zero: it must not sign anything
-    with pytest.raises(TypeError, match="not initialised"):
+    with pytest.raises(RuntimeError, match="not initialised"):
         s.sign(b"x")
-    with pytest.raises(TypeError, match="not initialised"):
+    with pytest.raises(RuntimeError, match="not initialised"):
         s.signed_query({"a": "1"}, timestamp=1)
     assert "****" in repr(s)
 
@@ -313,7 +313,7 @@ def signer_cannot_be_initialised_twice():
     from engine.sign import Signer
 
     s = Signer(SECRET)
-    with pytest.raises(TypeError, match="already initialised"):
+    with pytest.raises(RuntimeError, match="already initialised"):
         s.__init__("another secret")
     assert s.sign(b"x") == hmac.new(SECRET.encode(), b"x", hashlib.sha256).hexdigest()
 
@@ -413,7 +413,7 @@ def listener_refuses_none_where_a_book_or_name_is_required():
                       (lambda: lst.register_raw(b"", "k"), ValueError),
                       (lambda: lst.register_book(b"x@depth", OrderBook("X"), "k"), TypeError),
                       (lambda: lst.register_lighter_book(b"x@depth", sync, "k"), TypeError),
-                      (lambda: lst.register_book(b"x@depth", BookSync.__new__(BookSync), "k"), TypeError)):
+                      (lambda: lst.register_book(b"x@depth", BookSync.__new__(BookSync), "k"), RuntimeError)):
         with pytest.raises(exc):
             call()
     lst.on_ws_frame(None, text_frame(DIFF))  # nothing was registered: Python hears of it, nothing crashes
@@ -428,7 +428,7 @@ def listener_made_with_new_raises_on_use():
     for use in (lambda: lst.on_ws_frame(None, text_frame(DIFF)), lambda: lst.feed_copy(DIFF),
                 lambda: lst.register_book(b"x@depth", live_sync(), "k"), lambda: lst.register_raw(b"x", "k"),
                 lambda: lst.unregister(b"x")):
-        with pytest.raises(TypeError, match="not initialised"):
+        with pytest.raises(RuntimeError, match="not initialised"):
             use()
 
 
@@ -439,7 +439,7 @@ def listener_cannot_be_initialised_twice():
     owner = Owner()
     lst = StreamListener(owner)
     lst.register_raw(b"t", "trades")
-    with pytest.raises(TypeError, match="already initialised"):
+    with pytest.raises(RuntimeError, match="already initialised"):
         lst.__init__(Owner())  # would drop every route of a live connection
     lst.feed_copy(b'{"stream":"t","data":{}}')
     assert owner.streams == [("trades", b'{"stream":"t","data":{}}')]
