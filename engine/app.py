@@ -100,33 +100,11 @@ async def open_venue(stack: contextlib.AsyncExitStack, name: str, settings: Sett
                      trading: bool):
     """(connector, description) for venue ``name``: its embedded simulator (entered into ``stack``) unless
     ``live``. Live trading without the venue's keys raises ``ConfigError``. The connector is not connected."""
+    from engine.connectors.factory import ConnectorFactory
+
     if live:
-        if trading:
-            settings.require_trading_keys(name)
-        if name == "binance":
-            from engine.connectors.binance.client import BinanceConnector
-
-            return BinanceConnector(settings), "live Binance" + (" testnet" if settings.binance_testnet else "")
-        from engine.connectors.lighter.client import LighterConnector
-
-        return LighterConnector(settings), "live Lighter" + (" testnet" if settings.lighter_testnet else "")
-    if name == "binance":
-        from engine.connectors.binance.client import BinanceConnector
-        from engine.connectors.binance.urls import BinanceEndpoints
-        from engine.sim.binance import BinanceSimulator
-
-        sim = await stack.enter_async_context(BinanceSimulator())
-        return (BinanceConnector(endpoints=BinanceEndpoints(sim.rest_url, sim.ws_url, sim.ws_api_url),
-                                 api_key=sim.api_key, api_secret=sim.api_secret),
-                f"the embedded Binance simulator at {sim.rest_url} (no keys or network needed; --live for real)")
-    from engine.connectors.lighter.client import LighterConnector
-    from engine.connectors.lighter.urls import LighterEndpoints
-    from engine.sim.lighter import LighterSimulator
-
-    sim = await stack.enter_async_context(LighterSimulator())
-    return (LighterConnector(endpoints=LighterEndpoints(sim.rest_url, sim.ws_url), account_index=sim.account_index,
-                             api_key_index=sim.api_key_index, api_private_key=sim.api_private_key),
-            f"the embedded Lighter simulator at {sim.rest_url}")
+        return ConnectorFactory.open_live(name, settings, trading=trading)
+    return await ConnectorFactory.open_simulated(name, stack)
 
 
 async def _connect(stack: contextlib.AsyncExitStack, venue: str, conn) -> None:

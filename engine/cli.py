@@ -275,26 +275,23 @@ async def _doctor(settings) -> int:
         info["sha256"] = "SHA extensions" if accelerated() else "portable C"
     except ImportError as e:
         info["sha256"] = f"unavailable: {e}"
-    # clock offset against the embedded simulator's clock (a live venue when keys and network exist)
-    try:
-        from engine.connectors.binance.auth import BinanceAuth
-        from engine.connectors.binance.http import BinanceHttp
-        from engine.connectors.binance.urls import BinanceEndpoints
-        from engine.ratelimit import RateLimits
-        from engine.sim.binance import BinanceSimulator
+    # venue -> its clock minus ours in ms, against its embedded simulator built through the factory (no keys
+    # or network needed); only venues whose requests depend on the local clock are probed
+    from engine.connectors.base import BaseConnector
+    from engine.connectors.factory import ConnectorFactory
 
-        async with BinanceSimulator() as sim:
-            auth = BinanceAuth(sim.api_key, sim.api_secret)
-            http = BinanceHttp(BinanceEndpoints(sim.rest_url, sim.ws_url, sim.ws_api_url),
-                               RateLimits([]), auth)
-            await http.open()
-            try:
-                await http.sync_time(3)
-            finally:
-                await http.close()
-            info["clock_offset_ms_vs_simulator"] = round(auth.offset_ms, 2)
-    except Exception as e:  # doctor reports, it does not fail on a probe
-        info["clock_offset_ms_vs_simulator"] = f"unavailable: {e}"
+    offsets = info["clock_offset_ms_vs_simulator"] = {}
+    for venue in ConnectorFactory.available():
+        try:
+            if ConnectorFactory.connector_class(venue).clock_offset_ms is BaseConnector.clock_offset_ms:
+                continue
+            async with contextlib.AsyncExitStack() as stack:
+                conn, _ = await ConnectorFactory.open_simulated(venue, stack)
+                offset = await conn.clock_offset_ms()
+            if offset is not None:
+                offsets[venue] = round(offset, 2)
+        except Exception as e:  # doctor reports, it does not fail on a probe
+            offsets[venue] = f"unavailable: {e}"
     info["config"] = settings.summary()
     missing = [k for k, v in info["compiled"].items() if v not in ("release", "debug")]
     print(json.dumps(info, indent=2))

@@ -441,6 +441,20 @@ class BaseConnector(abc.ABC):
     def health(self) -> dict:
         return {"exchange": self.name, "state": self.state.value}
 
+    # -- built against an embedded simulator; the clock
+    @classmethod
+    def for_simulator(cls, sim: Any, **kwargs: Any) -> "BaseConnector":
+        """A connector (not connected) for the venue's embedded simulator ``sim``, read by attribute only
+        (``rest_url``, ``ws_url`` and the throwaway keys it hands out), so that neither imports the other.
+        ``ConnectorFactory.open_simulated`` starts the simulator and calls this."""
+        raise NotImplementedError(f"{cls.__name__} has no embedded simulator")
+
+    async def clock_offset_ms(self) -> Optional[float]:
+        """The venue's clock minus the local clock in milliseconds, measured now (for `engine doctor`), or
+        None when this venue's requests do not depend on the local clock. Opens and closes what it needs
+        when the connector is not connected."""
+        return None
+
 
 def is_open_status(status: OrderStatus) -> bool:
     return status in (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)

@@ -1,15 +1,14 @@
 """The contract every connector passes: Binance and Lighter, market data and trading.
 
-Each row is an async context manager yielding (connector, symbol, far_buy_price): a connected connector
-against its venue's embedded simulator, a symbol in the unified form, and a limit price far enough below
-the market that a buy rests.
+Every registered venue has a row in ``VENUES``; ``venue_row(venue)`` yields (connector, symbol,
+far_buy_price): a connector built by ``ConnectorFactory.open_simulated`` and connected to its venue's
+embedded simulator, a symbol in the unified form, and a limit price far enough below the market that a buy
+rests. Adding a venue to the suite is adding its row.
 """
 import asyncio
 import contextlib
 import math
-import sys
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -17,36 +16,28 @@ from engine.connectors.base import BaseConnector, ConnectorState
 from engine.connectors.factory import ConnectorFactory
 from engine.models import Balance, Candle, OrderBookSnapshot, OrderStatus, OrderUpdate
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "connectors"))
-from binance_env import binance  # noqa: E402
+# The venue list: one row per registered venue (ConnectorFactory.available()), all the suite needs to know
+# about it: a symbol in the unified form, a limit price far enough below the market that a buy rests, the
+# module its trading needs (skipped without it) and the simulator's arguments. The connector itself comes
+# from the factory against the venue's embedded simulator.
+VENUES = {
+    "lighter": {"symbol": "BTC-USDC", "far_buy": Decimal("40000"), "needs": "lighter.signer_client"},
+    "binance": {"symbol": "BTC-USDT", "far_buy": Decimal("40000"), "sim_kw": {"seed": 7}},
+}
+MARKET_DATA_VENUES = VENUES  # the full contract: market data and trading
 
 
 @contextlib.asynccontextmanager
-async def binance_row():
-    async with binance() as (sim, conn):
-        yield conn, "BTC-USDT", Decimal("40000")
-
-
-@contextlib.asynccontextmanager
-async def lighter_row():
-    pytest.importorskip("lighter.signer_client", reason="the lighter extra (lighter-sdk) is not installed")
-    from engine.connectors.lighter.client import LighterConnector
-    from engine.connectors.lighter.signer import new_api_key
-    from engine.connectors.lighter.urls import LighterEndpoints
-    from engine.sim.lighter import LighterSimulator
-
-    async with LighterSimulator() as sim:
-        conn = LighterConnector(endpoints=LighterEndpoints(sim.rest_url, sim.ws_url), account_index=sim.account_index,
-                                api_key_index=sim.api_key_index, api_private_key=new_api_key()[0])
+async def venue_row(venue):
+    """(connector, symbol, far_buy_price): connected to the venue's embedded simulator through the factory."""
+    row = VENUES[venue]
+    if row.get("needs"):
+        pytest.importorskip(row["needs"], reason=f"{venue} trading needs {row['needs']}, which is not installed")
+    async with contextlib.AsyncExitStack() as stack:
+        conn, _ = await ConnectorFactory.open_simulated(venue, stack, sim_kw=row.get("sim_kw"))
         await conn.connect()
-        try:
-            yield conn, "BTC-USDC", Decimal("40000")
-        finally:
-            await conn.disconnect()
-
-
-VENUES = {"binance": binance_row, "lighter": lighter_row}  # the full contract: market data and trading
-MARKET_DATA_VENUES = VENUES
+        stack.push_async_callback(conn.disconnect)
+        yield conn, row["symbol"], row["far_buy"]
 
 
 async def settled(c, symbol, client_order_id, status, timeout=10.0):
@@ -78,9 +69,47 @@ def test_factory_lists_and_builds_connectors():
         ConnectorFactory.create("kraken")
 
 
+def test_every_registered_venue_is_in_this_suite_with_its_settings_and_simulator():
+    from engine.config import VenueSettings
+
+    assert list(VENUES) == ConnectorFactory.available()
+    for name in ConnectorFactory.available():
+        cls = ConnectorFactory.settings_class(name)
+        assert issubclass(cls, VenueSettings) and cls.venue == name
+        assert ConnectorFactory.simulator_class(name).__module__.startswith(f"engine.sim.{name}")
+        assert callable(ConnectorFactory.simulator_cli(name))
+    for call in (ConnectorFactory.settings_class, ConnectorFactory.simulator_class, ConnectorFactory.spec):
+        with pytest.raises(ValueError, match="available: lighter, binance"):
+            call("kraken")
+
+
+@pytest.mark.parametrize("venue", list(VENUES))
+async def test_open_simulated_builds_the_connector_against_its_simulator(venue):
+    async with contextlib.AsyncExitStack() as stack:
+        conn, where = await ConnectorFactory.open_simulated(venue, stack, sim_kw=VENUES[venue].get("sim_kw"))
+        assert type(conn) is ConnectorFactory.connector_class(venue) and conn.state is ConnectorState.DISCONNECTED
+        assert "embedded" in where and "127.0.0.1" in conn.endpoints.rest and conn.endpoints.rest in where
+        offset = await conn.clock_offset_ms()  # not connected: opens and closes what it needs
+        assert offset is None or abs(offset) < 1000
+    with pytest.raises(ValueError, match="available"):
+        await ConnectorFactory.open_simulated("kraken", contextlib.AsyncExitStack())
+
+
+@pytest.mark.parametrize("venue", list(VENUES))
+def test_live_connectors_read_the_whole_settings_or_their_own(venue):
+    from engine.config import ConfigError, Settings
+
+    settings = Settings.from_env({})
+    whole, where = ConnectorFactory.open_live(venue, settings)
+    own = ConnectorFactory.create(venue, settings.venues[venue])
+    assert type(whole) is type(own) and whole.endpoints == own.endpoints and where.startswith("live ")
+    with pytest.raises(ConfigError, match="needs"):  # no keys in the environment: refused before building
+        ConnectorFactory.open_live(venue, settings, trading=True)
+
+
 @pytest.mark.parametrize("venue", list(MARKET_DATA_VENUES))
 async def test_market_data_contract(venue):
-    async with MARKET_DATA_VENUES[venue]() as (c, symbol, _):
+    async with venue_row(venue) as (c, symbol, _):
         assert isinstance(c, BaseConnector) and c.state is ConnectorState.LIVE and c.name == venue
         ob = await c.get_orderbook(symbol, 5)
         assert isinstance(ob, OrderBookSnapshot) and ob.best_bid < ob.best_ask
@@ -98,7 +127,7 @@ async def test_market_data_contract(venue):
 
 @pytest.mark.parametrize("venue", list(VENUES))
 async def test_contract(venue):
-    async with VENUES[venue]() as (c, symbol, far_px):
+    async with venue_row(venue) as (c, symbol, far_px):
         assert isinstance(c, BaseConnector) and c.state is ConnectorState.LIVE
         assert c.health()["exchange"] == c.name == venue
 
@@ -147,7 +176,7 @@ async def test_book_state_contract(venue):
     """``book_status`` and ``state``: what the RiskManager reads from every connector."""
     from engine.connectors.base import BookState
 
-    async with MARKET_DATA_VENUES[venue]() as (c, symbol, _):
+    async with venue_row(venue) as (c, symbol, _):
         before = c.book_status(symbol)
         assert before.state is BookState.UNSUBSCRIBED and not before.live and before.mid is None
         assert c.state is ConnectorState.LIVE  # nothing subscribed yet: nothing to be degraded by

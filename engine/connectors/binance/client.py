@@ -81,6 +81,27 @@ class BinanceConnector(BaseConnector):
     def __repr__(self) -> str:
         return f"BinanceConnector(rest={self.endpoints.rest!r}, auth={self.auth!r}, state={self.state.value})"
 
+    @classmethod
+    def for_simulator(cls, sim, **kwargs) -> "BinanceConnector":
+        """Against a simulator offering ``rest_url``, ``ws_url``, ``ws_api_url``, ``api_key``, ``api_secret``."""
+        kw = {"endpoints": BinanceEndpoints(sim.rest_url, sim.ws_url, sim.ws_api_url), "api_key": sim.api_key,
+              "api_secret": sim.api_secret, **kwargs}
+        return cls(**kw)
+
+    async def clock_offset_ms(self, samples: int = 3) -> Optional[float]:
+        """Server time minus ours (minimum-RTT sample of ``samples``); also what signed requests then use.
+        Only signed requests carry our timestamp, so without keys nothing depends on the clock: None."""
+        if self.auth is None:
+            return None
+        idle = self.state in (ConnectorState.DISCONNECTED, ConnectorState.CLOSED)
+        if idle:
+            await self.http.open()
+        try:
+            return await self.http.sync_time(samples)
+        finally:
+            if idle:
+                await self.http.close()
+
     # -- lifecycle
     async def connect(self) -> None:
         self.state = ConnectorState.CONNECTING

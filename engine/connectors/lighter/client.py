@@ -79,6 +79,14 @@ class LighterConnector(BaseConnector):
     def __repr__(self) -> str:
         return f"LighterConnector(rest={self.endpoints.rest!r}, state={self.state.value})"
 
+    @classmethod
+    def for_simulator(cls, sim, **kwargs) -> "LighterConnector":
+        """Against a simulator offering ``rest_url``, ``ws_url``, ``account_index``, ``api_key_index`` and
+        ``api_private_key``."""
+        kw = {"endpoints": LighterEndpoints(sim.rest_url, sim.ws_url), "account_index": sim.account_index,
+              "api_key_index": sim.api_key_index, "api_private_key": sim.api_private_key, **kwargs}
+        return cls(**kw)
+
     async def connect(self) -> None:
         self.state = ConnectorState.CONNECTING
         try:
