@@ -2,14 +2,16 @@
 the books equal to the simulator's true book and every order counted once at the simulator; a silent socket is
 declared dead (``stalls``) and replaced; the process never crashes."""
 import asyncio
+import os
+import signal
 import sys
 from pathlib import Path
 
-from faults.venues import binance_via_proxy, only_link
+from faults.venues import binance_via_proxy, only_link, simulator_process
 from helpers import wait_for
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "connectors"))
-from binance_books import assert_equal_books, first_changes, settle  # noqa: E402
+from binance_books import BookWatch, assert_equal_books, first_changes, settle  # noqa: E402
 
 
 async def user_stream(conn):
@@ -31,3 +33,92 @@ async def test_a_stalled_user_stream_is_declared_dead_resubscribed_and_reports_a
         o = await conn.create_order("BTC-USDT", "sell", "limit", "0.001", "70000")
         u = await asyncio.wait_for(updates.__anext__(), 10)
         assert (u.client_order_id, u.status.value) == (o.client_order_id, "open")
+
+
+def bound(conn):
+    return conn.market.read_deadline.bound_s + 10
+
+
+async def books(conn, symbols=("BTC-USDT", "ETH-USDT")):
+    for s in symbols:
+        await first_changes(conn, s, 2)
+    await wait_for(lambda: all(conn.book_status(s).live for s in symbols))
+    return [conn.market.books[conn.native(s)] for s in symbols]
+
+
+async def all_equal(sim, conn, feeds):
+    for f in feeds:
+        assert_equal_books(sim, await settle(sim, conn, f.symbol), f.symbol)
+
+
+async def test_a_stalled_market_stream_is_declared_dead_its_books_resync_and_equal_the_true_books():
+    async with binance_via_proxy() as (sim, px, conn):
+        feeds = await books(conn)
+        link = only_link(px["ws"])
+        link.stall()
+        await wait_for(lambda: conn.market.stalls == 1, timeout=bound(conn))
+        assert all(f.health.stalls == 1 and f.health.resyncs == 1 for f in feeds)
+        assert conn.market.last_disconnect.reason.startswith("silent for")
+        await wait_for(lambda: any(k is not link for k in px["ws"].open_links()))
+        await all_equal(sim, conn, feeds)
+
+
+async def test_a_new_socket_stalling_mid_rotation_is_replaced_while_the_old_one_keeps_the_books_live():
+    async with binance_via_proxy() as (sim, px, conn):
+        feeds = await books(conn)
+        old = conn.market.connections[0]
+        sim.faults.slow_snapshot_s = 2.0  # the shadows cannot switch before the new socket is stalled
+        rotation = asyncio.ensure_future(conn.market.rotate(old))
+        await wait_for(lambda: len(conn.market.connections) == 2 and conn.market.connections[1].connected.is_set())
+        new_link = next(k for k in px["ws"].open_links() if k.id != 1)
+        new_link.stall()
+        watches = [BookWatch(f) for f in feeds]
+        for w in watches:
+            w.__enter__()
+        try:
+            await wait_for(lambda: conn.market.stalls == 1, timeout=bound(conn))
+            sim.faults.slow_snapshot_s = 0.0
+            new = await asyncio.wait_for(rotation, 60)
+        finally:
+            for w in watches:
+                w.__exit__()
+        assert [w.problems for w in watches] == [[] for _ in watches]  # live on the old socket all along
+        assert new is not None and conn.market.connections == [new] and all(f.conn is new for f in feeds)
+        assert all(f.health.stalls == 0 and f.health.resyncs == 0 for f in feeds)
+        assert conn.market.rotations == 1 and conn.market.rotation_fallbacks == 0
+        await all_equal(sim, conn, feeds)
+
+
+async def test_an_old_socket_stalling_mid_rotation_hands_its_stale_books_to_the_new_socket():
+    async with binance_via_proxy() as (sim, px, conn):
+        feeds = await books(conn)
+        old = conn.market.connections[0]
+        only_link(px["ws"]).stall()
+        frozen = [f.book.last_update_id for f in feeds]
+        # once the market has moved on, no shadow on the new socket can start where the frozen books stand
+        await wait_for(lambda: all(sim.exchange.markets[f.symbol].update_id > u for f, u in zip(feeds, frozen)))
+        new = await asyncio.wait_for(conn.market.rotate(old), bound(conn) + 10)
+        assert conn.market.stalls == 1 and all(f.health.stalls == 1 and f.health.resyncs == 1 for f in feeds)
+        assert conn.market.rotation_fallbacks == 2 and conn.market.connections == [new]
+        assert all(f.conn is new for f in feeds)
+        await all_equal(sim, conn, feeds)
+
+
+async def test_a_frozen_server_is_declared_dead_on_every_socket_and_everything_comes_back():
+    from engine.connectors.binance.client import BinanceConnector
+    from engine.connectors.binance.urls import BinanceEndpoints
+
+    async with simulator_process("binance") as (info, proc):
+        conn = BinanceConnector(endpoints=BinanceEndpoints(info["rest_url"], info["ws_url"], info["ws_api_url"]),
+                                api_key=info["api_key"], api_secret=info["api_secret"])
+        await conn.connect()
+        try:
+            await books(conn, ("BTC-USDT",))
+            us, _ = await user_stream(conn)
+            os.kill(proc.pid, signal.SIGSTOP)
+            await wait_for(lambda: conn.market.stalls == 1 and us.stalls == 1, timeout=bound(conn))
+            assert not conn.book_status("BTC-USDT").live and not us.up
+            os.kill(proc.pid, signal.SIGCONT)
+            await wait_for(lambda: conn.book_status("BTC-USDT").live and us.up and us.epoch == 2, timeout=40)
+        finally:
+            await conn.disconnect()

@@ -8,7 +8,12 @@ someone listens, a trade, a control reply, a disconnect.
 Connection management:
 - many symbols share one combined connection (up to ``streams_per_connection``);
 - control messages (SUBSCRIBE/UNSUBSCRIBE) are paced under the venue's 5 inbound messages per second;
-- server pings are answered by picows (auto-pong); we never ping on our own (pings count against the limit);
+- server pings are answered by picows (auto-pong); we ping only a socket silent for ``read_deadline.idle_s``
+  (pings count against the 5/s limit: at most one per silent period), and a socket that does not answer
+  within ``reply_s`` is dead (a stalled stream or a frozen server sends neither data nor close): counted in
+  ``stalls`` and in each of its books' health, its books RESYNCING (they are stale), and replaced like a lost
+  one. Mid-rotation the rotation's own paths apply: a stalled new socket is reopened while the old one keeps
+  the live books; a stalled old socket's books resync on the new socket;
 - a disconnect reconnects with capped, jittered backoff and resyncs only that connection's symbols;
 - ``rotate_after_s`` after each connect (before the venue's 24 h cut) and on ``serverShutdown`` a connection
   is replaced make-before-break: a new socket opens with the same streams while the old one keeps feeding
@@ -39,7 +44,7 @@ from picows import ws_connect
 
 from engine._build import load
 from engine.book import BookSync, DepthOutcome, OrderBook
-from engine.connectors.base import BookState, ReconnectPolicy, StreamHealth
+from engine.connectors.base import BookState, ReadDeadline, ReconnectPolicy, StreamHealth
 from engine.errors import TradingError, WebSocketDisconnectedError
 from engine.feed import decode_agg_trade
 from engine.models import Side, Trade
@@ -84,7 +89,9 @@ class ShadowBook:
     """One symbol's book on a connection that is taking over from another, until the live book switches.
 
     It is synced from the new socket by its own snapshot so that the live ``BookFeed`` can move to that
-    socket only once the new socket is known to carry a continuous chain; it is dropped at the switch.
+    socket only once the new socket is known to carry a continuous chain, and to be carrying it now: a diff
+    applied after the snapshot (a snapshot alone says nothing of a new socket that has gone silent, and a
+    live book moved onto a stalled socket would go stale there); it is dropped at the switch.
     """
 
     def __init__(self, feed: BookFeed, conn: "StreamConnection"):
@@ -95,6 +102,7 @@ class ShadowBook:
         self.sync = BookSync(self.book)
         self.snapshot_pending = False
         self.dropped = False
+        self.applied_at_sync: Optional[int] = None  # the book's applied-diff count when its snapshot landed
 
     @property
     def wants_snapshot(self) -> bool:
@@ -163,8 +171,8 @@ class StreamConnection:
     async def open(self) -> None:
         self.closed_by_us = False
         self.transport, self.listener = await ws_connect(
-            lambda: _ws.StreamListener(self), self.url(), enable_auto_ping=False, enable_auto_pong=True,
-            websocket_handshake_timeout=10)
+            lambda: _ws.StreamListener(self), self.url(), enable_auto_pong=True, websocket_handshake_timeout=10,
+            **self.owner.read_deadline.picows_options())
         if self.owner.recorder is not None:
             self.listener.recorder = self.owner.recorder.frame_writer(f"binance-{self.id}")
         for s in self.streams:
@@ -210,16 +218,18 @@ class StreamConnection:
 class BinanceMarketData:
     """All market-data streams of one connector.
 
-    Counters a status line may read: ``disconnects``, ``garbage_frames``, ``rotations`` (connections replaced
-    make-before-break), ``rotation_fallbacks`` (symbols that resynced instead of switching live during a
-    rotation) and ``duplicate_trades`` (aggregate trades seen again and not delivered).
+    Counters a status line may read: ``disconnects``, ``stalls`` (sockets declared dead by the read deadline,
+    also counted in disconnects), ``garbage_frames``, ``rotations`` (connections replaced make-before-break),
+    ``rotation_fallbacks`` (symbols that resynced instead of switching live during a rotation) and
+    ``duplicate_trades`` (aggregate trades seen again and not delivered).
     """
 
     def __init__(self, endpoints: BinanceEndpoints, http: BinanceHttp, *, snapshot_limit: int = 1000,
                  streams_per_connection: int = 200, futures: bool = False,
                  rotate_after_s: float = ROTATE_AFTER_S, rotation_timeout_s: float = ROTATION_TIMEOUT_S,
-                 reconnect: Optional[ReconnectPolicy] = None):
+                 reconnect: Optional[ReconnectPolicy] = None, read_deadline: Optional[ReadDeadline] = None):
         self.endpoints = endpoints
+        self.read_deadline = read_deadline or ReadDeadline()
         self.http = http
         self.snapshot_limit = snapshot_limit
         self.streams_per_connection = streams_per_connection
@@ -240,6 +250,7 @@ class BinanceMarketData:
         self._next_conn_id = 1
         self.garbage_frames = 0
         self.disconnects = 0
+        self.stalls = 0
         self.rotations = 0
         self.rotation_fallbacks = 0
         self.duplicate_trades = 0
@@ -404,6 +415,8 @@ class BinanceMarketData:
                 if self._closing or conn.closed_by_us:
                     return
                 self.disconnects += 1
+                if ReadDeadline.expired(conn.transport):
+                    self._stalled(conn)
                 self.last_disconnect = WebSocketDisconnectedError(
                     f"binance stream connection #{conn.id} closed", exchange="binance",
                     close_code=conn.close_code, reason=conn.close_reason)
@@ -432,6 +445,15 @@ class BinanceMarketData:
             conn.reconnects += 1
             await asyncio.sleep(self.reconnect_policy.next_delay())
 
+    def _stalled(self, conn: StreamConnection) -> None:
+        """``conn`` went silent past the read deadline; the books it fed are stale (they resync below)."""
+        self.stalls += 1
+        for _, feed in self._still_on(conn):
+            feed.health.stalls += 1
+        conn.close_reason = f"silent for {self.read_deadline.bound_s:g} s (no data, no pong)"
+        log.warning("binance ws#%d: no data and no pong within %.1f s; declared dead", conn.id,
+                    self.read_deadline.bound_s)
+
     def _schedule_rotation(self, conn: StreamConnection) -> None:
         if not self._closing and conn in self.connections:
             task = asyncio.get_running_loop().create_task(self.rotate(conn), name=f"binance-rotate-{conn.id}")
@@ -447,6 +469,7 @@ class BinanceMarketData:
         """Move the live book onto the shadow's socket if that socket now continues the live chain."""
         feed, new = shadow.feed, shadow.conn
         if (shadow.dropped or shadow.sync.needs_snapshot or feed.sync.needs_snapshot
+                or shadow.applied_at_sync is None or shadow.book.applied <= shadow.applied_at_sync
                 or feed.book.last_update_id < shadow.book.last_update_id
                 or new.transport is None or new.transport.is_disconnected):
             return False
@@ -573,6 +596,7 @@ class BinanceMarketData:
                     target.health.gaps += 1
                 self._want_snapshot(target)
             elif type(target) is ShadowBook:
+                target.applied_at_sync = target.book.applied  # the next diff shows the socket is alive
                 self._try_switch(target)
             else:
                 target.health.applied(target.book, target.callbacks)
