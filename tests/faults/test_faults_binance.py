@@ -5,9 +5,17 @@ import asyncio
 import os
 import signal
 import sys
+from decimal import Decimal as D
 from pathlib import Path
 
-from faults.venues import binance_via_proxy, only_link, simulator_process
+import pytest
+
+from engine.execution import ExecutionEngine
+from engine.models import OrderRequest, OrderStatus as S, OrderType, Side
+from engine.risk import RiskManager
+from faults.proxy import DOWN, UP
+from faults.venues import (DELAY_S, FAULTS, LIMITS, LoopErrors, binance_via_proxy, inject, only_link,
+                           refused_then_allowed, simulator_process)
 from helpers import wait_for
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "connectors"))
@@ -122,3 +130,93 @@ async def test_a_frozen_server_is_declared_dead_on_every_socket_and_everything_c
             await wait_for(lambda: conn.book_status("BTC-USDT").live and us.up and us.epoch == 2, timeout=40)
         finally:
             await conn.disconnect()
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+async def test_every_fault_on_a_market_stream_ends_with_the_true_books(fault):
+    async with binance_via_proxy() as (sim, px, conn):
+        with LoopErrors() as loop_errors:
+            feeds = await books(conn)
+            link = only_link(px["ws"])
+            await inject(px["ws"], link, fault)
+            if fault == "refuse":
+                await refused_then_allowed(px["ws"], conn.market)
+            if fault in ("stall", "blackhole"):
+                await wait_for(lambda: conn.market.stalls == 1, timeout=bound(conn))
+            if fault != "delay":
+                await wait_for(lambda: any(k is not link for k in px["ws"].open_links()), timeout=30)
+            await all_equal(sim, conn, feeds)
+            silent = fault in ("stall", "blackhole")
+            assert conn.market.stalls == int(silent) and all(f.health.stalls == int(silent) for f in feeds)
+            assert conn.market.disconnects == (0 if fault == "delay" else 1)
+            assert all(f.health.resyncs == (0 if fault == "delay" else 1) for f in feeds)
+        assert loop_errors.errors == []
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+async def test_every_fault_on_the_user_stream_ends_resubscribed_with_reports_flowing(fault):
+    async with binance_via_proxy() as (sim, px, conn):
+        with LoopErrors() as loop_errors:
+            us, updates = await user_stream(conn)
+            link = only_link(px["ws_api"])
+            await inject(px["ws_api"], link, fault)
+            if fault == "refuse":
+                await wait_for(lambda: us.disconnects >= 2, timeout=20)  # reconnections refused
+                await px["ws_api"].listen()
+            if fault != "delay":
+                await wait_for(lambda: us.up and us.epoch == 2, timeout=bound(conn) + 10)
+            assert us.stalls == (1 if fault in ("stall", "blackhole") else 0)
+            o = await conn.create_order("BTC-USDT", "sell", "limit", "0.001", "70000")
+            u = await asyncio.wait_for(updates.__anext__(), 10)
+            assert (u.client_order_id, u.status.value) == (o.client_order_id, "open")
+        assert loop_errors.errors == []
+
+
+def binance_orders(sim, cid) -> int:
+    """How many orders the simulator holds for this client order id."""
+    return sum(1 for o in sim.exchange.orders.values() if o.client_id == cid)
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+async def test_every_fault_on_the_order_request_ends_with_the_order_once_or_never(fault):
+    """The REST connection carrying an order breaks in each way; the order exists at the simulator once (or,
+    when the request never got there, not at all) and the engine ends in the simulator's state."""
+    async with binance_via_proxy() as (sim, px, conn):
+        with LoopErrors() as loop_errors:
+            conn.http.timeout_s = 1.0
+            risk = RiskManager(limits=LIMITS)
+            ex = ExecutionEngine({"binance": conn}, risk, reconcile_every_s=0.2, reconcile_max_every_s=0.5,
+                                 cancel_on_shutdown=False)
+            await ex.start()
+            await books(conn, ("ETH-USDT",))
+            price = D(conn.book_status("ETH-USDT").mid) * D("1.05")
+            await conn.get_ticker_price("ETH-USDT")  # a pooled connection for the order to reuse
+            rest = px["rest"]
+            pooled = rest.open_links()
+            for link in pooled:
+                {"reset": lambda k: k.reset_after_next(UP), "truncate": lambda k: k.truncate(DOWN),
+                 "stall": lambda k: k.stall(on_next=UP), "delay": lambda k: k.delay(DELAY_S),
+                 "blackhole": lambda k: k.blackhole(), "refuse": lambda k: None}[fault](link)
+            if fault == "refuse":
+                await rest.refuse()
+                for link in pooled:
+                    link.reset()
+            task = asyncio.ensure_future(ex.submit("binance", OrderRequest("ETH-USDT", Side.SELL, OrderType.LIMIT,
+                                                                           D("0.01"), price.quantize(D("0.01")))))
+            if fault == "stall":
+                await wait_for(lambda: any(k.stalled for k in pooled))
+                await wait_for(lambda: len(rest.links) > len(pooled))  # the answer timed out: a lookup
+                for link in pooled:
+                    link.release()  # the held request reaches the venue while the connector looks for it
+            if fault == "refuse":
+                await wait_for(lambda: task.done() or conn.http.errors >= 2)
+                await rest.listen()
+            o = await asyncio.wait_for(task, 30)
+            placed = fault in ("reset", "truncate", "stall", "delay")
+            await wait_for(lambda: o.status is (S.OPEN if placed else S.REJECTED), timeout=30)
+            assert binance_orders(sim, o.client_order_id) == int(placed)
+            venue_open = {x.client_id for x in sim.exchange.open_orders()}
+            assert {x.client_order_id for x in ex.open_orders()} == venue_open
+            assert risk.open_orders.get(("binance", "ETH-USDT"), 0) == len(venue_open) == int(placed)
+            await ex.stop()
+        assert loop_errors.errors == []

@@ -11,6 +11,8 @@ CreateOrder sequenced for its client order index.
 import time
 from decimal import Decimal as D
 
+import pytest
+
 from engine.models import OrderStatus
 from faults.proxy import UP
 from faults.venues import (lighter_creates, lighter_open, lighter_position, lighter_via_proxy, limit,
@@ -103,15 +105,20 @@ async def test_a_reset_right_after_the_sendtx_frame_ends_open():
         await wait_for(lambda: len(proxy.open_links("/stream")) == 1)  # a new stream socket
 
 
-async def test_a_sendtx_lost_with_a_reset_stays_unknown_until_its_expiry_then_is_rejected():
+@pytest.mark.parametrize("how", ["reset while held", "cut mid-frame"])
+async def test_a_sendtx_lost_on_the_way_stays_unknown_until_its_expiry_then_is_rejected(how):
     async with lighter_via_proxy() as (sim, proxy, conn, ex, risk, feed):
         sim.paused = True
         bid, _ = top(sim)
         link = stream_link(proxy)
-        link.stall(on_next=UP)
-        o = await ex.submit("lighter", limit("buy", "0.01", bid - 5))
-        await wait_for(lambda: link.stalled)
-        link.reset()  # the held frame dies with the connection: the venue never saw it
+        if how == "cut mid-frame":
+            link.truncate(UP)  # half the frame reaches the venue, then the connection closes
+            o = await ex.submit("lighter", limit("buy", "0.01", bid - 5))
+        else:
+            link.stall(on_next=UP)
+            o = await ex.submit("lighter", limit("buy", "0.01", bid - 5))
+            await wait_for(lambda: link.stalled)
+            link.reset()  # the held frame dies with the connection: the venue never saw it
         await wait_for(lambda: o.status is S.UNKNOWN)
         await looked_up_past_the_timeout(conn, o)
         assert o.status is S.UNKNOWN and risk.open_orders[("lighter", "ETH-USDC")] == 1  # it might still exist

@@ -132,3 +132,41 @@ def only_link(proxy, path=None):
     links = proxy.open_links(path)
     assert len(links) == 1, links
     return links[0]
+
+
+FAULTS = ("reset", "truncate", "stall", "delay", "blackhole", "refuse")
+DELAY_S = 0.3  # well under the read deadline's idle time: a slow link, not a dead one
+
+
+async def inject(proxy, link, fault: str) -> None:
+    """Apply one of FAULTS to ``link`` (``refuse``: the listener closes too, and the link is reset)."""
+    if fault == "refuse":
+        await proxy.refuse()
+        link.reset()
+    elif fault == "delay":
+        link.delay(DELAY_S)
+    else:
+        {"reset": link.reset, "truncate": link.truncate, "stall": link.stall, "blackhole": link.blackhole}[fault]()
+
+
+async def refused_then_allowed(proxy, market) -> None:
+    """While the listener is closed, wait for two refused connection attempts; then two accepted and closed at
+    once; then forward again."""
+    await wait_for(lambda: market.connect_failures >= 2, timeout=20)
+    proxy.accept_mode = "close"
+    await proxy.listen()
+    await wait_for(lambda: proxy.refused >= 1 and market.connect_failures >= 3, timeout=20)
+    proxy.accept_mode = "forward"
+
+
+class LoopErrors:
+    """Collects what the event loop would log as unhandled (exceptions in callbacks, tasks never awaited)."""
+
+    def __enter__(self):
+        self.loop = asyncio.get_running_loop()
+        self.errors: list = []
+        self.loop.set_exception_handler(lambda loop, ctx: self.errors.append(ctx.get("message", ctx)))
+        return self
+
+    def __exit__(self, *exc):
+        self.loop.set_exception_handler(None)

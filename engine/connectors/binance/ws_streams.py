@@ -173,6 +173,8 @@ class StreamConnection:
         self.transport, self.listener = await ws_connect(
             lambda: _ws.StreamListener(self), self.url(), enable_auto_pong=True, websocket_handshake_timeout=10,
             **self.owner.read_deadline.picows_options())
+        if self.listener is None:  # picows returns no listener when the server closes during the handshake
+            raise ConnectionError("closed by the server during the WebSocket handshake")
         if self.owner.recorder is not None:
             self.listener.recorder = self.owner.recorder.frame_writer(f"binance-{self.id}")
         for s in self.streams:
@@ -219,7 +221,7 @@ class BinanceMarketData:
     """All market-data streams of one connector.
 
     Counters a status line may read: ``disconnects``, ``stalls`` (sockets declared dead by the read deadline,
-    also counted in disconnects), ``garbage_frames``, ``rotations`` (connections replaced make-before-break),
+    also counted in disconnects), ``connect_failures``, ``garbage_frames``, ``rotations`` (connections replaced make-before-break),
     ``rotation_fallbacks`` (symbols that resynced instead of switching live during a rotation) and
     ``duplicate_trades`` (aggregate trades seen again and not delivered).
     """
@@ -251,6 +253,7 @@ class BinanceMarketData:
         self.garbage_frames = 0
         self.disconnects = 0
         self.stalls = 0
+        self.connect_failures = 0  # connection attempts refused, reset or timed out before the handshake ended
         self.rotations = 0
         self.rotation_fallbacks = 0
         self.duplicate_trades = 0
@@ -395,10 +398,12 @@ class BinanceMarketData:
         feed.snapshot_pending = False
 
     def _resync(self, feed: BookFeed) -> None:
-        # continuity is lost with the socket: never let a stale book pass for a live one
+        # continuity is lost with the socket: never let a stale book pass for a live one (counted once per loss
+        # of a live book, not once per failed reconnection attempt)
+        if feed.health.state is BookState.LIVE:
+            feed.health.resyncs += 1
         self._reset_feed(feed)
         feed.health.state = BookState.RESYNCING
-        feed.health.resyncs += 1
 
     async def _run(self, conn: StreamConnection) -> None:
         """Keep one connection up: connect, wait for it to drop, back off, reconnect (and resync)."""
@@ -426,6 +431,7 @@ class BinanceMarketData:
                 raise
             except Exception as e:  # connect refused, handshake failed, ...
                 conn.connected.clear()
+                self.connect_failures += 1
                 log.warning("binance ws#%d: connect failed: %s", conn.id, e)
             for shadow in conn.shadows.values():
                 shadow.dropped = True  # the next open() starts fresh ones

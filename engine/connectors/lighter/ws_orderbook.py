@@ -73,6 +73,7 @@ class LighterMarketData:
         self._closing = False
         self.disconnects = 0
         self.stalls = 0  # sockets declared dead by the read deadline (also in disconnects)
+        self.connect_failures = 0  # connection attempts refused, reset or timed out before the handshake ended
         self.planned_reconnects = 0  # after the venue announced a shutdown
         self.errors: list = []
         self.last_disconnect: Optional[WebSocketDisconnectedError] = None
@@ -103,6 +104,8 @@ class LighterMarketData:
                 self.transport, self.listener = await ws_connect(
                     lambda: _ws.StreamListener(self, prefix=_ws.LIGHTER_PREFIX), self.ws_url,
                     **self.read_deadline.picows_options())
+                if self.listener is None:  # picows returns no listener when the server closes during the handshake
+                    raise ConnectionError("closed by the server during the WebSocket handshake")
                 for lb in self.books.values():
                     self._route(lb)
                     self._send({"type": "subscribe", "channel": f"order_book/{lb.market_id}"})
@@ -132,6 +135,7 @@ class LighterMarketData:
                 raise
             except Exception as e:
                 self.connected.clear()
+                self.connect_failures += 1
                 log.warning("lighter ws: connect failed: %s", e)
             for lb in self.books.values():
                 if lb.health.state is BookState.LIVE:
