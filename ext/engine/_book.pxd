@@ -6,10 +6,15 @@ from libc.stdint cimport int64_t, uint64_t
 from engine._scan cimport ScanError
 
 cdef struct Side:
-    int64_t* key      # ascending; bids store +price, asks store -price, so the best level is LAST
+    int64_t* key      # the live levels key[0..n), ascending; bids store +price, asks -price: best LAST
     int64_t* qty
     Py_ssize_t n
-    Py_ssize_t cap
+    Py_ssize_t cap    # slots in the allocation, which starts ``off`` slots before key[0]
+    Py_ssize_t off    # the level cap drops the farthest levels by advancing key/qty (O(1)); side_grow
+                      # moves the live levels back to the allocation's start when room runs out.
+                      # Always 0 for the per-frame scratch sides.
+    int64_t floor     # keys <= floor are not tracked: the best level the cap dropped since the last
+                      # snapshot (NO_FLOOR: nothing dropped)
 
 cdef struct Parsed:
     int64_t U
@@ -56,6 +61,10 @@ cdef class OrderBook:
     cdef Side _asks
     cdef Side _sb          # scratch: one frame's bid levels (key = price), parsed before any mutation
     cdef Side _sa          # scratch: one frame's ask levels
+    cdef Side _tmp         # scratch: the sort's second buffer and the large-diff merge's output
+    cdef readonly Py_ssize_t max_levels       # per side; the farthest levels beyond it are dropped
+    cdef readonly Py_ssize_t max_frame_bytes  # a larger frame is refused before it is parsed
+    cdef bint _ready       # __init__ completed (a book made with __new__ refuses every use)
     cdef readonly int64_t last_update_id
     cdef readonly bint synced
     cdef bint _first       # next diff is the first after a snapshot (futures straddle rule)
@@ -65,6 +74,8 @@ cdef class OrderBook:
     cdef readonly uint64_t unsynced_drops
     cdef readonly uint64_t crossed_count
     cdef readonly uint64_t rejected
+    cdef readonly uint64_t levels_dropped  # levels the cap trimmed off, and non-zero updates beyond it
+    cdef readonly uint64_t oversized       # frames refused for exceeding max_frame_bytes (also in rejected)
     cdef readonly bint bbo_changed        # did the last applied frame change the best bid/ask (price or size)?
     cdef readonly long long last_apply_ns  # CLOCK_MONOTONIC ns of the last applied frame or snapshot
     cdef uint64_t _ver_b     # bumped on every change of a side (top() cache validity)
@@ -86,9 +97,10 @@ cdef class OrderBook:
     cdef int apply_lighter_ptr(self, const char* p, Py_ssize_t n) except -1
     cdef int _raise(self, ScanError* e, Py_ssize_t n) except -1
     cdef int _check(self, Parsed* r, int kind, ScanError* e) noexcept
-    cdef int _reserve(self, Side* s, Py_ssize_t extra) except -1
     cdef int apply_depth_ptr(self, const char* p, Py_ssize_t n) except -1
     cdef int _apply_parsed_diff(self, Parsed* r) except -1
+    cdef Py_ssize_t _prepare_changes(self, Side* c, Side* s, uint64_t* ignored) except -2
+    cdef void _apply_side(self, Side* s, Side* c, Py_ssize_t c0) noexcept
     cdef int _gap(self)
     cdef list _top_side(self, Side* s, int sign, Py_ssize_t n, TopCache* c, uint64_t ver, bint is_ask)
     cdef int _replace_from_scratch(self, int64_t update_id) except -1
@@ -99,6 +111,9 @@ cdef class BookSync:
     cdef readonly OrderBook book
     cdef list _buffer
     cdef readonly Py_ssize_t max_buffer
+    cdef readonly Py_ssize_t max_buffer_bytes
+    cdef Py_ssize_t _buffered_bytes
+    cdef bint _ready
     cdef readonly bint needs_snapshot
     cdef int64_t _first_U
     cdef readonly uint64_t resyncs
@@ -107,4 +122,5 @@ cdef class BookSync:
 
     cdef int feed_ptr(self, const char* p, Py_ssize_t n) except -1
     cdef int _feed(self, const char* p, Py_ssize_t n, object raw) except -1
+    cdef void _clear_buffer(self)
     cdef void _restart(self)

@@ -6,12 +6,14 @@ intermediate dict. Malformed input raises FrameError naming the problem.
 """
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from libc.stdint cimport int64_t
+from libc.string cimport memchr
 
 from engine._scan cimport (ScanError, ERR_NONE, ERR_TRUNCATED, ERR_EXPECTED_OBJECT, ERR_EXPECTED_STRING,
                            ERR_EXPECTED_INT, ERR_EXPECTED_COLON, ERR_EXPECTED_COMMA, ERR_BAD_NUMBER,
                            ERR_NEGATIVE, ERR_OVERFLOW, ERR_TOO_PRECISE, ERR_MISSING_FIELD, ERR_WRONG_EVENT,
-                           ERR_TOO_DEEP, ERR_BAD_VALUE, ERR_TRAILING, ERR_EXPECTED_BOOL, POW10, fail, skip_ws,
-                           expect, string_span, parse_uint, parse_decimal, skip_value, key_is)
+                           ERR_TOO_DEEP, ERR_BAD_VALUE, ERR_TRAILING, ERR_EXPECTED_BOOL, ERR_INT_OVERFLOW,
+                           ERR_BAD_STRING, ERR_ESCAPED, POW10, fail, skip_ws, expect, string_span, parse_uint,
+                           parse_decimal, skip_value, key_is)
 
 from engine.errors import FrameError
 
@@ -42,6 +44,9 @@ cdef dict _MESSAGES = {
     ERR_BAD_VALUE: "malformed JSON value",
     ERR_TRAILING: "trailing bytes after the JSON object",
     ERR_EXPECTED_BOOL: "expected true or false",
+    ERR_INT_OVERFLOW: "integer above 2^63-1",
+    ERR_BAD_STRING: "malformed JSON string (bad escape, control character or invalid UTF-8)",
+    ERR_ESCAPED: "the symbol must be a plain string (no escapes)",
 }
 
 cdef struct TradeFields:
@@ -152,6 +157,10 @@ cdef Py_ssize_t _parse_object(const char* p, Py_ssize_t i, Py_ssize_t n, int dep
                 t.seen |= S_E
             elif c == b's':
                 i = string_span(p, i, n, &t.sym_s, &t.sym_n, e)
+                # the symbol is returned as the raw bytes between the quotes: an escape would land in
+                # AggTrade.symbol undecoded, and no venue symbol needs one
+                if i >= 0 and memchr(p + t.sym_s, b'\\', <size_t>t.sym_n) != NULL:
+                    return fail(e, ERR_ESCAPED, t.sym_s)
                 t.seen |= S_S
             elif c == b'a':
                 i = parse_uint(p, i, n, &t.agg_id, e)

@@ -31,6 +31,13 @@ cdef enum ScanErr:
     ERR_TRAILING = 18
     ERR_TOO_MANY_LEVELS = 19
     ERR_EXPECTED_BOOL = 20
+    ERR_INT_OVERFLOW = 21     # an integer (update id, time) above 2^63-1
+    ERR_BAD_STRING = 22       # a bad escape, a raw control character or invalid UTF-8 inside a string
+    ERR_TOO_LARGE = 23        # the frame is larger than the decoder's byte limit (refused unparsed)
+    ERR_ESCAPED = 24          # an escape where a plain string is required (a symbol)
+
+cdef enum:
+    MAX_SKIP_DEPTH = 64       # nesting a skipped value may have (one bit per level in skip_value)
 
 cdef struct ScanError:
     int code
@@ -78,9 +85,81 @@ cdef inline Py_ssize_t expect(const char* p, Py_ssize_t i, Py_ssize_t n, char ch
         return fail(e, err, i)
     return i + 1
 
+cdef extern from *:
+    """
+    #if defined(_MSC_VER)
+    #define ENGINE_NOINLINE __declspec(noinline)
+    #else
+    #define ENGINE_NOINLINE __attribute__((noinline))
+    #endif
+    /* The rest of a JSON string from p[i], where i is at a backslash or a byte >= 0x80, to its closing
+     * quote: returns the quote's offset, or -1 (malformed at *pos) or -2 (the buffer ends first).
+     * An escape is a backslash (0x5C) and one of  " (backslash) / b f n r t  or u and four hex digits (a
+     * lone surrogate escape is grammatical); raw bytes below 0x20 are refused; bytes >= 0x80 must be
+     * well-formed UTF-8 (Unicode table 3-7: no overlong forms, no encoded surrogates, nothing above
+     * U+10FFFF). Kept out of line so that string_span, which every key goes through, stays small enough
+     * to inline. */
+    static ENGINE_NOINLINE Py_ssize_t engine_string_tail(const char* p, Py_ssize_t i, Py_ssize_t n,
+                                                         Py_ssize_t* pos) {
+        while (i < n) {
+            unsigned char c = (unsigned char)p[i];
+            if (c == '"') return i;
+            if (c == 0x5C) {  /* backslash */
+                if (i + 1 >= n) return -2;
+                c = (unsigned char)p[i + 1];
+                if (c == 'u') {
+                    int k;
+                    if (i + 5 >= n) return -2;
+                    for (k = 2; k < 6; k++) {
+                        unsigned char h = (unsigned char)p[i + k];
+                        if (!((h >= '0' && h <= '9') || (h >= 'a' && h <= 'f') || (h >= 'A' && h <= 'F'))) {
+                            *pos = i; return -1;
+                        }
+                    }
+                    i += 6;
+                } else if (c == '"' || c == 0x5C || c == '/' || c == 'b' || c == 'f' || c == 'n' || c == 'r'
+                           || c == 't') {
+                    i += 2;
+                } else {
+                    *pos = i; return -1;
+                }
+            } else if (c < 0x20) {
+                *pos = i; return -1;
+            } else if (c < 0x80) {
+                i += 1;
+            } else {
+                unsigned char lo = 0x80, hi = 0xBF;
+                int more, k;
+                if (c >= 0xC2 && c <= 0xDF) more = 1;
+                else if (c >= 0xE0 && c <= 0xEF) { more = 2; if (c == 0xE0) lo = 0xA0; else if (c == 0xED) hi = 0x9F; }
+                else if (c >= 0xF0 && c <= 0xF4) { more = 3; if (c == 0xF0) lo = 0x90; else if (c == 0xF4) hi = 0x8F; }
+                else { *pos = i; return -1; }
+                for (k = 1; k <= more; k++) {
+                    unsigned char d;
+                    if (i + k >= n) return -2;
+                    d = (unsigned char)p[i + k];
+                    if (d < lo || d > hi) { *pos = i; return -1; }
+                    lo = 0x80; hi = 0xBF;
+                }
+                i += more + 1;
+            }
+        }
+        return -2;
+    }
+    """
+    Py_ssize_t string_tail "engine_string_tail"(const char* p, Py_ssize_t i, Py_ssize_t n,
+                                                Py_ssize_t* pos) noexcept nogil
+
 cdef inline Py_ssize_t string_span(const char* p, Py_ssize_t i, Py_ssize_t n, Py_ssize_t* start,
                                    Py_ssize_t* length, ScanError* e) noexcept nogil:
-    """A JSON string at p[i] (after whitespace); start/length of its raw content (escapes kept)."""
+    """A JSON string at p[i] (after whitespace); start/length of its raw content (escapes kept, not decoded).
+
+    Strict RFC 8259 (escapes, control characters, UTF-8: see engine_string_tail above). The loop here is
+    the plain-ASCII case the hot path runs (keys, event types, symbols); the first backslash or non-ASCII
+    byte hands the rest of the string to the out-of-line checker.
+    """
+    cdef unsigned char c
+    cdef Py_ssize_t bad = 0
     i = skip_ws(p, i, n)
     if i >= n:
         return fail(e, ERR_TRUNCATED, i)
@@ -89,15 +168,21 @@ cdef inline Py_ssize_t string_span(const char* p, Py_ssize_t i, Py_ssize_t n, Py
     i += 1
     start[0] = i
     while i < n:
-        if p[i] == b'"':
+        c = <unsigned char>p[i]
+        if c == b'"':
             length[0] = i - start[0]
             return i + 1
-        if p[i] == b'\\':
-            i += 1
-        elif <unsigned char>p[i] < 0x20:
-            return fail(e, ERR_EXPECTED_STRING, i)
+        # one test for a backslash, a control character (< 0x20) or a non-ASCII byte (>= 0x80)
+        if c == b'\\' or <unsigned char>(c - 0x20) >= 0x60:
+            i = string_tail(p, i, n, &bad)
+            if i == -1:
+                return fail(e, ERR_BAD_STRING, bad)
+            if i == -2:
+                break
+            length[0] = i - start[0]
+            return i + 1
         i += 1
-    return fail(e, ERR_TRUNCATED, i)
+    return fail(e, ERR_TRUNCATED, n)
 
 cdef inline Py_ssize_t parse_uint(const char* p, Py_ssize_t i, Py_ssize_t n, int64_t* out,
                                   ScanError* e) noexcept nogil:
@@ -116,7 +201,7 @@ cdef inline Py_ssize_t parse_uint(const char* p, Py_ssize_t i, Py_ssize_t n, int
         if d > 9:
             break
         if i - s >= 19:
-            return fail(e, ERR_OVERFLOW, s)
+            return fail(e, ERR_INT_OVERFLOW, s)
         v = v * 10 + d
         i += 1
     if i == s:
@@ -126,7 +211,7 @@ cdef inline Py_ssize_t parse_uint(const char* p, Py_ssize_t i, Py_ssize_t n, int
     if i < n and (p[i] == b'.' or p[i] == b'e' or p[i] == b'E'):
         return fail(e, ERR_EXPECTED_INT, s)
     if v > <uint64_t>I64MAX:
-        return fail(e, ERR_OVERFLOW, s)
+        return fail(e, ERR_INT_OVERFLOW, s)
     out[0] = <int64_t>v
     return i
 
@@ -233,51 +318,153 @@ cdef inline Py_ssize_t parse_decimal(const char* p, Py_ssize_t i, Py_ssize_t n, 
     out[0] = <int64_t>(ip * <uint64_t>POW10[decimals] + fp * <uint64_t>POW10[decimals - nfrac])
     return i + 1
 
+cdef inline bint is_digit(char c) noexcept nogil:
+    return c >= b'0' and c <= b'9'
+
+cdef inline Py_ssize_t skip_digits(const char* p, Py_ssize_t i, Py_ssize_t n, Py_ssize_t s,
+                                   ScanError* e) noexcept nogil:
+    """One or more digits at p[i] (a fraction's or an exponent's); the offset after them. ``s`` is where
+    the number started, for the error."""
+    if i >= n:
+        return fail(e, ERR_TRUNCATED, i)
+    if not is_digit(p[i]):
+        return fail(e, ERR_BAD_VALUE, s)
+    while i < n and is_digit(p[i]):
+        i += 1
+    return i
+
+cdef inline Py_ssize_t skip_number(const char* p, Py_ssize_t i, Py_ssize_t n, ScanError* e) noexcept nogil:
+    """An RFC 8259 number at p[i]: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?; the offset after it.
+
+    What follows is the caller's to check (``01`` ends after the ``0`` and the ``1`` is then out of place).
+    """
+    cdef Py_ssize_t s = i
+    if p[i] == b'-':
+        i += 1
+    if i >= n:
+        return fail(e, ERR_TRUNCATED, i)
+    if p[i] == b'0':
+        i += 1
+    elif p[i] >= b'1' and p[i] <= b'9':
+        i += 1
+        while i < n and is_digit(p[i]):
+            i += 1
+    else:
+        return fail(e, ERR_BAD_VALUE, s)
+    if i < n and p[i] == b'.':
+        i = skip_digits(p, i + 1, n, s, e)
+        if i < 0:
+            return -1
+    if i < n and (p[i] == b'e' or p[i] == b'E'):
+        i += 1
+        if i < n and (p[i] == b'+' or p[i] == b'-'):
+            i += 1
+        i = skip_digits(p, i, n, s, e)
+    return i
+
+cdef inline Py_ssize_t skip_literal(const char* p, Py_ssize_t i, Py_ssize_t n, const char* lit, Py_ssize_t m,
+                                    ScanError* e) noexcept nogil:
+    """Exactly the literal ``lit`` (true, false, null) at p[i]."""
+    cdef Py_ssize_t k
+    for k in range(m):
+        if i + k >= n:
+            return fail(e, ERR_TRUNCATED, n)
+        if p[i + k] != lit[k]:
+            return fail(e, ERR_BAD_VALUE, i)
+    return i + m
+
+cdef inline Py_ssize_t skip_key(const char* p, Py_ssize_t i, Py_ssize_t n, ScanError* e) noexcept nogil:
+    """An object member's key and its ':' at p[i]; the offset after the colon."""
+    cdef Py_ssize_t a
+    cdef Py_ssize_t b
+    i = string_span(p, i, n, &a, &b, e)
+    if i < 0:
+        return -1
+    return expect(p, i, n, b':', ERR_EXPECTED_COLON, e)
+
 cdef inline Py_ssize_t skip_value(const char* p, Py_ssize_t i, Py_ssize_t n, ScanError* e) noexcept nogil:
-    """Skip any JSON value (nesting depth <= 64), without building anything."""
+    """Skip one JSON value without building anything, refusing anything RFC 8259 does not allow.
+
+    Strings as in string_span, numbers as in skip_number, the literals exactly; objects are string keys,
+    ':' and values separated by ',', arrays values separated by ',' (no trailing comma, no missing one).
+    Iterative, nesting at most MAX_SKIP_DEPTH: bit d of ``objs`` says whether the container at depth d+1
+    is an object (expects a key after each ',') or an array.
+    """
     cdef int depth = 0
+    cdef uint64_t objs = 0
+    cdef bint in_obj
     cdef char c
     cdef Py_ssize_t a
     cdef Py_ssize_t b
+    # the values frames carry and the decoders skip are mostly one string or number: no loop for those
     i = skip_ws(p, i, n)
-    if i >= n:
-        return fail(e, ERR_TRUNCATED, i)
+    if i < n:
+        if p[i] == b'"':
+            return string_span(p, i, n, &a, &b, e)
+        if is_digit(p[i]) or p[i] == b'-':
+            return skip_number(p, i, n, e)
     while True:
+        # a value starts here
+        i = skip_ws(p, i, n)
         if i >= n:
             return fail(e, ERR_TRUNCATED, i)
         c = p[i]
         if c == b'"':
             i = string_span(p, i, n, &a, &b, e)
-            if i < 0:
-                return -1
         elif c == b'{' or c == b'[':
-            depth += 1
-            if depth > 64:
+            if depth >= MAX_SKIP_DEPTH:
                 return fail(e, ERR_TOO_DEEP, i)
-            i += 1
-        elif c == b'}' or c == b']':
-            depth -= 1
-            if depth < 0:
-                return fail(e, ERR_BAD_VALUE, i)
-            i += 1
-        elif c == b',' or c == b':' or c == b' ' or c == b'\n' or c == b'\r' or c == b'\t':
-            if depth == 0:
-                return fail(e, ERR_BAD_VALUE, i)
-            i += 1
-        elif (c >= b'0' and c <= b'9') or c == b'-' or c == b'+' or c == b'.' or c == b'e' or c == b'E' \
-                or (c >= b'a' and c <= b'z'):
-            # numbers and literals: consumed character by character (validity is not our concern
-            # for a value we skip, but it must be made of number/literal characters)
-            i += 1
-            if depth == 0:
-                while i < n and ((p[i] >= b'0' and p[i] <= b'9') or p[i] == b'.' or p[i] == b'e' or
-                                 p[i] == b'E' or p[i] == b'-' or p[i] == b'+' or (p[i] >= b'a' and p[i] <= b'z')):
-                    i += 1
-                return i
-            continue
+            i = skip_ws(p, i + 1, n)
+            if i >= n:
+                return fail(e, ERR_TRUNCATED, i)
+            if c == b'{':
+                if p[i] == b'}':
+                    i += 1  # {} is a whole value
+                else:
+                    objs |= (<uint64_t>1) << depth
+                    depth += 1
+                    i = skip_key(p, i, n, e)
+                    if i < 0:
+                        return -1
+                    continue
+            elif p[i] == b']':
+                i += 1  # [] is a whole value
+            else:
+                objs &= ~((<uint64_t>1) << depth)
+                depth += 1
+                continue
+        elif c == b'-' or is_digit(c):
+            i = skip_number(p, i, n, e)
+        elif c == b't':
+            i = skip_literal(p, i, n, b"true", 4, e)
+        elif c == b'f':
+            i = skip_literal(p, i, n, b"false", 5, e)
+        elif c == b'n':
+            i = skip_literal(p, i, n, b"null", 4, e)
         else:
             return fail(e, ERR_BAD_VALUE, i)
-        if depth == 0:
+        if i < 0:
+            return -1
+        # a value ended: close finished containers, or step to the next element of the open one
+        while depth > 0:
+            i = skip_ws(p, i, n)
+            if i >= n:
+                return fail(e, ERR_TRUNCATED, i)
+            in_obj = (objs >> (depth - 1)) & 1
+            c = p[i]
+            if c == b',':
+                i += 1
+                if in_obj:
+                    i = skip_key(p, i, n, e)
+                    if i < 0:
+                        return -1
+                break
+            if (in_obj and c == b'}') or (not in_obj and c == b']'):
+                i += 1
+                depth -= 1
+            else:
+                return fail(e, ERR_EXPECTED_COMMA, i)
+        else:
             return i
 
 cdef inline bint key_is(const char* p, Py_ssize_t start, Py_ssize_t length, const char* key,

@@ -26,24 +26,42 @@ prices = st.integers(min_value=1, max_value=10**12)  # up to 10,000.00000000
 qtys = st.integers(min_value=1, max_value=10**17)
 
 
+def order_levels(draw, levels, best_first):
+    """A side's levels in the order a frame lists them: best first (what venues send), worst first, or
+    shuffled; sometimes with a price repeated (the last listing wins)."""
+    how = draw(st.sampled_from(["best", "worst", "shuffled"]))
+    out = sorted(levels, key=lambda pq: pq[0], reverse=best_first)
+    if how == "worst":
+        out.reverse()
+    elif how == "shuffled":
+        out = draw(st.permutations(out))
+    out = list(out)
+    for _ in range(draw(st.integers(0, 3)) if out else 0):
+        i = draw(st.integers(0, len(out) - 1))
+        out.insert(draw(st.integers(0, len(out))), [out[i][0], draw(st.sampled_from(["0", out[i][1], "1.5"]))])
+    return out
+
+
 @st.composite
 def streams(draw):
     futures = draw(st.booleans())
+    max_levels = draw(st.sampled_from([None, None, 1, 2, 5, 17, 40, 150]))
     n_levels = draw(st.integers(0, 300))
     mid = draw(st.integers(10**9, 10**11))
     bid_px = draw(st.lists(st.integers(1, mid - 1), min_size=0, max_size=n_levels, unique=True))
     ask_px = draw(st.lists(st.integers(mid + 1, 2 * mid), min_size=0, max_size=n_levels, unique=True))
     style = draw(st.integers(0, 2))
     snap = {"lastUpdateId": 1000,
-            "bids": [[fmt(p, style), fmt(draw(qtys), style)] for p in sorted(bid_px, reverse=True)],
-            "asks": [[fmt(p, style), fmt(draw(qtys), style)] for p in sorted(ask_px)]}
+            "bids": order_levels(draw, [[fmt(p, style), fmt(draw(qtys), style)] for p in bid_px], True),
+            "asks": order_levels(draw, [[fmt(p, style), fmt(draw(qtys), style)] for p in ask_px], False)}
     diffs = []
     last = 1000
     known_b, known_a = list(bid_px), list(ask_px)
     for _ in range(draw(st.integers(1, 25))):
         def changes(known, lo, hi):
             out = []
-            for _ in range(draw(st.integers(0, 12))):
+            # mostly a few dozen changes (level by level); sometimes more than SMALL_DIFF (sorted and merged)
+            for _ in range(draw(st.sampled_from([0, 1, 5, 12, 12, 70, 150]))):
                 kind = draw(st.integers(0, 3))
                 if kind == 0 and known:  # delete (maybe twice: removing an absent level is silent)
                     p = draw(st.sampled_from(known))
@@ -69,21 +87,32 @@ def streams(draw):
         last = frame["u"]
         wrap = draw(st.booleans())
         diffs.append(json.dumps({"stream": "xyzusdt@depth@100ms", "data": frame} if wrap else frame).encode())
-    return futures, json.dumps(snap).encode(), diffs
+    return futures, max_levels, json.dumps(snap).encode(), diffs
+
+
+def check_same(book, ref):
+    bids, asks = ref.levels()
+    assert (book.bids_scaled(), book.asks_scaled()) == (bids, asks)
+    assert book.levels_dropped == ref.dropped
+    assert book.trimmed_at_scaled() == ref.trimmed_at()
+    return bids, asks
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(streams())
 def test_extension_and_oracle_agree_on_random_streams(case):
-    futures, snap, diffs = case
-    book = OrderBook("XYZUSDT", futures=futures)
-    ref = RefBook(futures)
+    """Any level order, repeated prices, diffs on both the level-by-level and the merge path, with and
+    without a level cap: the same book, the same dropped count and boundaries as the oracle."""
+    futures, max_levels, snap, diffs = case
+    kw = {} if max_levels is None else {"max_levels": max_levels}
+    book = OrderBook("XYZUSDT", futures=futures, **kw)
+    ref = RefBook(futures, max_levels)
     book.apply_snapshot(snap)
     ref.snapshot(snap)
+    check_same(book, ref)
     for d in diffs:
         assert book.apply_depth(d) == ref.diff(d)
-        bids, asks = ref.levels()
-        assert (book.bids_scaled(), book.asks_scaled()) == (bids, asks)
+        bids, asks = check_same(book, ref)
         # the float view (which reuses tuples of unchanged levels between reads) matches exactly
         for n in (1, 20, 70):
             f = lambda side: [(float(p) / SCALE, float(q) / SCALE) for p, q in side[:n]]  # noqa: E731

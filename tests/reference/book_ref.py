@@ -19,18 +19,48 @@ def unwrap(frame: bytes | str) -> dict:
 
 
 class RefBook:
-    def __init__(self, futures: bool = False):
+    def __init__(self, futures: bool = False, max_levels: int | None = None):
         self.futures = futures
+        self.max_levels = max_levels
         self.bids: dict[Decimal, Decimal] = {}
         self.asks: dict[Decimal, Decimal] = {}
+        self.bid_floor: Decimal | None = None  # bids at or below are not tracked
+        self.ask_floor: Decimal | None = None  # asks at or above are not tracked
+        self.dropped = 0
         self.last = 0
         self.first = True
         self.synced = False
 
+    def _beyond(self, is_bid: bool, p: Decimal) -> bool:
+        floor = self.bid_floor if is_bid else self.ask_floor
+        return floor is not None and (p <= floor if is_bid else p >= floor)
+
+    def _trim(self) -> None:
+        if self.max_levels is None:
+            return
+        for is_bid in (True, False):
+            side = self.bids if is_bid else self.asks
+            ranked = sorted(side, reverse=is_bid)  # best first
+            gone = ranked[self.max_levels:]
+            if gone:
+                for p in gone:
+                    del side[p]
+                self.dropped += len(gone)
+                if is_bid:
+                    self.bid_floor = gone[0]
+                else:
+                    self.ask_floor = gone[0]
+
     def snapshot(self, body: bytes | str) -> None:
         m = json.loads(body)
-        self.bids = {Decimal(p): Decimal(q) for p, q in m["bids"] if Decimal(q) != 0}
-        self.asks = {Decimal(p): Decimal(q) for p, q in m["asks"] if Decimal(q) != 0}
+        self.bids, self.asks = {}, {}
+        for side, key in ((self.bids, "bids"), (self.asks, "asks")):
+            for p, q in m[key]:
+                side[Decimal(p)] = Decimal(q)  # a later listing of the same price replaces the earlier
+            for p in [p for p, q in side.items() if q == 0]:
+                del side[p]
+        self.bid_floor = self.ask_floor = None
+        self._trim()
         self.last = int(m["lastUpdateId"])
         self.first = True
         self.synced = True
@@ -59,16 +89,24 @@ class RefBook:
             if U > self.last + 1:
                 self.synced = False
                 return GAP
-        for side, key in ((self.bids, "b"), (self.asks, "a")):
+        for side, key, is_bid in ((self.bids, "b", True), (self.asks, "a", False)):
             for p, q in m[key]:
                 p, q = Decimal(p), Decimal(q)
-                if q == 0:
+                if self._beyond(is_bid, p):
+                    self.dropped += q != 0
+                elif q == 0:
                     side.pop(p, None)
                 else:
                     side[p] = q
+        self._trim()
         self.last = u
         self.first = False
         return APPLIED
+
+    def trimmed_at(self, scale: int = 8):
+        """The boundaries as the compiled book's ``trimmed_at_scaled()`` gives them."""
+        f = 10 ** scale
+        return tuple(None if x is None else int(x * f) for x in (self.bid_floor, self.ask_floor))
 
     def levels(self, scale: int = 8):
         """(bids, asks) as exact scaled integers, best first (the compiled book's ``*_scaled`` form)."""
