@@ -114,6 +114,7 @@ cdef class LatencyHistogram:
 
     def percentile(self, double p):
         """The value (ns) at percentile ``p`` in [0, 100]; 0 when empty."""
+        cdef double r
         cdef uint64_t rank
         cdef uint64_t seen = 0
         cdef Py_ssize_t i
@@ -122,11 +123,12 @@ cdef class LatencyHistogram:
             raise ValueError("p must be within [0, 100]")
         if self.count == 0:
             return 0
-        rank = <uint64_t>(p / 100.0 * self.count + 0.5)
+        r = p / 100.0 * self.count + 0.5
+        # compare as doubles before the cast: a double at or above 2**64 (a count near 2**64 rounds up
+        # to it) has no uint64 value, and casting it is undefined
+        rank = self.count if r >= <double>self.count else <uint64_t>r
         if rank < 1:
             rank = 1
-        if rank > self.count:
-            rank = self.count
         for i in range(NBUCKETS):
             seen += self._counts[i]
             if seen >= rank:

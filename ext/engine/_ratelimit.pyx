@@ -241,6 +241,7 @@ cdef class TokenBucketLimiter:
         w = _weight(weight)
         if w >= self.capacity or w * NANO >= self._cap_nt - self._tokens_nt:
             self._tokens_nt = self._cap_nt
+            self._rem = 0  # full, as _refill leaves it: no sub-nano-token carry beyond the capacity
         else:
             self._tokens_nt += w * NANO
 

@@ -38,3 +38,19 @@ def test_small_values_are_exact_and_merge_reset_clamp():
     assert a.count == 0 and a.percentile(99) == 0
     with pytest.raises(ValueError):
         a.percentile(101)
+
+
+def test_percentiles_at_the_largest_count():
+    top, low = LatencyHistogram(), LatencyHistogram()
+    top.add(10**9)
+    for _ in range(63):
+        top.merge(top)  # 2**63 values of 1 s
+    low.add(5)
+    for _ in range(62):
+        low.merge(low)
+        low.add(5)  # 2**63 - 1 values of 5 ns
+    top.merge(low)
+    assert top.count == 2**64 - 1
+    # p / 100 * count rounds to 2**64 as a double, which has no uint64 value: the rank must be clamped first
+    assert top.percentile(100) == top.max == 10**9
+    assert top.percentile(0) == 5 and top.percentile(25) == 5

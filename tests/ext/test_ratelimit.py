@@ -1,5 +1,6 @@
 """The compiled bucket: exact, deterministic with an injected clock, and equal to a rational oracle."""
 import math
+from fractions import Fraction
 
 import pytest
 from hypothesis import given, settings
@@ -105,3 +106,16 @@ def test_ban_blocks_everything_until_it_ends():
     assert rl.wait_time(1) == pytest.approx(120)
     t[0] = 120 * S
     assert not rl.banned and rl.try_acquire(1)
+
+
+def test_a_refund_that_fills_the_bucket_drops_the_refill_remainder():
+    b, ref = TokenBucketLimiter(1 / 3, 1, now=0), RefBucket(Fraction(333333333, 10**9), 1)
+    b.drain(now=0)
+    ref.tokens = 0
+    assert b.available_at(1) == 0 and ref.try_acquire(0, 1)  # 1 ns of refill: a third of a nano-token carried
+    b.refund(1)
+    ref.tokens = min(ref.capacity, ref.tokens + 1)  # full: nothing may be carried past the capacity
+    assert b.try_acquire_at(1, 1) and ref.try_acquire(1, 1)
+    t = 1 + 3_000_000_003  # a stale remainder would complete the token one nanosecond early, here
+    assert b.try_acquire_at(1, t) == ref.try_acquire(1, t) is False
+    assert b.try_acquire_at(1, t + 1) == ref.try_acquire(1, t + 1) is True
