@@ -46,6 +46,13 @@ cdef enum:
     NANO = 1000000000
 
 cdef long long _MAX_CAPACITY = LLONG_MAX // NANO
+
+
+cdef inline double _tokens(long long nt) noexcept:
+    """Nano-tokens as tokens: whole tokens and the fraction converted apart, so a full bucket of up to
+    MAX_CAPACITY reads exactly its capacity (one division of the 64-bit count as a double rounds past it:
+    5173786603 full read 5173786603.000001)."""
+    return <double>(nt // NANO) + <double>(nt % NANO) / NANO
 MAX_CAPACITY = _MAX_CAPACITY      # tokens: capacity * 10**9 nano-tokens must fit in a signed 64-bit int
 MAX_RATE = float(_MAX_CAPACITY)   # tokens per second: rate * 10**9 nano-tokens per second likewise
 
@@ -250,8 +257,8 @@ cdef class TokenBucketLimiter:
         """Tokens available now (float, for status displays)."""
         _check_ready(self)
         self._refill(now_ns())
-        return self._tokens_nt / <double>NANO
+        return _tokens(self._tokens_nt)
 
     def available_at(self, now):
         self._refill(_ready_at(self, now))
-        return self._tokens_nt / <double>NANO
+        return _tokens(self._tokens_nt)

@@ -119,3 +119,12 @@ def test_a_refund_that_fills_the_bucket_drops_the_refill_remainder():
     t = 1 + 3_000_000_003  # a stale remainder would complete the token one nanosecond early, here
     assert b.try_acquire_at(1, t) == ref.try_acquire(1, t) is False
     assert b.try_acquire_at(1, t + 1) == ref.try_acquire(1, t + 1) is True
+
+
+@pytest.mark.parametrize("cap", [5173786603, 2**33 + 1, 9_223_372_036])
+def test_a_full_bucket_of_a_large_capacity_reads_exactly_its_capacity(cap):
+    """Nano-tokens past 2**53 lose bits as one double: a full 5173786603-token bucket read 5173786603.000001,
+    above its capacity (found by tests/ext/fuzz_all.py)."""
+    b = TokenBucketLimiter(1.0, cap, now=0)
+    assert b.available_at(0) == cap
+    assert b.try_acquire_at(1, 0) and b.available_at(0) <= cap - 1
