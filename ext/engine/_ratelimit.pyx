@@ -231,7 +231,8 @@ cdef class TokenBucketLimiter:
         elif overflow < 0 or u < 0:
             u = 0
         self._refill(t)
-        if (self.capacity - u) * <long long>NANO < self._tokens_nt:
+        # <=: at exactly the server's count, a carried fraction of a nano-token would still be more than it says
+        if (self.capacity - u) * <long long>NANO <= self._tokens_nt:
             self._tokens_nt = (self.capacity - u) * <long long>NANO
             self._rem = 0
 

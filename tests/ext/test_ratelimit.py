@@ -121,6 +121,17 @@ def test_a_refund_that_fills_the_bucket_drops_the_refill_remainder():
     assert b.try_acquire_at(1, t + 1) == ref.try_acquire(1, t + 1) is True
 
 
+def test_a_server_count_equal_to_ours_drops_the_refill_remainder():
+    b, ref = TokenBucketLimiter(1 / 3, 1, now=0), RefBucket(Fraction(333333333, 10**9), 1)
+    assert b.try_acquire_at(1, 0) and ref.try_acquire(1, 0)
+    b.reconcile_used(1, now=1)  # the server: all used at 1 ns; we hold 0 tokens and a third of a nano-token
+    ref._refill(1)
+    ref.tokens = 0
+    t = 1 + 3_000_000_003  # a kept remainder would complete the token one nanosecond early, here
+    assert b.try_acquire_at(1, t) == ref.try_acquire(1, t) is False
+    assert b.try_acquire_at(1, t + 1) == ref.try_acquire(1, t + 1) is True
+
+
 @pytest.mark.parametrize("cap", [5173786603, 2**33 + 1, 9_223_372_036])
 def test_a_full_bucket_of_a_large_capacity_reads_exactly_its_capacity(cap):
     """Nano-tokens past 2**53 lose bits as one double: a full 5173786603-token bucket read 5173786603.000001,
