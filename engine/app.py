@@ -10,20 +10,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gzip
-import importlib.util
 import json
 import math
 import os
+import platform
 import time
 import zlib
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from engine.config import Settings
+from engine.connectors.factory import ConnectorFactory
 
-# the symbols `engine run/monitor/record` use when neither --symbols nor ENGINE_SYMBOLS is given
-DEFAULT_SYMBOLS = ("BTC-USDT", "ETH-USDT")
 # the example market maker's half spread on the simulators: tight enough that the simulated market trades
 # through the quotes within seconds, so fills and PnL show up in a short run
 MM_HALF_SPREAD_BPS = Decimal("0.05")
@@ -38,8 +37,8 @@ class UnknownSymbol(ValueError):
 
 
 class RecordingError(ValueError):
-    """A file given to replay is not a recording, or a recording cannot be written; the message names the
-    file and what is wrong."""
+    """A file given to replay is not a recording, a recording cannot be written, or the venue cannot be
+    recorded; the message names the file (or venue) and what is wrong."""
 
 
 Announce = Callable[[str], None]
@@ -66,14 +65,12 @@ def plan_run(settings: Settings, symbols, *, strategy: Optional[str] = None, liv
     """Decide venues and trading from the settings; raises ``ConfigError`` (missing live keys) before any I/O."""
     symbols, strategy = tuple(symbols), strategy or ("monitor" if live else "mm")
     venues = tuple(dict.fromkeys([*settings.monitor_exchanges, settings.active_exchange]))
-    lighter_ok = importlib.util.find_spec("lighter") is not None
-    notes = []
-    if strategy == "mm" and "lighter" in venues and not lighter_ok:
-        notes.append("lighter is monitored only: trading there needs the lighter extra "
-                     "(pip install 'engine[lighter]')")
+    # what trading on each venue needs beyond the base install (the venue's registration says)
+    missing = {v: ConnectorFactory.trading_unavailable(v) for v in venues} if strategy == "mm" else {}
+    notes = [f"{v} is monitored only: trading there needs {why}" for v, why in missing.items() if why]
     # on the simulators the market maker paper-trades every venue; live, only ACTIVE_EXCHANGE
     trading = tuple(v for v in venues if strategy == "mm" and (not live or v == settings.active_exchange)
-                    and (v != "lighter" or lighter_ok))
+                    and not missing.get(v))
     if live:
         for v in trading:
             settings.require_trading_keys(v)
@@ -100,8 +97,6 @@ async def open_venue(stack: contextlib.AsyncExitStack, name: str, settings: Sett
                      trading: bool):
     """(connector, description) for venue ``name``: its embedded simulator (entered into ``stack``) unless
     ``live``. Live trading without the venue's keys raises ``ConfigError``. The connector is not connected."""
-    from engine.connectors.factory import ConnectorFactory
-
     if live:
         return ConnectorFactory.open_live(name, settings, trading=trading)
     return await ConnectorFactory.open_simulated(name, stack)
@@ -197,7 +192,8 @@ class EngineSession:
             key = (venue, sym)
             rate = None if elapsed is None else round((h["messages"] - self._last_msgs.get(key, 0)) / elapsed, 1)
             self._last_msgs[key] = h["messages"]
-            rows.append({"venue": venue, "symbol": sym, "native": h["symbol"], "state": h["state"],
+            rows.append({"venue": venue, "symbol": self.connectors[venue].unified(sym), "native": h["symbol"],
+                         "state": h["state"],
                          "bid": bid, "ask": ask,
                          "spread": round(ask - bid, 8) if bid is not None and ask is not None else None,
                          "last_update_id": h["last_update_id"], "gaps": h["gaps"], "resyncs": h["resyncs"],
@@ -245,42 +241,67 @@ async def run(settings: Settings, plan: RunPlan, *, duration: Optional[float], i
         return session.risk.kill_reason if session.risk.killed else None
 
 
-async def record(settings: Settings, symbols, out: str, *, duration: float, live: bool,
+def recording_venue(venue: Optional[str] = None) -> str:
+    """The venue ``engine record``/``replay`` work on: ``venue``, else the first recordable one. Raises
+    ``RecordingError`` for a venue that cannot be recorded (the message lists those that can)."""
+    name = venue or next(iter(ConnectorFactory.recordable()), "")
+    try:
+        ConnectorFactory.recorder(name)
+    except ValueError as e:
+        raise RecordingError(str(e)) from None
+    return ConnectorFactory.spec(name).name
+
+
+async def record(settings: Settings, symbols, out: str, *, duration: float, live: bool, venue: Optional[str] = None,
                  announce: Announce = _quiet) -> dict:
-    """Record Binance's raw frames and the snapshots they need to ``out`` for ``duration`` seconds; returns
-    {"path", "frames", "snapshots"}. Raises ``VenueUnavailable``, ``UnknownSymbol`` or ``OSError`` (``out``)."""
+    """Record the venue's raw frames and the snapshots they need to ``out`` for ``duration`` seconds (its
+    registered recorder attaches the file to the connected connector); returns {"venue", "path", "frames",
+    "snapshots"}. Raises ``RecordingError`` (a venue that cannot be recorded, or ``out``),
+    ``VenueUnavailable`` or ``UnknownSymbol``."""
     from engine.record import FrameRecorder
 
+    venue = recording_venue(venue)
+    recorder, _ = ConnectorFactory.recorder(venue)
     async with contextlib.AsyncExitStack() as stack:
-        conn, where = await open_venue(stack, "binance", settings, live=live, trading=False)
-        await _connect(stack, "binance", conn)
-        _check_listed("binance", conn, symbols)
+        conn, where = await open_venue(stack, venue, settings, live=live, trading=False)
+        await _connect(stack, venue, conn)
+        _check_listed(venue, conn, symbols)
         try:
             rec = FrameRecorder(out)
         except OSError as e:  # the CLI checked the path; this is what changed since (or what it cannot see)
             raise RecordingError(f"{out}: {e.strerror or e}") from None
         stack.callback(rec.close)
-        rec.exchange_info(await conn.http.request_raw("GET", "/api/v3/exchangeInfo"))
-        conn.market.recorder = rec  # the Binance market-data layer writes every raw frame it receives
+        await recorder.attach(conn, rec)
         for s in symbols:
             await conn.add_book(s)
         announce(f"{', '.join(symbols)} from {where} -> {out}")
         await asyncio.sleep(duration)
-    return {"path": out, "frames": rec.frames, "snapshots": rec.snapshots}
+    return {"venue": venue, "path": out, "frames": rec.frames, "snapshots": rec.snapshots}
 
 
-def load_recording(path: str):
-    """The recorded session at ``path`` (``engine record`` output or a capture directory), checked: it must
-    parse and hold at least one depth snapshot. Raises ``RecordingError`` saying what is wrong."""
-    from engine.sim.binance.replay import load_session
+@dataclass(frozen=True)
+class Recording:
+    """A checked recording: the venue it is replayed on, its path and the symbols (venue names) it seeds."""
 
+    venue: str
+    path: str
+    symbols: tuple
+
+
+def load_recording(path: str, venue: Optional[str] = None) -> Recording:
+    """The recorded session at ``path`` (``engine record`` output or a capture directory), checked with the
+    venue's own reader: it must parse and hold at least one depth snapshot. Raises ``RecordingError``
+    saying what is wrong."""
+    venue = recording_venue(venue)
+    recorder, read = ConnectorFactory.recorder(venue)
     fix = "; give a file written by engine record --out, or a capture directory"
     if not os.path.exists(path):
         raise RecordingError(f"{path}: no such file or directory{fix}")
-    if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "ws_session.jsonl")):
-        raise RecordingError(f"{path} is a directory without ws_session.jsonl{fix}")
+    problem = recorder.problem(path)
+    if problem:
+        raise RecordingError(f"{problem}{fix}")
     try:
-        session = load_session(path)
+        session = read(path)
     except json.JSONDecodeError as e:
         raise RecordingError(f"{path} is not JSON lines ({e.msg}){fix}") from None
     except UnicodeDecodeError:
@@ -292,30 +313,79 @@ def load_recording(path: str):
     except (KeyError, TypeError, ValueError, AttributeError):
         raise RecordingError(f"{path} holds JSON lines that are not recorded frames (each needs 'raw'){fix}") \
             from None
-    if not session.snapshots:
+    symbols = tuple(recorder.symbols(session))
+    if not symbols:
         raise RecordingError(f"{path} holds no depth snapshot to seed a book from{fix}")
-    return session
+    return Recording(venue, path, symbols)
 
 
-async def replay(path: str, symbols, *, pace: str, timeout: float) -> list:
-    """Serve a recording through the Binance simulator into the connector until the frames stop (or
-    ``timeout``); returns one row per symbol (the recording's, from ``load_recording(path).snapshots``):
-    {"symbol" (Binance's name, as recorded), "state", "last_update_id", "gaps", "bbo"}."""
-    from engine.connectors.binance.client import BinanceConnector
-    from engine.connectors.binance.urls import BinanceEndpoints
-    from engine.sim.binance import BinanceSimulator
-
+async def replay(recording: Recording, *, pace: str, timeout: float) -> list:
+    """Serve a recording through the venue's simulator (opened by the factory with ``replay=``) into its
+    connector until the books stop moving for 1.5 s (or ``timeout``); returns one row per recorded symbol:
+    {"symbol" (the venue's name, as recorded), "state", "last_update_id", "gaps", "bbo"}."""
     loop = asyncio.get_running_loop()
     async with contextlib.AsyncExitStack() as stack:
-        sim = await stack.enter_async_context(BinanceSimulator(replay=path, replay_pace=pace))
-        conn = BinanceConnector(endpoints=BinanceEndpoints(sim.rest_url, sim.ws_url, sim.ws_api_url))
-        await _connect(stack, "binance", conn)
-        feeds = [await conn.add_book(s) for s in symbols]
+        conn, _ = await ConnectorFactory.open_simulated(
+            recording.venue, stack, sim_kw={"replay": recording.path, "replay_pace": pace})
+        await _connect(stack, recording.venue, conn)
+        feeds = [await conn.add_book(s) for s in recording.symbols]
         end = loop.time() + timeout
-        last_sent, quiet = -1, 0
+        last, quiet = None, 0
         while loop.time() < end and quiet < 3:
             await asyncio.sleep(0.5)
-            quiet = quiet + 1 if sim.streams.sent == last_sent else 0
-            last_sent = sim.streams.sent
+            seen = [(f.health.messages, f.health.state) for f in feeds]
+            quiet = quiet + 1 if seen == last else 0
+            last = seen
         return [{"symbol": f.health.symbol, "state": f.health.state.value, "last_update_id": f.book.last_update_id,
                  "gaps": f.health.gaps, "bbo": f.book.bbo()} for f in feeds]
+
+
+def simulator_cli(venue: str):
+    """``(main, parser)`` behind ``engine sim <venue>``: the simulator's ``main(argv)`` and, when its module
+    offers one, the ``parser()`` that checks its flags (else None)."""
+    import sys
+
+    main = ConnectorFactory.simulator_cli(venue)
+    return main, getattr(sys.modules[main.__module__], "parser", None)
+
+
+async def doctor(settings: Settings) -> dict:
+    """Build flags, versions, event loop, SHA-256 backend, each venue's clock offset against its simulator
+    and the config summary (secrets masked)."""
+    from engine import __version__, _build
+    from engine.connectors.base import BaseConnector
+
+    info: dict[str, Any] = {"engine": __version__, "python": platform.python_version(),
+                            "platform": platform.platform(),
+                            "event_loop": type(asyncio.get_running_loop()).__module__,
+                            "compiled": _build.build_info()}
+    versions = {}
+    for mod in ("picows", "aiohttp", "orjson", "uvloop", "Cython"):
+        try:
+            m = __import__(mod)
+            versions[mod] = getattr(m, "__version__", "?")
+        except ImportError:
+            versions[mod] = "not installed"
+    info["versions"] = versions
+    try:
+        from engine.sign import accelerated
+
+        info["sha256"] = "SHA extensions" if accelerated() else "portable C"
+    except ImportError as e:
+        info["sha256"] = f"unavailable: {e}"
+    # venue -> its clock minus ours in ms, against its embedded simulator (no keys or network needed); only
+    # venues whose requests depend on the local clock are probed
+    offsets = info["clock_offset_ms_vs_simulator"] = {}
+    for venue in ConnectorFactory.available():
+        try:
+            if ConnectorFactory.connector_class(venue).clock_offset_ms is BaseConnector.clock_offset_ms:
+                continue
+            async with contextlib.AsyncExitStack() as stack:
+                conn, _ = await ConnectorFactory.open_simulated(venue, stack)
+                offset = await conn.clock_offset_ms()
+            if offset is not None:
+                offsets[venue] = round(offset, 2)
+        except Exception as e:  # doctor reports, it does not fail on a probe
+            offsets[venue] = f"unavailable: {e}"
+    info["config"] = settings.summary()
+    return info

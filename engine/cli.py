@@ -3,8 +3,9 @@
     engine run [--duration S] [--json]   stream books from the venues and print a status line per second
                                          (against the embedded simulators unless --live)
     engine monitor [--duration S]        the same books and cross-venue gap, without trading
-    engine sim binance|lighter [...]     run a simulator (prints one JSON line, serves until ^C)
+    engine sim VENUE [...]               run a venue's simulator (prints one JSON line, serves until ^C)
     engine record --out F / replay F     raw frames to JSONL.gz / a recording through the simulator
+                                         (venues whose registration has a recorder)
     engine doctor                        build flags, versions, event loop, clock offset, config (masked)
 
 The wiring (venues, risk, execution, strategies, status dicts) is ``engine/app.py``. Every input is checked
@@ -17,19 +18,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib
 import json
 import logging
 import math
 import os
-import platform
 import signal
 import sys
 import types
 from decimal import Decimal
 
+from engine.config import LOG_LEVELS, SYMBOLS_FORM, SymbolListError, parse_symbols
+from engine.connectors.factory import ConnectorFactory
+
 EXIT_OK, EXIT_USAGE, EXIT_CONNECTION, EXIT_RISK = 0, 2, 3, 4
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 log = logging.getLogger("engine")
 
 
@@ -66,28 +67,14 @@ def _log_level(text: str) -> str:
     return level
 
 
-def _symbol_list(text: str, source: str = "") -> tuple:
-    """Unified ``BASE-QUOTE`` symbols (``eth/usdt`` and ``ETH_USDT`` too), upper-cased, deduplicated;
-    ``source`` names where the text came from when it is not the flag argparse already names."""
-    from engine.symbols import Symbol
-
-    out = []
-    for part in text.split(","):
-        if not part.strip():
-            continue
-        try:
-            sym = Symbol.parse(part)
-        except ValueError:
-            sym = None
-        if sym is None or not (sym.base.isalnum() and sym.quote.isalnum()):
-            raise argparse.ArgumentTypeError(f"{source + ': ' if source else ''}{part.strip()!r} is not a "
-                                             "BASE-QUOTE symbol (e.g. BTC-USDT,ETH-USDT)")
-        if str(sym) not in out:
-            out.append(str(sym))
-    if not out:
-        raise argparse.ArgumentTypeError(f"{source + ': ' if source else ''}no symbol given "
-                                         "(e.g. BTC-USDT,ETH-USDT)")
-    return tuple(out)
+def _symbol_list(text: str) -> tuple:
+    """--symbols: ``engine.config.parse_symbols``; a flag's own text may be shown (an environment value may
+    not: ENGINE_SYMBOLS is checked by engine/config.py without echoing it)."""
+    try:
+        return parse_symbols(text)
+    except SymbolListError as e:
+        what = f"{e.text!r} is not a BASE-QUOTE symbol" if e.entry else "no symbol given"
+        raise argparse.ArgumentTypeError(f"{what} ({SYMBOLS_FORM})") from None
 
 
 def _recording_path(text: str) -> str:
@@ -114,6 +101,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--log-json", action="store_true", help="log as JSON lines (also ENGINE_LOG_JSON=1)")
     sub = p.add_subparsers(dest="cmd", required=True)
     symbols_help = "comma-separated BASE-QUOTE, e.g. BTC-USDT,ETH-USDT (default: ENGINE_SYMBOLS, else those two)"
+    recordable = ConnectorFactory.recordable()
+    venue_help = f"the venue (default {recordable[0]}; recordable: {', '.join(recordable)})" if recordable else None
     until = " (omit --duration to run until ^C)"
 
     run = sub.add_parser("run", help="stream books and print live status (simulators by default)")
@@ -135,27 +124,30 @@ def _parser() -> argparse.ArgumentParser:
     mon.add_argument("--interval", type=_seconds("an interval"), default=1.0)
 
     sim = sub.add_parser("sim", help="run an embedded exchange simulator")
-    sim.add_argument("exchange", choices=["binance", "lighter"])
-    sim.add_argument("args", nargs=argparse.REMAINDER, help="simulator options (see engine sim binance -h)")
+    sim.add_argument("exchange", choices=ConnectorFactory.available())
+    sim.add_argument("args", nargs=argparse.REMAINDER, help="simulator options (see engine sim VENUE -h)")
 
-    rec = sub.add_parser("record", help="record raw Binance frames + snapshots to JSONL.gz")
+    rec = sub.add_parser("record", help="record a venue's raw frames + snapshots to JSONL.gz")
+    rec.add_argument("--venue", choices=ConnectorFactory.available(), default=None, help=venue_help)
     rec.add_argument("--out", required=True, type=_recording_path, help="output file (.jsonl.gz)")
     rec.add_argument("--duration", type=_seconds("a duration"), default=60.0)
     rec.add_argument("--symbols", type=_symbol_list, default=None, help=symbols_help)
     rec.add_argument("--live", action="store_true", help="record the real venue instead of the simulator")
 
-    rep = sub.add_parser("replay", help="replay a recording through the Binance simulator into the engine")
+    rep = sub.add_parser("replay", help="replay a recording through the venue's simulator into the engine")
     rep.add_argument("file", help="a recording (engine record) or a capture directory")
+    rep.add_argument("--venue", choices=ConnectorFactory.available(), default=None, help=venue_help)
     rep.add_argument("--pace", choices=["fast", "recorded"], default="fast")
     rep.add_argument("--json", action="store_true", help="print status as JSON lines")
-    rep.add_argument("--timeout", type=_seconds("a timeout"), default=60.0, help="give up after this many seconds")
+    rep.add_argument("--timeout", "--duration", dest="timeout", type=_seconds("a timeout"), default=60.0,
+                     help="give up after this many seconds (the replay ends sooner when the books stop moving)")
 
     sub.add_parser("doctor", help="build flags, versions, event loop, clock offset, config summary")
     return p
 
 
 def _settings(args):
-    """(Settings, the environment they came from); any malformed value or env file is a UsageError."""
+    """The Settings from the environment and --env-file; any malformed value or env file is a UsageError."""
     from engine.config import ConfigError, Settings, read_env_file
 
     env = dict(os.environ)
@@ -167,25 +159,12 @@ def _settings(args):
         raise UsageError(f"--env-file {args.env_file} is not UTF-8 text: give a file of KEY=VALUE lines") from None
     except ConfigError as e:
         raise UsageError(str(e)) from None
-    if args.log_level is None and settings.log_level not in LOG_LEVELS:
-        raise UsageError(f"ENGINE_LOG_LEVEL={settings.log_level!r} is not a log level: use {', '.join(LOG_LEVELS)}")
-    return settings, env
+    return settings
 
 
-def _symbols(args, env) -> tuple:
-    """--symbols, else ENGINE_SYMBOLS, else app.DEFAULT_SYMBOLS (engine/config.py's own default for
-    ENGINE_SYMBOLS is a single symbol, so an unset variable is told apart from a set one here)."""
-    from engine.app import DEFAULT_SYMBOLS
-
-    if args.symbols is not None:
-        return args.symbols
-    raw = env.get("ENGINE_SYMBOLS", "")
-    if not raw.strip():
-        return DEFAULT_SYMBOLS
-    try:
-        return _symbol_list(raw, "ENGINE_SYMBOLS")
-    except argparse.ArgumentTypeError as e:
-        raise UsageError(str(e)) from None
+def _symbols(args, settings) -> tuple:
+    """--symbols, else ENGINE_SYMBOLS (parsed by engine/config.py, which also holds the default)."""
+    return args.symbols if args.symbols is not None else settings.symbols
 
 
 def _setup_logging(args, settings) -> None:
@@ -205,9 +184,9 @@ def main(argv=None) -> int:
     except SystemExit as e:  # --help
         return EXIT_USAGE if e.code not in (0, None) else EXIT_OK
     try:
-        settings, env = _settings(args)
+        settings = _settings(args)
         _setup_logging(args, settings)
-        return _command(args, settings, env)
+        return _command(args, settings)
     except UsageError as e:
         print(f"engine: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -219,7 +198,7 @@ def main(argv=None) -> int:
         stop_logging()
 
 
-def _command(args, settings, env) -> int:
+def _command(args, settings) -> int:
     """Check what is left to check (symbols, keys, the recording), then start the command."""
     from engine import app
     from engine.config import ConfigError
@@ -230,7 +209,7 @@ def _command(args, settings, env) -> int:
         return _sim(args.exchange, args.args)
     if args.cmd in ("run", "monitor"):
         try:
-            plan = app.plan_run(settings, _symbols(args, env), live=args.live,
+            plan = app.plan_run(settings, _symbols(args, settings), live=args.live,
                                 strategy="monitor" if args.cmd == "monitor" else args.strategy)
         except ConfigError as e:
             raise UsageError(str(e)) from None
@@ -238,13 +217,17 @@ def _command(args, settings, env) -> int:
             _say(args.cmd, note)
         return _run_loop(_run(args, settings, plan))
     if args.cmd == "record":
-        return _run_loop(_record(args, settings, _symbols(args, env)))
+        try:
+            venue = app.recording_venue(args.venue)
+        except app.RecordingError as e:
+            raise UsageError(f"record: {e}") from None
+        return _run_loop(_record(args, settings, venue, _symbols(args, settings)))
     if args.cmd == "replay":
         try:
-            recording = app.load_recording(args.file)
+            recording = app.load_recording(args.file, args.venue)
         except app.RecordingError as e:
             raise UsageError(f"replay: {e}") from None
-        return _run_loop(_replay(args, sorted(recording.snapshots)))
+        return _run_loop(_replay(args, recording))
     raise UsageError(f"unknown command {args.cmd!r} (see 'engine --help')")
 
 
@@ -257,44 +240,11 @@ def _run_loop(coro) -> int:
 
 
 async def _doctor(settings) -> int:
-    from engine import __version__, _build
+    from engine import app
 
-    info = {"engine": __version__, "python": platform.python_version(), "platform": platform.platform(),
-            "event_loop": type(asyncio.get_running_loop()).__module__, "compiled": _build.build_info()}
-    versions = {}
-    for mod in ("picows", "aiohttp", "orjson", "uvloop", "Cython"):
-        try:
-            m = __import__(mod)
-            versions[mod] = getattr(m, "__version__", "?")
-        except ImportError:
-            versions[mod] = "not installed"
-    info["versions"] = versions
-    try:
-        from engine.sign import accelerated
-
-        info["sha256"] = "SHA extensions" if accelerated() else "portable C"
-    except ImportError as e:
-        info["sha256"] = f"unavailable: {e}"
-    # venue -> its clock minus ours in ms, against its embedded simulator built through the factory (no keys
-    # or network needed); only venues whose requests depend on the local clock are probed
-    from engine.connectors.base import BaseConnector
-    from engine.connectors.factory import ConnectorFactory
-
-    offsets = info["clock_offset_ms_vs_simulator"] = {}
-    for venue in ConnectorFactory.available():
-        try:
-            if ConnectorFactory.connector_class(venue).clock_offset_ms is BaseConnector.clock_offset_ms:
-                continue
-            async with contextlib.AsyncExitStack() as stack:
-                conn, _ = await ConnectorFactory.open_simulated(venue, stack)
-                offset = await conn.clock_offset_ms()
-            if offset is not None:
-                offsets[venue] = round(offset, 2)
-        except Exception as e:  # doctor reports, it does not fail on a probe
-            offsets[venue] = f"unavailable: {e}"
-    info["config"] = settings.summary()
-    missing = [k for k, v in info["compiled"].items() if v not in ("release", "debug")]
+    info = await app.doctor(settings)
     print(json.dumps(info, indent=2))
+    missing = [k for k, v in info["compiled"].items() if v not in ("release", "debug")]
     return EXIT_USAGE if missing else EXIT_OK
 
 
@@ -307,8 +257,7 @@ def _sim(exchange: str, argv: list) -> int:
     ``parser()``), so a bad flag or a ``--replay`` that is not a recording is one line, before it listens."""
     from engine import app
 
-    module = importlib.import_module(f"engine.sim.{exchange}.__main__")
-    make_parser = getattr(module, "parser", None)
+    sim_main, make_parser = app.simulator_cli(exchange)
     if make_parser is not None:
         p = make_parser()
         p.error = types.MethodType(_Parser.error, p)
@@ -318,11 +267,11 @@ def _sim(exchange: str, argv: list) -> int:
             return EXIT_USAGE if e.code not in (0, None) else EXIT_OK
         if getattr(opts, "replay", None):
             try:
-                app.load_recording(opts.replay)
+                app.load_recording(opts.replay, exchange)
             except app.RecordingError as e:
                 raise UsageError(f"sim {exchange} --replay: {e}") from None
     try:
-        return module.main(argv)
+        return sim_main(argv)
     except SystemExit as e:  # a simulator without parser(): argparse printed its own error (or --help)
         return EXIT_USAGE if e.code not in (0, None) else EXIT_OK
 
@@ -370,11 +319,11 @@ def _banner(described: dict, plan) -> str:
     return f"{mm}; {watched}"
 
 
-async def _record(args, settings, symbols) -> int:
+async def _record(args, settings, venue, symbols) -> int:
     from engine import app
 
     try:
-        summary = await app.record(settings, symbols, args.out, duration=args.duration, live=args.live,
+        summary = await app.record(settings, symbols, args.out, duration=args.duration, live=args.live, venue=venue,
                                    announce=lambda line: _say("record", line))
     except (app.UnknownSymbol, app.RecordingError) as e:
         raise UsageError(f"record: {e}") from None
@@ -385,11 +334,11 @@ async def _record(args, settings, symbols) -> int:
     return EXIT_OK
 
 
-async def _replay(args, symbols) -> int:
+async def _replay(args, recording) -> int:
     from engine import app
 
     try:
-        rows = await app.replay(args.file, symbols, pace=args.pace, timeout=args.timeout)
+        rows = await app.replay(recording, pace=args.pace, timeout=args.timeout)
     except app.VenueUnavailable as e:
         print(f"engine: replay: {e}", file=sys.stderr)
         return EXIT_CONNECTION

@@ -16,12 +16,49 @@ from dataclasses import dataclass, field, fields
 from decimal import Decimal, InvalidOperation
 from typing import ClassVar, Mapping, Optional
 
+# the symbols every command uses when neither --symbols nor ENGINE_SYMBOLS is given
+DEFAULT_SYMBOLS = ("BTC-USDT", "ETH-USDT")
+SYMBOLS_FORM = "comma-separated BASE-QUOTE symbols, e.g. BTC-USDT,ETH-USDT"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
 class ConfigError(ValueError):
     """A configuration value is missing or malformed; the message names the variable."""
+
+
+class SymbolListError(ValueError):
+    """A symbol list that is not ``SYMBOLS_FORM``: ``entry`` is the 1-based place of the bad entry (0 when
+    the list names no symbol at all) and ``text`` that entry, for a caller that may show it (a flag may, an
+    environment variable may not)."""
+
+    def __init__(self, entry: int, text: str = ""):
+        super().__init__(f"entry {entry} is not a BASE-QUOTE symbol" if entry else "no symbol given")
+        self.entry, self.text = entry, text
+
+
+def parse_symbols(text: str) -> tuple:
+    """Unified ``BASE-QUOTE`` symbols from a comma-separated list (``eth/usdt`` and ``ETH_USDT`` too),
+    upper-cased and deduplicated in order; empty entries are skipped. Raises ``SymbolListError``."""
+    from engine.symbols import Symbol
+
+    out = []
+    for n, part in enumerate(text.split(","), 1):
+        if not part.strip():
+            continue
+        try:
+            sym = Symbol.parse(part)
+        except ValueError:
+            sym = None
+        if sym is None or not (sym.base.isalnum() and sym.quote.isalnum()):
+            raise SymbolListError(n, part.strip())
+        if str(sym) not in out:
+            out.append(str(sym))
+    if not out:
+        raise SymbolListError(0)
+    return tuple(out)
 
 
 def mask(secret: Optional[str]) -> str:
@@ -135,7 +172,7 @@ class Settings:
     active_exchange: str = field(default_factory=lambda: _venue_names()[0])
     monitor_exchanges: tuple = field(default_factory=lambda: tuple(_venue_names()))
     venues: dict = field(default_factory=_venue_defaults)
-    symbols: tuple = ("ETH-USDT",)
+    symbols: tuple = DEFAULT_SYMBOLS
     risk: RiskLimits = RiskLimits()
     log_json: bool = False
     log_level: str = "INFO"
@@ -158,10 +195,10 @@ class Settings:
             active_exchange=active,
             monitor_exchanges=monitor,
             venues=venues,
-            symbols=_list(e, "ENGINE_SYMBOLS", ("ETH-USDT",)),
+            symbols=_symbols(e, "ENGINE_SYMBOLS", DEFAULT_SYMBOLS),
             risk=RiskLimits(**risk_kw),
             log_json=parse_bool(e, "ENGINE_LOG_JSON", False),
-            log_level=e.get("ENGINE_LOG_LEVEL", "INFO").strip().upper() or "INFO",
+            log_level=_log_level(e, "ENGINE_LOG_LEVEL", "INFO"),
         )
 
     def __getattr__(self, name: str):
@@ -249,16 +286,24 @@ def parse_secret(e: Mapping[str, str], var: str) -> Optional[Secret]:
     return Secret(raw.strip()) if raw and raw.strip() else None
 
 
-def _list(e, var, default):
+def _symbols(e, var, default):
     raw = e.get(var)
     if raw is None or raw.strip() == "":
         return default
-    items = []
-    for part in raw.split(","):
-        p = part.strip()
-        if p and p not in items:
-            items.append(p)
-    return tuple(items)
+    try:
+        return parse_symbols(raw)
+    except SymbolListError as err:
+        raise ConfigError(f"{var} {err} ({SYMBOLS_FORM})") from None
+
+
+def _log_level(e, var, default):
+    raw = e.get(var)
+    if raw is None or raw.strip() == "":
+        return default
+    v = raw.strip().upper()
+    if v not in LOG_LEVELS:
+        raise ConfigError(f"{var} is not a log level; valid: {', '.join(LOG_LEVELS)}")
+    return v
 
 
 def _exchange(e, var, default, names):

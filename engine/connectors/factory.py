@@ -6,6 +6,13 @@ settings class alone imports no network code), so a user of one venue never pays
 optional extras of, another. Adding a venue is one ``_register`` line below plus its two packages,
 ``engine/connectors/<venue>/`` and ``engine/sim/<venue>/``.
 
+A venue may declare what trading there needs beyond the base install (``trading_module``, checked by
+import spec without importing it, and ``trading_hint``, how to install it), and may be recordable: its
+``recorder`` (in its connector package) attaches an ``engine.record.FrameRecorder`` to a connected
+connector and says which symbols a recording can seed, and its ``recording_reader`` (in its simulator
+package, the one reader of the file) loads a recording, which its simulator serves when built with
+``replay=<path>, replay_pace="fast"|"recorded"``.
+
     conn = ConnectorFactory.create(name, settings)                       # live, as configured
     conn, where = ConnectorFactory.open_live(name, settings, trading=True)   # the same, keys checked
     conn, where = await ConnectorFactory.open_simulated(name, stack)     # against the embedded simulator
@@ -17,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional
 
@@ -33,6 +41,10 @@ class VenueSpec:
     simulator: str = ""
     simulator_cli: str = ""  # the ``main(argv)`` behind ``engine sim <name>``
     title: str = ""
+    trading_module: str = ""  # a module trading there needs that the base install lacks
+    trading_hint: str = ""  # what to install for it, for the one line that says trading is off
+    recorder: str = ""  # ``engine record``: attach(conn, rec) and symbols(session); "" = not recordable
+    recording_reader: str = ""  # ``engine replay``: load(path) -> the session the simulator serves
 
     @property
     def display(self) -> str:
@@ -50,11 +62,14 @@ def _register(spec: VenueSpec) -> None:
 _register(VenueSpec("lighter", connector="engine.connectors.lighter.client:LighterConnector",
                     settings="engine.connectors.lighter.settings:LighterSettings",
                     simulator="engine.sim.lighter:LighterSimulator",
-                    simulator_cli="engine.sim.lighter.__main__:main", title="Lighter"))
+                    simulator_cli="engine.sim.lighter.__main__:main", title="Lighter",
+                    trading_module="lighter", trading_hint="the lighter extra (pip install 'engine[lighter]')"))
 _register(VenueSpec("binance", connector="engine.connectors.binance.client:BinanceConnector",
                     settings="engine.connectors.binance.settings:BinanceSettings",
                     simulator="engine.sim.binance:BinanceSimulator",
-                    simulator_cli="engine.sim.binance.__main__:main", title="Binance"))
+                    simulator_cli="engine.sim.binance.__main__:main", title="Binance",
+                    recorder="engine.connectors.binance.record:BinanceRecorder",
+                    recording_reader="engine.sim.binance.replay:load_session"))
 
 
 def _load(target: "str | Callable[..., Any]"):
@@ -110,6 +125,28 @@ class ConnectorFactory:
         if not spec.simulator_cli:
             raise ValueError(f"{spec.name} has no embedded simulator")
         return _load(spec.simulator_cli)
+
+    @staticmethod
+    def trading_unavailable(name: str) -> Optional[str]:
+        """What trading on the venue needs that is not installed (its ``trading_hint``), else None."""
+        spec = ConnectorFactory.spec(name)
+        if spec.trading_module and importlib.util.find_spec(spec.trading_module) is None:
+            return spec.trading_hint or f"the {spec.trading_module} package"
+        return None
+
+    @staticmethod
+    def recordable() -> list[str]:
+        """The registered venues ``engine record``/``engine replay`` can serve, in registration order."""
+        return [n for n, s in _VENUES.items() if s.recorder and s.recording_reader and s.simulator]
+
+    @staticmethod
+    def recorder(name: str):
+        """``(recorder, reader)`` of a recordable venue; ``ValueError`` naming the recordable ones otherwise."""
+        spec = ConnectorFactory.spec(name)
+        if spec.name not in ConnectorFactory.recordable():
+            raise ValueError(f"{spec.name} cannot be recorded or replayed "
+                             f"(recordable: {', '.join(ConnectorFactory.recordable()) or 'none'})")
+        return _load(spec.recorder), _load(spec.recording_reader)
 
     @staticmethod
     def create(name: str, settings: Any = None, **kwargs: Any):

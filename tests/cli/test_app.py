@@ -71,8 +71,9 @@ async def test_book_rows_use_unified_symbols_on_every_venue():
     _, st = await _status_after(settings, ("BTC-USDT", "ETH-USDT"), 8,
                                 until=lambda s: all(b["state"] == "live" for b in s["books"]))
     rows = {(b["venue"], b["symbol"]): b for b in st["books"]}
-    assert set(rows) == {(v, s) for v in ("binance", "lighter") for s in ("BTC-USDT", "ETH-USDT")}
-    assert rows[("binance", "ETH-USDT")]["native"] == "ETHUSDT" and rows[("lighter", "ETH-USDT")]["native"] == "ETH"
+    # each venue's own unified spelling, the one its positions are keyed by (Lighter's perps settle in USDC)
+    assert set(rows) == {(v, f"{b}-{q}") for v, q in (("binance", "USDT"), ("lighter", "USDC")) for b in ("BTC", "ETH")}
+    assert rows[("binance", "ETH-USDT")]["native"] == "ETHUSDT" and rows[("lighter", "ETH-USDC")]["native"] == "ETH"
     assert all(b["state"] == "live" and b["bid"] < b["ask"] for b in rows.values())
     assert set(st["cross_venue_gap_bps"]) == {"BTC-USDT", "ETH-USDT"}
     for venue in ("binance", "lighter"):  # each connector's own REST budget, read through health()

@@ -55,7 +55,8 @@ def test_run_against_the_embedded_simulator_streams_live_books():
     assert "embedded Binance simulator" in out.stderr and "embedded Lighter simulator" in out.stderr
     assert len(lines) >= 2
     last = {(b["venue"], b["symbol"]): b for b in lines[-1]["books"]}
-    assert set(last) == {(v, s) for v in ("binance", "lighter") for s in ("BTC-USDT", "ETH-USDT")}  # unified
+    # each venue's unified spelling, the one its positions are keyed by (Lighter's perps settle in USDC)
+    assert set(last) == {(v, f"{b}-{q}") for v, q in (("binance", "USDT"), ("lighter", "USDC")) for b in ("BTC", "ETH")}
     for b in last.values():
         assert b["state"] == "live" and b["bid"] < b["ask"]
         assert b["gaps"] == 0 and b["last_update_id"] > 0
@@ -91,7 +92,8 @@ def _last_status(out):
 def test_monitor_streams_both_venues_without_trading():
     last = _last_status(run_cli("monitor", "--duration", "3", "--json", env={"ENGINE_SYMBOLS": ""}))
     assert {b["venue"] for b in last["books"]} == {"binance", "lighter"}
-    assert {b["symbol"] for b in last["books"]} == {"BTC-USDT", "ETH-USDT"}  # the default symbols
+    assert {(b["venue"], b["symbol"]) for b in last["books"]} == {  # the default symbols, each venue's spelling
+        (v, f"{b}-{q}") for v, q in (("binance", "USDT"), ("lighter", "USDC")) for b in ("BTC", "ETH")}
     assert last["orders"]["sent"] == 0
 
 

@@ -137,8 +137,8 @@ def test_bad_argument_is_one_line_exit_2_before_anything_starts(capsys, no_io, f
 
 
 @pytest.mark.parametrize("var,value,needle", [
-    ("ENGINE_LOG_LEVEL", "LOUD", "ENGINE_LOG_LEVEL='LOUD' is not a log level"),
-    ("ENGINE_SYMBOLS", "FOO", "ENGINE_SYMBOLS: 'FOO' is not a BASE-QUOTE symbol"),
+    ("ENGINE_LOG_LEVEL", "LOUD", "ENGINE_LOG_LEVEL is not a log level; valid: DEBUG, INFO, WARNING, ERROR"),
+    ("ENGINE_SYMBOLS", "BTC-USDT,FOO", "ENGINE_SYMBOLS entry 2 is not a BASE-QUOTE symbol"),
     ("RISK_MAX_ORDER_QTY", "abc", "RISK_MAX_ORDER_QTY"),
     ("RISK_MAX_ORDERS_PER_SECOND", "nan", "RISK_MAX_ORDERS_PER_SECOND"),
     ("RISK_MAX_OPEN_ORDERS", "1.5", "RISK_MAX_OPEN_ORDERS"),

@@ -29,6 +29,8 @@ def test_booleans(raw, want):
     ({"RISK_MAX_ORDER_QTY": "lots"}, "RISK_MAX_ORDER_QTY"),
     ({"RISK_MAX_DAILY_LOSS": "-5"}, "must not be negative"),
     ({"RISK_MAX_BOOK_AGE_S": "nan"}, "RISK_MAX_BOOK_AGE_S"),
+    ({"ENGINE_SYMBOLS": "BTC-USDT,s3cr3t/k3y/v4lu3"}, "ENGINE_SYMBOLS entry 2 is not a BASE-QUOTE symbol"),
+    ({"ENGINE_LOG_LEVEL": "s3cr3tk3yv4lu3"}, "ENGINE_LOG_LEVEL is not a log level"),
 ])
 def test_bad_values_name_the_variable(env, needle):
     with pytest.raises(ConfigError, match=None) as exc:

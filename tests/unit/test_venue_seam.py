@@ -114,14 +114,8 @@ def imported_modules(path: pathlib.Path, source: str):
             yield node.value.partition(":")[0]
 
 
-# shared files that still carry venue knowledge, owned by other work; the reason says what is left
-STILL_VENUE_SPECIFIC = {
-    "engine/cli.py": "the `sim` subcommand's choices list the venues (ConnectorFactory.available() replaces "
-                     "them) and the `sim`/`record`/`replay` help texts name Binance (recording is Binance-only)",
-    "engine/app.py": "plan_run asks for the Lighter SDK by name (a per-venue 'trading needs' entry belongs in "
-                     "the venue's registration); record/replay/load_recording are Binance-only: they build the "
-                     "Binance connector and simulator by hand and read /api/v3/exchangeInfo",
-}
+# shared files that still carry venue knowledge, owned by other work, each with what is left (none now)
+STILL_VENUE_SPECIFIC: dict = {}
 
 
 def _param(path: pathlib.Path):
