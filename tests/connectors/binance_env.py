@@ -7,10 +7,12 @@ from engine.sim.binance import BinanceSimulator
 
 
 @contextlib.asynccontextmanager
-async def binance(seed=7, connect=True, sim_kw=None, **conn_kw):
+async def binance(seed=7, connect=True, sim_kw=None, creds=None, **conn_kw):
+    """``creds(sim)`` may replace the simulator's api_key/api_secret (a dict of either) for the connector."""
     async with BinanceSimulator(seed=seed, **(sim_kw or {})) as sim:
+        keys = {"api_key": sim.api_key, "api_secret": sim.api_secret, **(creds(sim) if creds else {})}
         conn = BinanceConnector(endpoints=BinanceEndpoints(sim.rest_url, sim.ws_url, sim.ws_api_url),
-                                api_key=sim.api_key, api_secret=sim.api_secret, **conn_kw)
+                                **keys, **conn_kw)
         if connect:
             await conn.connect()
         try:

@@ -326,7 +326,9 @@ class BinanceConnector(BaseConnector):
         budget = None if weight is None else {**weight, "kind": "weight", "banned_for_s": limits["banned_for_s"]}
         books = [{**b, "symbol": str(self.symbols.unified(b["symbol"])), "native": b["symbol"]}
                  for b in self.market.health()]
+        us = self._user_stream
         return {"exchange": "binance", "state": self.state.value, "books": books, "rest": self.http.stats(),
                 "rest_budget": budget, "ws_disconnects": self.market.disconnects,
-                "garbage_frames": self.market.garbage_frames}
+                "garbage_frames": self.market.garbage_frames,
+                "user_stream": None if us is None else us.status()}
 

@@ -55,6 +55,26 @@ BINANCE_ERROR_CODES: Mapping[int, ErrorRule] = {
     -2036: _R(InvalidRequestError, _A.REJECT),  # user-data subscription not active
 }
 
+# What a human must check for each permanent authentication failure (the connector signs with HMAC-SHA256
+# only). Appended to the venue's message; never contains a key, a secret or a signature.
+_SETTINGS = "BINANCE_API_KEY and BINANCE_API_SECRET"
+_ENV = ("testnet keys work only with BINANCE_TESTNET=true and live keys only without it (the environments "
+        "have separate keys)")
+AUTH_CHECKS: Mapping[int, str] = {
+    -2014: f"the API key is not in Binance's key format: check {_SETTINGS} for a truncated, quoted or swapped value",
+    -2015: f"the key is unknown to this environment, this machine's IP is not on the key's IP allow-list, or the "
+           f"key lacks the permission (spot trading / user data): check {_SETTINGS}, the key's IP allow-list and "
+           f"permissions; {_ENV}",
+    -1022: f"the signature did not verify: BINANCE_API_SECRET is not this key's secret (or the key is an "
+           f"Ed25519/RSA key; this connector signs with HMAC keys); {_ENV}",
+}
+
+
+def permanent_auth_failure(err: BaseException) -> bool:
+    """Whether ``err`` is a key/signature/permission refusal that no retry can fix (a human must act)."""
+    return isinstance(err, AuthenticationError) and err.action is ErrorAction.FIX_CONFIG
+
+
 # -2010 is one code for several business rejects; the balance case gets its own type because callers
 # handle it differently (refresh balances, stop quoting that side). Binance offers no finer code, so this
 # is the one place that looks at the message, and only to pick a subclass, never the action.
@@ -79,5 +99,9 @@ def binance_error(
     """
     code, msg = parse_body(body)
     exc = InsufficientBalanceError if code == -2010 and _INSUFFICIENT in msg.lower() else None
-    return classify("binance", http_status, code, msg, BINANCE_ERROR_CODES, raw=body, headers=headers,
+    err = classify("binance", http_status, code, msg, BINANCE_ERROR_CODES, raw=body, headers=headers,
                     endpoint=endpoint, unknown_code=_by_range, exc=exc)
+    if permanent_auth_failure(err) and code in AUTH_CHECKS:
+        err.message = f"{err.message} ({AUTH_CHECKS[code]})"
+        err.args = (err.message,)
+    return err

@@ -8,7 +8,9 @@ Policy (from the error table in .errors, never from message text):
 - -1021 (timestamp): resync the clock and retry once (the request was rejected, so this is safe);
 - a timeout or 5xx on a request that changes state (orders) raises ``RPCTimeoutError``: the outcome is
   unknown and only the caller (which knows the client order id) may reconcile; it is never resent here;
-- idempotent reads are retried on connection errors and 5xx with jittered backoff.
+- idempotent reads are retried on connection errors and 5xx with jittered backoff;
+- a caller may bound the body (``max_bytes``): a larger answer is refused before it is read whole
+  (``ResponseTooLargeError``, never retried here: the caller decides when to ask again).
 """
 from __future__ import annotations
 
@@ -21,8 +23,8 @@ import aiohttp
 import orjson
 from yarl import URL
 
-from engine.errors import (AuthenticationError, ErrorAction, NonceConflictError, RateLimitExceededError, RPCTimeoutError,
-                           TradingError, timeout_error)
+from engine.errors import (AuthenticationError, ErrorAction, ExchangeConnectionError, NonceConflictError,
+                           RateLimitExceededError, RPCTimeoutError, TradingError, timeout_error)
 from engine.ratelimit import RateLimits
 from engine.sign import encode_query
 
@@ -65,6 +67,16 @@ WEIGHTS: Mapping[tuple, int] = {
 }
 ORDER_COUNT: Mapping[tuple, int] = {("POST", "/api/v3/order"): 1}
 IDEMPOTENT = frozenset({"GET"})
+READ_CHUNK = 1 << 16
+
+
+class ResponseTooLargeError(ExchangeConnectionError):
+    """A 200 answer longer than the caller's ``max_bytes``: refused unparsed, the connection dropped."""
+
+    def __init__(self, message: str, *, size: Optional[int], max_bytes: int, **kw):
+        super().__init__(message, **kw)
+        self.size = size  # the announced (Content-Length) or read-so-far size in bytes; None when unknown
+        self.max_bytes = max_bytes
 
 
 class BinanceHttp:
@@ -117,8 +129,9 @@ class BinanceHttp:
 
     async def request_raw(self, method: str, path: str, params: "Mapping[str, Any] | Iterable[tuple] | None" = None,
                           *, signed: bool = False, weight: Optional[int] = None,
-                          timeout_s: Optional[float] = None) -> bytes:
-        """The raw body of a 200 answer (the compiled book parses snapshot bytes itself)."""
+                          timeout_s: Optional[float] = None, max_bytes: Optional[int] = None) -> bytes:
+        """The raw body of a 200 answer (the compiled book parses snapshot bytes itself); a body longer than
+        ``max_bytes`` raises ``ResponseTooLargeError`` having read at most ``max_bytes`` + one chunk."""
         method = method.upper()
         if signed and self.auth is None:  # before any budget or socket is touched
             raise AuthenticationError(f"binance {path} needs API keys (set BINANCE_API_KEY and BINANCE_API_SECRET)",
@@ -133,7 +146,9 @@ class BinanceHttp:
         while True:
             await self.limits.acquire(weight, orders=orders)
             try:
-                return await self._send(method, path, items, signed, timeout_s or self.timeout_s)
+                return await self._send(method, path, items, signed, timeout_s or self.timeout_s, max_bytes)
+            except ResponseTooLargeError:
+                raise
             except NonceConflictError:
                 if resynced or not signed:
                     raise
@@ -152,7 +167,8 @@ class BinanceHttp:
                     continue
                 raise
 
-    async def _send(self, method: str, path: str, items: list, signed: bool, timeout_s: float) -> bytes:
+    async def _send(self, method: str, path: str, items: list, signed: bool, timeout_s: float,
+                    max_bytes: Optional[int] = None) -> bytes:
         if self._session is None:
             await self.open()
         headers = {}
@@ -167,9 +183,11 @@ class BinanceHttp:
         try:
             async with self._session.request(method, url, headers=headers,
                                              timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
-                body = await resp.read()
                 self.limits.update_from_headers(resp.headers)
                 status = resp.status
+                if status == 200 and max_bytes is not None:
+                    return await self._read_bounded(resp, max_bytes, endpoint)
+                body = await resp.read()
                 if status == 200:
                     return body
                 retry_hdr = resp.headers
@@ -183,6 +201,26 @@ class BinanceHttp:
                                   "outcome unknown", exchange="binance") from None
         self.errors += 1
         raise binance_error(status, body, retry_hdr, endpoint=endpoint)
+
+    async def _read_bounded(self, resp: aiohttp.ClientResponse, max_bytes: int, endpoint: str) -> bytes:
+        """The body, refused as soon as it is known to pass ``max_bytes`` (by Content-Length before a byte is
+        read, else while reading); leaving the ``async with`` unread closes the connection."""
+        def refuse(size: Optional[int], how: str):
+            self.errors += 1
+            return ResponseTooLargeError(f"binance: {endpoint} answered {how}, more than max_bytes={max_bytes}; "
+                                         "refused unparsed", exchange="binance", http_status=200, size=size,
+                                         max_bytes=max_bytes)
+        if resp.content_length is not None and resp.content_length > max_bytes:
+            raise refuse(resp.content_length, f"a body of {resp.content_length} bytes")
+        parts, size = [], 0
+        while True:
+            chunk = await resp.content.read(READ_CHUNK)
+            if not chunk:
+                return b"".join(parts)
+            size += len(chunk)
+            if size > max_bytes:
+                raise refuse(size, f"over {size} bytes (still sending)")
+            parts.append(chunk)
 
     def stats(self) -> dict:
         return {"requests": self.requests, "errors": self.errors, **self.limits.status()}

@@ -10,6 +10,11 @@ closes the socket when no pong comes within half that (a stalled stream or a fro
 data nor close); the stall is counted in ``stalls``, requests still waiting on that socket fail at once, and
 the stream reconnects and resubscribes (a new epoch). The handshake and the subscription are bounded too, so
 a server that accepts and never answers is retried, not waited on forever.
+
+A refused key, secret or permission (-2014, -2015, -1022: ``permanent_auth_failure``) is never retried: the
+stream stops at the first refusal, ``failure`` holds one ``AuthenticationError`` naming the settings and
+the IP allow-list to check, ``start()`` raises it, and ``status()`` reports ``state: failed`` and why.
+Everything else (network, handshake, 5xx, -1021 timestamp) is retried with backoff.
 """
 from __future__ import annotations
 
@@ -23,12 +28,12 @@ import aiohttp
 import orjson
 
 from engine.connectors.base import ReadDeadline, ReconnectPolicy, UserDataStream
-from engine.errors import WebSocketDisconnectedError
+from engine.errors import AuthenticationError, NonceConflictError, WebSocketDisconnectedError
 from engine.models import Balance, OrderUpdate
 from engine.symbols import SymbolMap
 
 from .auth import BinanceAuth
-from .errors import binance_error
+from .errors import binance_error, permanent_auth_failure
 from .http import BinanceHttp
 from .parse import order_from_execution_report
 from .urls import BinanceEndpoints
@@ -56,13 +61,28 @@ class BinanceUserStream(UserDataStream):
         self._policy = reconnect or ReconnectPolicy()
         self._stopping = False
         self.last_error: Optional[Exception] = None
+        self.failure: Optional[AuthenticationError] = None  # a permanent refusal: the stream has stopped
 
     async def start(self, timeout_s: float = 10.0) -> None:
+        """Subscribe, waiting up to ``timeout_s``. Raises the ``AuthenticationError`` at once when the venue
+        refuses the key for good, ``TimeoutError`` (with the last transient error) when not subscribed in time."""
         self.running = True
         if self._task is None or self._task.done():
             self._stopping = False
+            self.failure = None
             self._task = asyncio.create_task(self._run(), name="binance-user-stream")
-        await asyncio.wait_for(self.subscribed.wait(), timeout_s)
+        up = asyncio.ensure_future(self.subscribed.wait())
+        try:
+            await asyncio.wait({up, self._task}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            up.cancel()
+        if self.up:
+            return
+        if self.failure is not None:
+            self.running = False  # start() failed: the caller has the error; nothing runs
+            raise self.failure
+        raise TimeoutError(f"binance user stream not subscribed within {timeout_s:g} s; still retrying "
+                           f"(last error: {self.last_error or 'none'})")
 
     async def stop(self) -> None:
         self._stopping = True
@@ -105,12 +125,30 @@ class BinanceUserStream(UserDataStream):
                 raise
             except Exception as e:
                 self.last_error = e
+                if permanent_auth_failure(e):
+                    self._fail(e)
+                    return
                 log.warning("binance user stream: %s", e)
+                if isinstance(e, NonceConflictError):  # -1021: our clock is off; measure it again, then retry
+                    try:
+                        await self.http.sync_time()
+                    except Exception as sync_error:
+                        log.warning("binance user stream: clock resync failed: %s", sync_error)
             self._set_up(False)
             if self._stopping:
                 return
             self.disconnects += 1
             await asyncio.sleep(self._policy.next_delay())
+
+    def _fail(self, e: AuthenticationError) -> None:
+        """Stop for good on a refusal no retry can fix (a retry loop would only hammer the venue with it)."""
+        self._set_up(False)
+        self.failure = AuthenticationError(
+            f"binance user stream stopped, not retried: the venue refused the API key on {self.endpoints.ws_api} "
+            f"(code {e.code}): {e.message}", exchange="binance", code=e.code, http_status=e.http_status,
+            raw=e.raw, action=e.action)
+        self.last_error = self.failure
+        log.error("%s", self.failure)
 
     async def _subscribe(self) -> None:
         res = await self._request("userDataStream.subscribe.signature", self.auth.sign_ws_api({}))
@@ -160,9 +198,19 @@ class BinanceUserStream(UserDataStream):
         if not self._stopping:
             log.warning("binance user stream closed (code=%s)", ws.close_code)
 
+    @property
+    def state(self) -> str:
+        """stopped (never started or stopped), failed (a permanent refusal), subscribed, or connecting."""
+        if self.failure is not None:
+            return "failed"
+        if self._task is None or self._task.done():
+            return "stopped"
+        return "subscribed" if self.up else "connecting"
+
     def status(self) -> dict:
-        return {"subscribed": self.up, "epoch": self.epoch, "events": self.events, "disconnects": self.disconnects,
-                "stalls": self.stalls}
+        return {"state": self.state, "running": self.running, "subscribed": self.up, "epoch": self.epoch,
+                "events": self.events, "disconnects": self.disconnects, "stalls": self.stalls,
+                "last_error": None if self.last_error is None else str(self.last_error)}
 
     def _on_event(self, ev: dict) -> None:
         self.events += 1

@@ -25,7 +25,17 @@ Connection management:
   ``rotation_timeout_s``, or still on the old socket when it dies, resync on the new socket as after a
   disconnect (counted in ``rotation_fallbacks``); ``rotations`` counts replaced connections;
 - snapshots are fetched through the shared weight budget, one queue for all symbols, so a reconnect of 100
-  symbols waits for budget instead of earning a 418.
+  symbols waits for budget instead of earning a 418. A snapshot body longer than ``max_frame_bytes`` (or one
+  the book refuses) is refused unparsed, counted in ``snapshots_refused`` and in its book's health, and that
+  symbol asks again only after a backoff (``SNAPSHOT_BACKOFF_S`` doubling up to ``SNAPSHOT_BACKOFF_CAP_S``)
+  while the other symbols' snapshots go on;
+- caps from the venue's published limits (engine/connectors/binance/limits.py, docs/binance.md): at most
+  1024 streams a connection (``streams_per_connection`` defaults to 200), ``max_symbols`` symbols (default
+  derived from the per-IP connection attempt limit) refused with a ValueError before any socket opens, and
+  every connection attempt (first connect, reconnect, rotation) paced by a ``ConnectionPacer``;
+- a frame longer than picows' ``max_frame_size`` (twice ``max_frame_bytes``) makes picows close the socket:
+  that is a disconnect like any other (counted, reason "frame too large", reconnected); frames between
+  ``max_frame_bytes`` and that are refused by the book (its symbol resyncs, the socket stays).
 
 Trades: ``aggTrade`` frames become ``engine.models.Trade`` with the symbol the caller subscribed with, each
 aggregate trade id delivered once per symbol (both sockets carry the trades during a rotation); repeats
@@ -40,16 +50,17 @@ from collections import deque
 from typing import Callable, Optional
 
 import orjson
-from picows import ws_connect
+from picows import WSCloseCode, WSProtocolError, ws_connect
 
 from engine._build import load
-from engine.book import BookSync, DepthOutcome, OrderBook
+from engine.book import DEFAULT_MAX_FRAME_BYTES, BookSync, DepthOutcome, OrderBook
 from engine.connectors.base import BookState, ReadDeadline, ReconnectPolicy, StreamHealth
-from engine.errors import TradingError, WebSocketDisconnectedError
+from engine.errors import FrameError, TradingError, WebSocketDisconnectedError
 from engine.feed import decode_agg_trade
 from engine.models import Side, Trade
 
-from .http import BinanceHttp, depth_weight
+from .http import BinanceHttp, ResponseTooLargeError, depth_weight
+from .limits import DEFAULT_MAX_CONNECTIONS, MAX_STREAMS_PER_CONNECTION, ConnectionPacer
 from .urls import BinanceEndpoints
 
 _ws = load("engine._ws")
@@ -64,17 +75,41 @@ ROTATION_TIMEOUT_S = 120.0
 # how often a rotation re-checks its shadows: the listener tells Python of an applied diff only when the
 # top of book moved, so the moment a live book catches up with its shadow may pass unannounced
 ROTATION_POLL_S = 0.01
+CONNECT_TIMEOUT_S = 30.0  # add_book's wait for a new socket, counted from when the pacer lets it connect
+STREAMS_PER_SYMBOL = 2  # a symbol's depth diffs and its aggregate trades
+# a refused snapshot (too large, malformed) is asked for again after this, doubling per refusal up to the cap:
+# the venue serving it is broken or hostile, and fetching it in a loop costs weight, memory and loop time
+SNAPSHOT_BACKOFF_S = 5.0
+SNAPSHOT_BACKOFF_CAP_S = 300.0
+
+
+def default_max_symbols(streams_per_connection: int) -> int:
+    """As many symbols as ``DEFAULT_MAX_CONNECTIONS`` sockets carry (see engine/connectors/binance/limits.py)."""
+    return DEFAULT_MAX_CONNECTIONS * streams_per_connection // STREAMS_PER_SYMBOL
+
+
+class BookHealth(StreamHealth):
+    """``StreamHealth`` plus the snapshots this book refused (too large or malformed)."""
+
+    def __init__(self, symbol: str, book=None):
+        super().__init__(symbol, book)
+        self.snapshots_refused = 0
+
+    def as_dict(self) -> dict:
+        return {**super().as_dict(), "snapshots_refused": self.snapshots_refused}
 
 
 class BookFeed:
     """One symbol's live book: the compiled book + sync, health, and who to tell about changes."""
 
-    def __init__(self, symbol: str, stream: str, futures: bool = False):
+    def __init__(self, symbol: str, stream: str, futures: bool = False,
+                 max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES):
         self.symbol = symbol  # venue spelling, upper case
         self.stream = stream  # e.g. btcusdt@depth@100ms
-        self.book = OrderBook(symbol, futures=futures)
+        self.book = OrderBook(symbol, futures=futures, max_frame_bytes=max_frame_bytes)
         self.sync = BookSync(self.book)
-        self.health = StreamHealth(symbol, self.book)
+        self.health = BookHealth(symbol, self.book)
+        self.refusals = 0  # snapshots refused in a row (the backoff grows with it)
         self.callbacks: list[Callable[[OrderBook], None]] = []
         self.changed = asyncio.Event()
         self.snapshot_pending = False
@@ -98,10 +133,11 @@ class ShadowBook:
         self.feed = feed
         self.symbol = feed.symbol  # what the snapshot worker fetches
         self.conn = conn
-        self.book = OrderBook(feed.symbol, futures=feed.book.futures)
+        self.book = OrderBook(feed.symbol, futures=feed.book.futures, max_frame_bytes=feed.book.max_frame_bytes)
         self.sync = BookSync(self.book)
         self.snapshot_pending = False
         self.dropped = False
+        self.refusals = 0
         self.applied_at_sync: Optional[int] = None  # the book's applied-diff count when its snapshot landed
 
     @property
@@ -172,7 +208,7 @@ class StreamConnection:
         self.closed_by_us = False
         self.transport, self.listener = await ws_connect(
             lambda: _ws.StreamListener(self), self.url(), enable_auto_pong=True, websocket_handshake_timeout=10,
-            **self.owner.read_deadline.picows_options())
+            max_frame_size=self.owner.max_ws_frame_bytes, **self.owner.read_deadline.picows_options())
         if self.listener is None:  # picows returns no listener when the server closes during the handshake
             raise ConnectionError("closed by the server during the WebSocket handshake")
         if self.owner.recorder is not None:
@@ -220,21 +256,32 @@ class StreamConnection:
 class BinanceMarketData:
     """All market-data streams of one connector.
 
-    Counters a status line may read: ``disconnects``, ``stalls`` (sockets declared dead by the read deadline,
-    also counted in disconnects), ``connect_failures``, ``garbage_frames``, ``rotations`` (connections replaced make-before-break),
-    ``rotation_fallbacks`` (symbols that resynced instead of switching live during a rotation) and
-    ``duplicate_trades`` (aggregate trades seen again and not delivered).
+    Counters a status line may read (all in ``status()``): ``disconnects``, ``stalls`` (sockets declared dead
+    by the read deadline, also counted in disconnects), ``oversized_frames`` (sockets closed by a frame over
+    ``max_ws_frame_bytes``, also in disconnects), ``connect_failures``, ``garbage_frames``, ``rotations``
+    (connections replaced make-before-break), ``rotation_fallbacks`` (symbols that resynced instead of
+    switching live during a rotation), ``duplicate_trades`` (aggregate trades seen again and not delivered)
+    and ``snapshots_refused``.
     """
 
     def __init__(self, endpoints: BinanceEndpoints, http: BinanceHttp, *, snapshot_limit: int = 1000,
                  streams_per_connection: int = 200, futures: bool = False,
                  rotate_after_s: float = ROTATE_AFTER_S, rotation_timeout_s: float = ROTATION_TIMEOUT_S,
-                 reconnect: Optional[ReconnectPolicy] = None, read_deadline: Optional[ReadDeadline] = None):
+                 reconnect: Optional[ReconnectPolicy] = None, read_deadline: Optional[ReadDeadline] = None,
+                 max_symbols: Optional[int] = None, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+                 pacer: Optional[ConnectionPacer] = None):
+        if not 1 <= streams_per_connection <= MAX_STREAMS_PER_CONNECTION:
+            raise ValueError(f"binance: streams_per_connection={streams_per_connection}; the venue allows 1 to "
+                             f"{MAX_STREAMS_PER_CONNECTION} streams on one connection")
         self.endpoints = endpoints
         self.read_deadline = read_deadline or ReadDeadline()
         self.http = http
         self.snapshot_limit = snapshot_limit
         self.streams_per_connection = streams_per_connection
+        self.max_symbols = max_symbols if max_symbols is not None else default_max_symbols(streams_per_connection)
+        self.max_frame_bytes = max_frame_bytes  # each book's frame cap, and the snapshot body cap
+        self.max_ws_frame_bytes = 2 * max_frame_bytes  # picows closes the socket on a larger frame
+        self.pacer = pacer or ConnectionPacer()
         self.futures = futures
         self.rotate_after_s = rotate_after_s
         self.rotation_timeout_s = rotation_timeout_s
@@ -257,6 +304,8 @@ class BinanceMarketData:
         self.rotations = 0
         self.rotation_fallbacks = 0
         self.duplicate_trades = 0
+        self.oversized_frames = 0
+        self.snapshots_refused = 0
         self.last_disconnect: Optional[WebSocketDisconnectedError] = None
         self.recorder = None  # an engine.record.FrameRecorder: raw frames + snapshots to JSONL.gz
 
@@ -277,10 +326,23 @@ class BinanceMarketData:
         self._tasks.clear()
         self.connections.clear()
 
+    def check_capacity(self, symbols) -> None:
+        """Refuse (ValueError) when ``symbols`` (venue spellings) would take this connector past ``max_symbols``,
+        before a socket or a book is made for any of them."""
+        have = self.books.keys() | self.trade_callbacks.keys()
+        total = len(have | set(symbols))
+        if total > self.max_symbols:
+            raise ValueError(
+                f"binance: {total} symbols asked for market data, more than max_symbols={self.max_symbols} "
+                f"({self.streams_per_connection} streams a connection, {STREAMS_PER_SYMBOL} a symbol, at most "
+                f"{DEFAULT_MAX_CONNECTIONS} connections within the venue's 300 connection attempts per 5 minutes "
+                f"per IP; see docs/binance.md); nothing was subscribed")
+
     async def add_book(self, symbol: str, callback: Optional[Callable[[OrderBook], None]] = None) -> BookFeed:
         feed = self.books.get(symbol)
         if feed is None:
-            feed = BookFeed(symbol, f"{symbol.lower()}@depth@100ms", self.futures)
+            self.check_capacity((symbol,))
+            feed = BookFeed(symbol, f"{symbol.lower()}@depth@100ms", self.futures, self.max_frame_bytes)
             self.books[symbol] = feed
             await self._add_stream(feed.stream)
         if callback is not None:
@@ -292,6 +354,8 @@ class BinanceMarketData:
         ``unified`` as its symbol when given (the first subscription of a symbol decides), else ``symbol``."""
         stream = f"{symbol.lower()}@aggTrade"
         first = symbol not in self.trade_callbacks
+        if first:
+            self.check_capacity((symbol,))
         self.trade_callbacks.setdefault(symbol, []).append(callback)
         self.trade_symbols.setdefault(symbol, unified or symbol)
         if first:
@@ -299,6 +363,19 @@ class BinanceMarketData:
 
     def health(self) -> list[dict]:
         return [f.health.as_dict() for f in self.books.values()]
+
+    def status(self) -> dict:
+        """The market streams as a whole, for ``health()``: sockets, their losses and why, refused snapshots,
+        the connection pacer."""
+        last = self.last_disconnect
+        return {"connections": len(self.connections), "symbols": len(self.books.keys() | self.trade_callbacks.keys()),
+                "max_symbols": self.max_symbols, "disconnects": self.disconnects, "stalls": self.stalls,
+                "connect_failures": self.connect_failures, "oversized_frames": self.oversized_frames,
+                "garbage_frames": self.garbage_frames, "snapshots_refused": self.snapshots_refused,
+                "snapshots_queued": len(self._snapshots), "rotations": self.rotations,
+                "rotation_fallbacks": self.rotation_fallbacks, "duplicate_trades": self.duplicate_trades,
+                "last_disconnect": None if last is None else f"{last} (code={last.close_code} reason={last.reason!r})",
+                "pacer": self.pacer.status()}
 
     async def rotate(self, old: StreamConnection) -> Optional[StreamConnection]:
         """Replace ``old`` make-before-break (see the module docstring); returns the new connection once the
@@ -349,8 +426,9 @@ class BinanceMarketData:
             self._next_conn_id += 1
             conn.streams.add(stream)
             self.connections.append(conn)
-            conn._run_task = asyncio.create_task(self._run(conn), name=f"binance-ws-{conn.id}")
-            await asyncio.wait_for(conn.connected.wait(), 30)
+            delay = self.pacer.reserve()  # booked here so that the wait below knows how long the pacer holds it
+            conn._run_task = asyncio.create_task(self._run(conn, delay), name=f"binance-ws-{conn.id}")
+            await asyncio.wait_for(conn.connected.wait(), delay + CONNECT_TIMEOUT_S)
             return
         conn.streams.add(stream)
         if conn.listener is None:
@@ -405,34 +483,37 @@ class BinanceMarketData:
         self._reset_feed(feed)
         feed.health.state = BookState.RESYNCING
 
-    async def _run(self, conn: StreamConnection) -> None:
-        """Keep one connection up: connect, wait for it to drop, back off, reconnect (and resync)."""
+    async def _run(self, conn: StreamConnection, first_delay: Optional[float] = None) -> None:
+        """Keep one connection up: connect (paced), wait for it to drop, back off, reconnect (and resync).
+        ``first_delay`` is the pacer's delay when the caller booked the first attempt itself."""
+        delay = first_delay
         while not self._closing:
             try:
+                await self.pacer.wait(self.pacer.reserve() if delay is None else delay)
+                delay = None
                 await conn.open()
-                self.reconnect_policy.reset()
-                rotate = asyncio.get_running_loop().call_later(self.rotate_after_s, self._schedule_rotation, conn)
-                try:
-                    await conn.wait_disconnected()
-                finally:
-                    rotate.cancel()
-                conn.connected.clear()
-                if self._closing or conn.closed_by_us:
-                    return
-                self.disconnects += 1
-                if ReadDeadline.expired(conn.transport):
-                    self._stalled(conn)
-                self.last_disconnect = WebSocketDisconnectedError(
-                    f"binance stream connection #{conn.id} closed", exchange="binance",
-                    close_code=conn.close_code, reason=conn.close_reason)
-                log.warning("%s (code=%s reason=%r); reconnecting", self.last_disconnect, conn.close_code,
-                            conn.close_reason)
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # connect refused, handshake failed, ...
                 conn.connected.clear()
                 self.connect_failures += 1
                 log.warning("binance ws#%d: connect failed: %s", conn.id, e)
+            else:
+                self.reconnect_policy.reset()
+                rotate = asyncio.get_running_loop().call_later(self.rotate_after_s, self._schedule_rotation, conn)
+                lost: Optional[Exception] = None
+                try:
+                    await conn.wait_disconnected()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as e:  # picows re-raises the protocol error it closed the socket for
+                    lost = e
+                finally:
+                    rotate.cancel()
+                conn.connected.clear()
+                if self._closing or conn.closed_by_us:
+                    return
+                self._lost(conn, lost)
             for shadow in conn.shadows.values():
                 shadow.dropped = True  # the next open() starts fresh ones
             conn.shadows.clear()
@@ -450,6 +531,24 @@ class BinanceMarketData:
                     self._resync(feed)
             conn.reconnects += 1
             await asyncio.sleep(self.reconnect_policy.next_delay())
+
+    def _lost(self, conn: StreamConnection, error: Optional[Exception]) -> None:
+        """Count and log an open socket that closed without us asking, with the reason it closed."""
+        self.disconnects += 1
+        if isinstance(error, WSProtocolError) and error.code == WSCloseCode.MESSAGE_TOO_BIG:
+            self.oversized_frames += 1
+            conn.close_code = int(WSCloseCode.MESSAGE_TOO_BIG)
+            conn.close_reason = f"frame too large (over max_frame_size={self.max_ws_frame_bytes} bytes)"
+        elif ReadDeadline.expired(conn.transport):
+            self._stalled(conn)
+        elif error is not None:
+            if isinstance(error, WSProtocolError):
+                conn.close_code = int(error.code)
+            conn.close_reason = f"{type(error).__name__}: {error}"
+        self.last_disconnect = WebSocketDisconnectedError(
+            f"binance stream connection #{conn.id} closed", exchange="binance",
+            close_code=conn.close_code, reason=conn.close_reason)
+        log.warning("%s (code=%s reason=%r); reconnecting", self.last_disconnect, conn.close_code, conn.close_reason)
 
     def _stalled(self, conn: StreamConnection) -> None:
         """``conn`` went silent past the read deadline; the books it fed are stale (they resync below)."""
@@ -566,6 +665,8 @@ class BinanceMarketData:
                 await self._snapshot(target)
             except asyncio.CancelledError:
                 raise
+            except (ResponseTooLargeError, FrameError) as e:
+                self._snapshot_refused(target, e)
             except TradingError as e:
                 log.warning("binance %s: snapshot failed (%s); will retry", target.symbol, e)
                 await asyncio.sleep(e.retry_after or 1.0)
@@ -577,6 +678,22 @@ class BinanceMarketData:
                 target.snapshot_pending = False
                 self._want_snapshot(target)
 
+    def _snapshot_refused(self, target, error: Exception) -> None:
+        """Count a refused snapshot and ask again for that symbol only after a backoff (the worker goes on
+        with the others; the target stays pending, so its buffered diffs do not queue it again meanwhile)."""
+        target.refusals += 1
+        delay = min(SNAPSHOT_BACKOFF_CAP_S, SNAPSHOT_BACKOFF_S * 2 ** (target.refusals - 1))
+        self.snapshots_refused += 1
+        feed = target if type(target) is BookFeed else target.feed
+        feed.health.snapshots_refused += 1
+        log.warning("binance %s: snapshot refused (%s); asking again in %.0f s", target.symbol, error, delay)
+        asyncio.get_running_loop().call_later(delay, self._retry_snapshot, target)
+
+    def _retry_snapshot(self, target) -> None:
+        target.snapshot_pending = False
+        if not self._closing and target.wants_snapshot:
+            self._want_snapshot(target)
+
     async def _snapshot(self, target) -> None:
         """Sync ``target`` (a BookFeed or a ShadowBook) from a REST snapshot."""
         limit = self.snapshot_limit
@@ -587,12 +704,13 @@ class BinanceMarketData:
                 target.snapshot_pending = False
                 return
             body = await self.http.request_raw("GET", "/api/v3/depth", [("symbol", target.symbol), ("limit", limit)],
-                                               weight=depth_weight(limit))
+                                               weight=depth_weight(limit), max_bytes=self.max_frame_bytes)
             if self.recorder is not None:
                 self.recorder.snapshot(target.symbol, body)
             if not target.wants_snapshot:
                 continue  # synced or dropped while we waited: the check above returns
             outcome = target.sync.apply_snapshot(body)
+            target.refusals = 0
             if outcome == DepthOutcome.SNAPSHOT_TOO_OLD:
                 await asyncio.sleep(0.2)
                 continue

@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from .errors import SimError
+from .errors import SimError, key_problem
 from .exchange import SimExchange
 from .faults import Faults
 from .market import now_ms
@@ -152,11 +152,9 @@ class RestApi:
         return used
 
     def _signed(self, request: web.Request, params: dict, raw_query: str, body: str) -> None:
-        key = request.headers.get("X-MBX-APIKEY")
-        if not key:
-            raise SimError(-2014, "API-key format invalid.", http=401)
-        if key != self.api_key:
-            raise SimError(-2015, "Invalid API-key, IP, or permissions for action.", http=401)
+        problem = key_problem(request.headers.get("X-MBX-APIKEY"), self.api_key)
+        if problem:
+            raise SimError(*problem, http=401)
         sig = params.get("signature")
         if not sig:
             raise SimError(-1102, "Mandatory parameter 'signature' was not sent, was empty/null, or malformed.")

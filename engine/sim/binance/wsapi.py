@@ -7,6 +7,7 @@ events, delivered as ``{"subscriptionId": n, "event": {...}}``.
 from __future__ import annotations
 
 import asyncio
+import collections
 import hashlib
 import hmac
 import itertools
@@ -14,6 +15,7 @@ import json
 
 from aiohttp import WSMsgType, web
 
+from .errors import key_problem
 from .exchange import SimExchange
 from .market import now_ms
 
@@ -26,6 +28,7 @@ class WsApi:
         self.server_ms = server_ms
         self._sub_ids = itertools.count(0)
         self.sockets: set = set()
+        self.calls: collections.Counter = collections.Counter()  # method -> requests received (tests count retries)
 
     async def handler(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=None, autoping=True)
@@ -60,6 +63,7 @@ class WsApi:
         return ws
 
     def _answer(self, rid, method, params, subs, queue) -> dict:
+        self.calls[method] += 1
         def ok(result):
             return {"id": rid, "status": 200, "result": result,
                     "rateLimits": [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
@@ -102,8 +106,9 @@ class WsApi:
                           f"known methods (got {method!r}).")
 
     def _verify(self, params: dict):
-        if params.get("apiKey") != self.api_key:
-            return -2015, "Invalid API-key, IP, or permissions for action.", 401
+        problem = key_problem(params.get("apiKey"), self.api_key)
+        if problem:
+            return (*problem, 401)
         sig = params.get("signature")
         if not sig:
             return -1102, "Mandatory parameter 'signature' was not sent, was empty/null, or malformed."
