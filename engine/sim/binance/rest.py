@@ -15,23 +15,11 @@ from .errors import SimError, key_problem
 from .exchange import SimExchange
 from .faults import Faults
 from .market import now_ms
+from .weights import WEIGHTS, depth_weight
 
 INTERVALS_MS = {"1s": 1000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
                 "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000, "8h": 28_800_000,
                 "12h": 43_200_000, "1d": 86_400_000, "3d": 259_200_000, "1w": 604_800_000, "1M": 2_592_000_000}
-
-
-def depth_weight(limit: int) -> int:
-    return 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
-
-
-WEIGHTS = {  # (method, path) -> weight (depth and openOrders depend on parameters)
-    ("GET", "/api/v3/ping"): 1, ("GET", "/api/v3/time"): 1, ("GET", "/api/v3/exchangeInfo"): 20,
-    ("GET", "/api/v3/klines"): 2, ("GET", "/api/v3/ticker/price"): 2, ("GET", "/api/v3/ticker/24hr"): 2,
-    ("GET", "/api/v3/ticker/bookTicker"): 2, ("GET", "/api/v3/avgPrice"): 2, ("GET", "/api/v3/account"): 20,
-    ("GET", "/api/v3/order"): 4, ("POST", "/api/v3/order"): 1, ("DELETE", "/api/v3/order"): 1,
-    ("DELETE", "/api/v3/openOrders"): 1, ("GET", "/api/v3/myTrades"): 20,
-}
 
 
 class WeightWindow:
