@@ -117,7 +117,9 @@ class SimExchange:
             b.free += amount
 
     # -- orders
-    def place(self, p: dict) -> Order:
+    def check(self, p: dict) -> tuple:
+        """Validate a new order exactly as place() does, without locking funds or matching it (the WS API's
+        order.test, and order.cancelReplace, which checks its new order before it cancels)."""
         sym = p.get("symbol", "")
         m = self.markets.get(sym)
         if m is None:
@@ -159,6 +161,11 @@ class SimExchange:
         prev = self.by_client.get((sym, cid))
         if prev is not None and self.orders[prev].status in ("NEW", "PARTIALLY_FILLED"):
             raise SimError(-2010, "Duplicate order sent.")
+        return m, spec, side, typ, price, qty, stop, ref, tif, cid
+
+    def place(self, p: dict) -> Order:
+        m, spec, side, typ, price, qty, stop, ref, tif, cid = self.check(p)
+        sym = spec.symbol
         # lock funds
         steps = int(qty / spec.step)
         if side == "BUY":

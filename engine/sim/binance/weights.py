@@ -17,3 +17,38 @@ WEIGHTS = {  # (method, path) -> weight (depth and openOrders depend on paramete
     ("GET", "/api/v3/order"): 4, ("POST", "/api/v3/order"): 1, ("DELETE", "/api/v3/order"): 1,
     ("DELETE", "/api/v3/openOrders"): 1, ("GET", "/api/v3/myTrades"): 20,
 }
+
+# WS API method -> the REST endpoint whose weight it costs (docs/binance.md, "WebSocket API")
+WSAPI_AS_REST = {
+    "ping": ("GET", "/api/v3/ping"), "time": ("GET", "/api/v3/time"),
+    "exchangeInfo": ("GET", "/api/v3/exchangeInfo"), "klines": ("GET", "/api/v3/klines"),
+    "avgPrice": ("GET", "/api/v3/avgPrice"), "account.status": ("GET", "/api/v3/account"),
+    "order.place": ("POST", "/api/v3/order"), "order.status": ("GET", "/api/v3/order"),
+    "order.cancel": ("DELETE", "/api/v3/order"), "openOrders.cancelAll": ("DELETE", "/api/v3/openOrders"),
+    "myTrades": ("GET", "/api/v3/myTrades"),
+}
+# WS API methods whose REST twin the simulator's REST table does not price, at their documented weights
+WSAPI_WEIGHTS = {
+    "order.test": 1, "order.cancelReplace": 1, "allOrders": 20, "trades.recent": 25, "trades.aggregate": 4,
+    "account.rateLimits.orders": 40, "session.logon": 2, "session.status": 2, "session.logout": 2,
+    "userDataStream.subscribe": 2, "userDataStream.subscribe.signature": 2, "userDataStream.unsubscribe": 2,
+    "session.subscriptions": 2,
+}
+
+
+def wsapi_weight(method: str, params: dict) -> int:
+    """The request weight of one WS API request (``params`` as sent, JSON values)."""
+    if method == "depth":
+        return depth_weight(int(params.get("limit", 100) or 100))
+    if method == "openOrders.status":
+        return 6 if params.get("symbol") else 80
+    if method in ("ticker.price", "ticker.book"):
+        return WEIGHTS[("GET", "/api/v3/ticker/price")] * (1 if params.get("symbol") else 2)
+    if method == "ticker.24hr":
+        n = 1 if params.get("symbol") else len(params.get("symbols") or ()) or 101
+        return WEIGHTS[("GET", "/api/v3/ticker/24hr")] if n <= 20 else 40 if n <= 100 else 80
+    if method == "order.test" and params.get("computeCommissionRates") in (True, "true"):
+        return 20
+    if method in WSAPI_AS_REST:
+        return WEIGHTS[WSAPI_AS_REST[method]]
+    return WSAPI_WEIGHTS.get(method, 1)
