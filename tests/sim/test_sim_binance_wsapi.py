@@ -1,4 +1,5 @@
 """The Binance simulator's WS API (/ws-api/v3) over a real WebSocket: every method, its weight, its errors."""
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -112,6 +113,7 @@ async def test_market_data_methods_answer_rest_shapes():
         assert error_of(await api.call("klines", {"symbol": "BTCUSDT", "interval": "7m"})) == (400, -1120)
         assert error_of(await api.call("depth", {})) == (400, -1102)
         assert error_of(await api.call("no.such.method")) == (400, -1100)
+        assert (await api.call("v3/time"))["status"] == 200  # a method may carry its version prefix
 
 
 async def test_every_answer_counts_the_request_weight_like_rest():
@@ -248,6 +250,18 @@ async def test_cancel_all_my_trades_and_order_counts():
         assert {b["asset"] for b in acct["balances"]} >= {"BTC", "USDT"}
 
 
+def test_the_simulators_ed25519_verifier_on_the_rfc8032_vector():
+    from engine.sim.binance import ed25519
+    seed = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")  # RFC 8032 7.1 TEST 1
+    public = bytes.fromhex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")
+    sig = bytes.fromhex("e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e3970"
+                        "1cf9b46bd25bf5f0595bbe24655141438e7a100b")
+    assert ed25519.public_key(seed) == public and ed25519.verify(public, b"", sig)
+    assert not ed25519.verify(public, b"x", sig)
+    assert not ed25519.verify(public, b"", sig[:32] + (int.from_bytes(sig[32:], "little") + ed25519.L)
+                              .to_bytes(32, "little"))  # S + L: the same point, refused as non-canonical
+
+
 eddsa = pytest.importorskip("Crypto.Signature.eddsa", reason="pycryptodome (python-binance's dependency) signs "
                                                                "the Ed25519 requests here")
 
@@ -324,6 +338,5 @@ async def test_python_binance_ws_api_calls_work_unchanged():
             with pytest.raises(binance.exceptions.BinanceAPIException) as e:
                 await c.ws_get_order(symbol="BTCUSDT", orderId=123456789)
             assert e.value.code == -2013
-        finally:
-            for client in clients:
-                await client.close_connection()
+        finally:  # python-binance's close waits out its reader's 10 s receive timeout: close both at once
+            await asyncio.gather(*(client.close_connection() for client in clients))
