@@ -183,6 +183,8 @@ async def test_signature_key_and_timestamp_errors():
         assert error_of(await api.signed("account.status", key="Unknownkey123")) == (401, -2015)
         stale = await api.signed("account.status", {"timestamp": int(time.time() * 1000) - 60_000})
         assert error_of(stale) == (400, -1021)
+        ahead = await api.signed("account.status", {"timestamp": int(time.time() * 1000) + 60_000})
+        assert error_of(ahead) == (400, -1021) and "ahead" in ahead["error"]["msg"]
         assert not api.sim.exchange.orders  # nothing refused was placed
 
 
@@ -332,6 +334,30 @@ async def test_python_binance_ws_api_calls_work_unchanged():
             assert got["orderId"] == o["orderId"]
             assert (await c.ws_cancel_order(symbol="BTCUSDT", orderId=o["orderId"]))["status"] == "CANCELED"
             assert "balances" in await c.ws_get_account()
+            assert await c.ws_ping() == {} and (await c.ws_get_time())["serverTime"] > 0
+            assert [s["symbol"] for s in (await c.ws_get_exchange_info(symbol="ETHUSDT"))["symbols"]] == ["ETHUSDT"]
+            await wait_for(lambda: len(sim.exchange.markets["BTCUSDT"].trades) >= 2, timeout=30)
+            assert len(await c.ws_get_recent_trades(symbol="BTCUSDT", limit=2)) == 2
+            assert len(await c.ws_get_aggregate_trades(symbol="BTCUSDT", limit=2)) == 2
+            assert len(await c.ws_get_klines(symbol="BTCUSDT", interval="1m", limit=2)) == 2
+            assert (await c.ws_get_symbol_ticker(symbol="BTCUSDT"))["symbol"] == "BTCUSDT"
+            assert float((await c.ws_get_orderbook_ticker(symbol="BTCUSDT"))["bidPrice"]) > 0
+            assert (await c.ws_get_ticker(symbol="BTCUSDT"))["symbol"] == "BTCUSDT"
+            assert float((await c.ws_get_avg_price(symbol="BTCUSDT"))["price"]) > 0
+            assert await c.ws_create_test_order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC",
+                                                quantity="0.00100", price=FAR_BID) == {}
+            rest = await c.ws_create_order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC",
+                                           quantity="0.00100", price=FAR_BID)
+            swap = await c.ws_cancel_and_replace_order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC",
+                                                       quantity="0.00100", price="31000.00",
+                                                       cancelReplaceMode="STOP_ON_FAILURE", cancelOrderId=rest["orderId"])
+            assert swap["cancelResult"] == swap["newOrderResult"] == "SUCCESS"
+            assert [x["orderId"] for x in await c.ws_get_open_orders(symbol="BTCUSDT")] == \
+                [swap["newOrderResponse"]["orderId"]]
+            assert [x["status"] for x in await c.ws_cancel_all_open_orders(symbol="BTCUSDT")] == ["CANCELED"]
+            assert len(await c.ws_get_all_orders(symbol="BTCUSDT")) == 3
+            assert await c.ws_get_my_trades(symbol="BTCUSDT") == []
+            assert {r["interval"] for r in await c.ws_get_account_rate_limits_orders()} == {"SECOND", "DAY"}
             o2 = await ed.ws_create_order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC",
                                           quantity="0.00100", price=FAR_BID)  # signed with Ed25519
             assert o2["status"] == "NEW" and sim.exchange.orders[o2["orderId"]].status == "NEW"

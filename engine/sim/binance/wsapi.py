@@ -6,8 +6,8 @@ account and order methods of wsapi_methods.py (served by the same exchange and R
 Signed methods take a per-request signature of the key's kind (HMAC-SHA256 hex for the simulator's key,
 Ed25519 base64 for a key registered with ``add_ed25519_key``) over the sorted ``k=v&...`` of every parameter
 but ``signature``; after ``session.logon`` (Ed25519 keys only) they need neither ``apiKey`` nor ``signature``.
-Every answer carries ``rateLimits`` (unless ``returnRateLimits`` is false, per request or in the URL) with
-the request weight counted from weights.py; an error is ``{"id", "status", "error": {"code", "msg"}}``.
+Every answer to a well-formed request carries ``rateLimits`` (unless ``returnRateLimits`` is false, per request
+or in the URL) with the request weight counted from weights.py; an error is ``{"id", "status", "error": {"code", "msg"}}``.
 User-data events arrive as ``{"subscriptionId": n, "event": {...}}``.
 """
 from __future__ import annotations
@@ -237,7 +237,9 @@ class WsApi:
         if not isinstance(window, (int, float, str)) or isinstance(window, bool) or float(window) > 60000:
             raise SimError(-1131, "recvWindow must be less than 60000")
         server = self.server_ms()
-        if ts >= server + 1000 or server - ts > float(window):
+        if ts >= server + 1000:
+            raise SimError(-1021, "Timestamp for this request was 1000ms ahead of the server's time.")
+        if server - ts > float(window):
             raise SimError(-1021, "Timestamp for this request is outside of the recvWindow.")
 
     # ---------------------------------------------------------------- rate limits
