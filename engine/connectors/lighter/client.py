@@ -30,6 +30,7 @@ from . import parse
 from .auth import AuthTokens
 from .http import LighterHttp
 from .nonce import NonceLane
+from .settings import check_private_key
 from .urls import ENVIRONMENTS, LighterEndpoints
 from .ws_orderbook import LighterMarketData
 
@@ -59,6 +60,7 @@ class LighterConnector(BaseConnector):
             account_index = account_index if account_index is not None else own.account_index
             api_key_index = api_key_index if api_key_index is not None else own.api_key_index
             api_private_key = api_private_key or reveal(own.api_private_key)
+        check_private_key(api_private_key)  # an unusable key is refused here, before any socket or signer
         self.account_index, self.api_key_index = account_index, api_key_index
         self._private_key = api_private_key
         self.signer = None

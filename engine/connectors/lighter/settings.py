@@ -12,16 +12,42 @@ from typing import Mapping, Optional
 from engine.config import ConfigError, Secret, VenueSettings, parse_bool, parse_int, parse_secret
 
 _HEX = frozenset("0123456789abcdefABCDEF")
+# order n of the ECgFp5 group, the curve of Lighter's signer (docs/lighter.md, "API keys"): a private key is a
+# scalar modulo n, 40 bytes little-endian
+ECGFP5_ORDER = 1067993516717146951041484916571792702745057740581727230159139685185762082554198619328292418486241
+PRIVATE_KEY_VAR = "LIGHTER_API_PRIVATE_KEY"
+
+
+def private_key_problem(value: str) -> Optional[str]:
+    """Why ``value`` is not a usable Lighter API private key, or None. Never contains the value.
+
+    80 hex digits (0x optional), read as a little-endian integer that must not be a multiple of the group
+    order (0, n or 2n: the zero scalar, whose public key is the identity and whose signatures prove nothing).
+    The signer library itself accepts any 40 bytes, the all-zero key included, so this is the only check.
+    """
+    digits = value[2:] if value[:2].lower() == "0x" else value
+    if len(digits) != 80 or not _HEX.issuperset(digits):
+        return f"not a Lighter API private key (80 hex digits, 0x optional; got {len(digits)} characters)"
+    if int.from_bytes(bytes.fromhex(digits), "little") % ECGFP5_ORDER == 0:
+        return ("not a valid Lighter API private key: it is the zero scalar of the signer's curve (all zeros, "
+                "or a multiple of the ECgFp5 group order); generate a key with the signer")
+    return None
+
+
+def check_private_key(value: Optional[str], var: str = PRIVATE_KEY_VAR) -> None:
+    """Raise ConfigError (one line naming ``var``, never the value) if ``value`` is set and unusable."""
+    if value is not None:
+        why = private_key_problem(value)
+        if why is not None:
+            raise ConfigError(f"{var} is {why}")
 
 
 def parse_private_key(env: Mapping[str, str], var: str) -> Optional[Secret]:
-    """An API private key is 40 bytes: 80 hex digits, with or without 0x (the value is never echoed)."""
+    """An API private key is 40 bytes: 80 hex digits, with or without 0x, and not the zero scalar
+    (``private_key_problem``); the value is never echoed."""
     key = parse_secret(env, var)
     if key is not None:
-        digits = key.value[2:] if key.value[:2].lower() == "0x" else key.value
-        if len(digits) != 80 or not _HEX.issuperset(digits):
-            raise ConfigError(f"{var} is not a Lighter API private key (80 hex digits, 0x optional; "
-                              f"got {len(digits)} characters)")
+        check_private_key(key.value, var)
     return key
 
 
@@ -45,6 +71,6 @@ class LighterSettings(VenueSettings):
             # 0 and 1 are the web and mobile apps' keys, 255 only a query sentinel: never sign with them
             api_key_index=parse_int(env, "LIGHTER_API_KEY_INDEX", 2, 254, "usable API key indexes are 2..254 "
                                     "(0 and 1 belong to the Lighter apps, 255 is a sentinel)"),
-            api_private_key=parse_private_key(env, "LIGHTER_API_PRIVATE_KEY"),
+            api_private_key=parse_private_key(env, PRIVATE_KEY_VAR),
             testnet=parse_bool(env, "LIGHTER_TESTNET", False),
         )
