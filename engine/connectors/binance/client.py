@@ -19,6 +19,7 @@ import uuid
 from decimal import Decimal
 from typing import AsyncIterator, Optional
 
+from engine.book import DEFAULT_MAX_FRAME_BYTES
 from engine.config import reveal, venue_settings
 from engine.connectors.base import BaseConnector, ConnectorState
 from engine.errors import AuthenticationError, OrderNotFoundError, RPCTimeoutError, TradingError
@@ -60,7 +61,8 @@ class BinanceConnector(BaseConnector):
 
     def __init__(self, config=None, *, endpoints: Optional[BinanceEndpoints] = None, api_key: Optional[str] = None,
                  api_secret: Optional[str] = None, testnet: bool = False, symbols: Optional[list] = None,
-                 snapshot_limit: int = 1000, recv_window: int = 5000, timeout_s: float = 10.0):
+                 snapshot_limit: int = 1000, recv_window: int = 5000, timeout_s: float = 10.0,
+                 max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES):
         super().__init__()
         if config is not None:  # the engine's Settings or this venue's BinanceSettings; keywords win
             own = venue_settings(config, self.name)
@@ -72,7 +74,9 @@ class BinanceConnector(BaseConnector):
         self.auth = BinanceAuth(api_key, api_secret, recv_window=recv_window) if api_key and api_secret else None
         self.limits = binance_rate_limits()
         self.http = BinanceHttp(self.endpoints, self.limits, self.auth, timeout_s=timeout_s)
-        self.market = BinanceMarketData(self.endpoints, self.http, snapshot_limit=snapshot_limit)
+        # max_frame_bytes: each book's frame cap and the snapshot body cap (WebSocket frames up to twice it)
+        self.market = BinanceMarketData(self.endpoints, self.http, snapshot_limit=snapshot_limit,
+                                        max_frame_bytes=max_frame_bytes)
         self.rules: dict[str, SymbolRules] = {}
         self.symbols = SymbolMap("binance")
         self._wanted = symbols
@@ -320,7 +324,8 @@ class BinanceConnector(BaseConnector):
 
     def health(self) -> dict:
         """State, each book's health (``symbol`` unified, ``native`` Binance's), REST stats and the per-minute
-        weight budget as ``rest_budget`` {used, limit, kind, banned_for_s}, stream disconnects."""
+        weight budget as ``rest_budget`` {used, limit, kind, banned_for_s}, stream disconnects, the market
+        streams' ``status()`` as ``market``."""
         limits = self.limits.status()
         weight = limits.get("REQUEST_WEIGHT/1M")
         budget = None if weight is None else {**weight, "kind": "weight", "banned_for_s": limits["banned_for_s"]}
@@ -329,6 +334,6 @@ class BinanceConnector(BaseConnector):
         us = self._user_stream
         return {"exchange": "binance", "state": self.state.value, "books": books, "rest": self.http.stats(),
                 "rest_budget": budget, "ws_disconnects": self.market.disconnects,
-                "garbage_frames": self.market.garbage_frames,
+                "garbage_frames": self.market.garbage_frames, "market": self.market.status(),
                 "user_stream": None if us is None else us.status()}
 

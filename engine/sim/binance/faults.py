@@ -6,7 +6,7 @@ frames back to model a lagging connection) are methods of the stream server; the
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -20,6 +20,15 @@ class Faults:
     order_timeout_s: float = 15.0
     slow_snapshot_s: float = 0.0  # delay every GET /depth
     drop_diffs: int = 0  # the next N depth diffs are never sent (a gap the client must detect)
+    # symbol -> bytes: every REST GET /depth for that symbol is padded with JSON whitespace to that length (an
+    # oversized snapshot) until the entry is removed; snapshot_no_length sends those padded answers chunked,
+    # without a Content-Length
+    pad_snapshot: dict = field(default_factory=dict)
+    snapshot_no_length: bool = False
+    # the next depth diff of big_frame_symbol is sent padded with JSON whitespace to big_frame_bytes (once,
+    # to every connection carrying it): an oversized frame that is still a link of the diff chain
+    big_frame_bytes: int = 0
+    big_frame_symbol: str = ""
 
     def take(self, name: str) -> bool:
         n = getattr(self, name)

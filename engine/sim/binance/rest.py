@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 import random
 import time
 from decimal import Decimal
@@ -45,6 +46,10 @@ class WeightWindow:
         return max(1, 60 - int(time.time() % 60))
 
 
+# the weight headers _wrap puts on every answer, for a handler that answers with its own response
+ANSWER_HEADERS = web.RequestKey("answer_headers", dict)
+
+
 class RestApi:
     def __init__(self, ex: SimExchange, faults: Faults, api_key: str, api_secret: str, weight_limit: int = 6000):
         self.ex = ex
@@ -53,6 +58,7 @@ class RestApi:
         self.api_secret = api_secret.encode()
         self.weights = WeightWindow(weight_limit)
         self.requests = 0
+        self.depth_requests: dict[str, int] = {}  # symbol -> depth requests that reached the handler (REST and WS API)
         self.replay = None  # a replay.Session: snapshots and exchangeInfo come from the recording
 
     def server_ms(self) -> int:
@@ -83,6 +89,7 @@ class RestApi:
                 weight = self._weight(request, params)
                 used = self._charge(ip, weight)
                 headers = {"X-MBX-USED-WEIGHT-1M": str(used), "x-mbx-used-weight": str(used)}
+                request[ANSWER_HEADERS] = headers
                 if self.faults.take("status_5xx"):
                     raise SimError(-1000, "An unknown error occured while processing the request.", http=500)
                 result = await handler(request, params, raw_query, body)
@@ -220,9 +227,29 @@ class RestApi:
             return web.Response(body=self.replay.snapshots[p["symbol"]], content_type="application/json")
         m = self._market(p)
         limit = int(p.get("limit", 100) or 100)
+        sym = p["symbol"]
+        self.depth_requests[sym] = self.depth_requests.get(sym, 0) + 1
         if self.faults.slow_snapshot_s:
             await asyncio.sleep(self.faults.slow_snapshot_s)
-        return m.snapshot(min(limit, 5000))
+        snap = m.snapshot(min(limit, 5000))
+        pad = self.faults.pad_snapshot.get(sym)
+        if not pad or request is None:  # the WS API's depth (request None) is never padded
+            return snap
+        body = json.dumps(snap, separators=(",", ":")).encode()
+        body = body[:-1] + b" " * max(0, pad - len(body)) + b"}"
+        if not self.faults.snapshot_no_length:
+            return web.Response(body=body, content_type="application/json", headers=request[ANSWER_HEADERS])
+        resp = web.StreamResponse(headers=request[ANSWER_HEADERS])
+        resp.content_type = "application/json"
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        try:
+            for i in range(0, len(body), 1 << 16):
+                await resp.write(body[i:i + (1 << 16)])
+            await resp.write_eof()
+        except (ConnectionError, RuntimeError):
+            pass  # the client hung up once it had read enough to refuse the answer
+        return resp
 
     async def klines(self, request, p, q, b):
         m = self._market(p)

@@ -159,6 +159,7 @@ class StreamServer:
         self.sent_at: dict | None = None
         self._pending_stamps: list = []
         self.policy_closes = 0
+        self.big_frames = 0  # diffs sent padded by Faults.big_frame_bytes
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.server = await ws_create_server(self._factory, host, port, enable_auto_pong=False,
@@ -202,7 +203,12 @@ class StreamServer:
                 if self.faults.take("drop_diffs"):
                     self.dropped_diffs += 1
                 else:
-                    out[f"{s}@depth@100ms"] = self._diff(m, sym, changes, E)
+                    diff = self._diff(m, sym, changes, E)
+                    if self.faults.big_frame_bytes and self.faults.big_frame_symbol == sym:
+                        diff = diff[:-1] + b" " * max(0, self.faults.big_frame_bytes - len(diff)) + b"}"
+                        self.faults.big_frame_bytes = 0
+                        self.big_frames += 1
+                    out[f"{s}@depth@100ms"] = diff
                     self.sent_diffs += 1
                     if self.sent_at is not None:
                         self._pending_stamps.append((sym, changes[-1][0]))
