@@ -42,7 +42,9 @@ class BinanceSimulator:
         self.faults = faults or Faults()
         self.exchange = SimExchange(seed=seed, symbols=symbols)
         self.rest = RestApi(self.exchange, self.faults, self.api_key, self.api_secret, weight_limit)
-        self.wsapi = WsApi(self.exchange, self.api_key, self.api_secret, self.rest.server_ms)
+        self.wsapi = WsApi(self.exchange, self.api_key, self.api_secret, self.rest.server_ms, weight_limit)
+        # one IP request-weight budget for REST and the WS API, as on the venue
+        self.wsapi.weights = self.rest.weights
         if replay:
             # a recorded session instead of the live market: streams, snapshots and exchangeInfo from it
             session = load_session(replay)
