@@ -7,6 +7,11 @@ refuses more with 20013). The current token is re-sent on every reconnect; the s
 a freshly minted token every ``rotate_s`` (before expiry) and at once when the venue says 20013 (a token it
 no longer accepts). Each ``subscribed/account_all_orders`` snapshot bumps ``epoch`` and calls
 ``on_resubscribed`` so the trading layer reconciles what may have happened while the channel was down.
+
+A refusal no retry can fix (``errors.permanent_auth_failure``: 21108/21109/21120/21136, the key or its
+account is wrong) stops the stream for good: one ``AuthenticationError`` naming what to check, kept in
+``failure`` and raised by ``start()`` at once, no more subscribes or rotations, ``status()`` says
+``failed`` and why. 20013 (a token expired or refused for its deadline) stays transient: renewed.
 """
 from __future__ import annotations
 
@@ -18,9 +23,11 @@ from typing import AsyncIterator, Optional
 import orjson
 
 from engine.connectors.base import UserDataStream
+from engine.errors import AuthenticationError
 from engine.models import OrderUpdate
 
 from . import parse
+from .errors import permanent_auth_failure
 
 log = logging.getLogger("engine.lighter.account")
 MIN_RENEW_INTERVAL_S = 1.0  # a venue that keeps refusing tokens is not hammered
@@ -44,27 +51,46 @@ class LighterAccountStream(UserDataStream):
         self.renewals = 0
         self.auth_errors = 0
         self.dropped = 0  # frames that could not be read
+        self.failure: Optional[AuthenticationError] = None  # a permanent refusal: the stream has stopped
+        self.last_error: Optional[Exception] = None
+        self._failed = asyncio.Event()
 
     @property
     def tokens_minted(self) -> int:
         return self.c.tokens.minted
 
     async def start(self, timeout_s: float = 10.0) -> None:
+        """Subscribe, waiting up to ``timeout_s``. Raises the ``AuthenticationError`` at once when the venue
+        refuses the key for good, ``TimeoutError`` (with the last error) when not subscribed in time."""
         self.c._trading()
         md = self.c.market
+        self.failure, self.last_error = None, None
+        self._failed.clear()
         for ch in self.channels:
             md.private[ch] = self
             if md.listener is not None:
                 md.listener.register_raw(ch.encode(), ch)
         self.running = True
-        await self.subscribe()
+        try:
+            await self.subscribe()
+        except AuthenticationError as e:
+            if permanent_auth_failure(e):
+                self.on_auth_failure(e)
+            raise self.failure or e from None
         if self._rotation is None:
             self._rotation = asyncio.create_task(self._rotate(), name="lighter-auth-rotation")
+        waits = [asyncio.ensure_future(self.subscribed.wait()), asyncio.ensure_future(self._failed.wait())]
         try:
-            await asyncio.wait_for(self.subscribed.wait(), timeout_s)
-        except asyncio.TimeoutError:
-            last = md.errors[-1] if md.errors else None
-            raise last or TimeoutError("lighter account stream: no subscription answer") from None
+            await asyncio.wait(waits, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+        if self.failure is not None:
+            raise self.failure
+        if not self.up:
+            last = self.last_error or (md.errors[-1] if md.errors else None)
+            raise TimeoutError(f"lighter account stream not subscribed within {timeout_s:g} s; still retrying "
+                               f"(last error: {last or 'none'})")
 
     async def subscribe(self, *, fresh: bool = False) -> None:
         """(Re)subscribe every account channel with the current token (or a newly minted one)."""
@@ -77,6 +103,8 @@ class LighterAccountStream(UserDataStream):
         wait = self._last_renew + MIN_RENEW_INTERVAL_S - time.monotonic()
         if wait > 0:
             await asyncio.sleep(wait)
+        if self.failure is not None or not self.running:
+            return
         self._last_renew = time.monotonic()
         self.renewals += 1
         for ch in self.channels:
@@ -96,10 +124,31 @@ class LighterAccountStream(UserDataStream):
         if not self.running:
             return
         self.auth_errors += 1
+        self.last_error = err
         self._set_up(False)
         log.warning("lighter account stream: %s; renewing the auth token", err)
         self.c.tokens.invalidate()
         asyncio.get_running_loop().create_task(self.renew())
+
+    def on_auth_failure(self, err: AuthenticationError) -> None:
+        """The venue refused the key for good (``permanent_auth_failure``): stop, never retry."""
+        if self.failure is not None or not self.running:
+            return
+        self.auth_errors += 1
+        self.running = False
+        self._set_up(False)
+        if self._rotation is not None:
+            self._rotation.cancel()
+            self._rotation = None
+        for ch in self.channels:  # a reconnect must not subscribe again with the refused key
+            self.c.market.private.pop(ch, None)
+        self.failure = AuthenticationError(
+            f"lighter account stream stopped, not retried: the venue refused API key {self.c.api_key_index} of "
+            f"account {self.c.account_index} (code {err.code}): {err.message}", exchange="lighter", code=err.code,
+            http_status=err.http_status, raw=err.raw, action=err.action)
+        self.last_error = self.failure
+        self._failed.set()
+        log.error("%s", self.failure)
 
     async def stop(self) -> None:
         self.running = False
@@ -111,9 +160,19 @@ class LighterAccountStream(UserDataStream):
                 self.c.market._send({"type": "unsubscribe", "channel": ch.replace(":", "/")})
         self._set_up(False)
 
+    @property
+    def state(self) -> str:
+        """failed (a permanent refusal), stopped (never started or stopped), subscribed, or connecting."""
+        if self.failure is not None:
+            return "failed"
+        if not self.running:
+            return "stopped"
+        return "subscribed" if self.up else "connecting"
+
     def status(self) -> dict:
-        return {"subscribed": self.subscribed.is_set(), "epoch": self.epoch, "renewals": self.renewals,
-                "auth_errors": self.auth_errors, "tokens_minted": self.tokens_minted, "dropped": self.dropped}
+        return {"state": self.state, "subscribed": self.subscribed.is_set(), "epoch": self.epoch,
+                "renewals": self.renewals, "auth_errors": self.auth_errors, "tokens_minted": self.tokens_minted,
+                "dropped": self.dropped, "last_error": None if self.last_error is None else str(self.last_error)}
 
     # -- frames (from the market-data connection's compiled listener)
     def on_frame(self, payload: bytes) -> None:

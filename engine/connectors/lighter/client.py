@@ -28,6 +28,7 @@ from engine.symbols import Symbol, SymbolMap
 
 from . import parse
 from .auth import AuthTokens
+from .errors import permanent_auth_failure
 from .http import LighterHttp
 from .nonce import NonceLane
 from .settings import check_private_key
@@ -202,13 +203,16 @@ class LighterConnector(BaseConnector):
             log.warning("lighter: account tier unknown (%s); keeping the Standard tier's limits", e)
 
     async def _private_get(self, path: str, params: dict) -> dict:
-        """A read that needs an auth token; a refused token (20013) is re-minted once."""
+        """A read that needs an auth token; a refused token (20013) is re-minted once. A refused key
+        (``permanent_auth_failure``: 21108/21109/21120/21136) is raised at once, never retried."""
         if self.account_index is None:
             raise AuthenticationError(f"lighter {path} needs LIGHTER_ACCOUNT_INDEX", exchange="lighter")
         params = {"account_index": self.account_index, **params}
         try:
             return await self.http.get(path, params, auth=await self.tokens.current())
-        except AuthenticationError:
+        except AuthenticationError as e:
+            if permanent_auth_failure(e):
+                raise
             return await self.http.get(path, params, auth=await self.tokens.fresh())
 
     def native(self, symbol) -> str:

@@ -2,7 +2,8 @@
 
 ``lighter_error`` reads ``code``/``message`` (unwrapping the stream's ``error`` envelope) and hands the rest
 to ``engine.errors.classify``: HTTP status first, 5xx = unknown outcome, then this table; a code the table
-lacks is a clear reject, never a retry loop.
+lacks is a clear reject, never a retry loop. A permanent authentication failure (``permanent_auth_failure``:
+21108, 21109, 21120, 21136) carries what to check (``AUTH_CHECKS``) in its message.
 """
 from __future__ import annotations
 
@@ -59,11 +60,31 @@ LIGHTER_ERROR_CODES: Mapping[int, ErrorRule] = {
     30005: _R(InvalidRequestError, _A.REJECT),  # invalid channel
 }
 
+# What a human must check for each permanent authentication failure. Appended to the venue's message; never
+# contains a key, a token or a signature.
+_KEY = "LIGHTER_API_PRIVATE_KEY, LIGHTER_API_KEY_INDEX and LIGHTER_ACCOUNT_INDEX"
+_ENV = "testnet and mainnet have separate accounts and keys: check LIGHTER_TESTNET"
+AUTH_CHECKS: Mapping[int, str] = {
+    21108: f"the venue does not take this key's public key: register the key (ChangePubKey) or check {_KEY}",
+    21109: f"no API key is registered at LIGHTER_API_KEY_INDEX for LIGHTER_ACCOUNT_INDEX: check {_KEY}; {_ENV}",
+    21120: f"the signature did not verify: LIGHTER_API_PRIVATE_KEY is not the key registered at "
+           f"LIGHTER_API_KEY_INDEX of LIGHTER_ACCOUNT_INDEX; {_ENV}",
+    21136: "the venue wants a newer signer library: upgrade lighter-sdk (the lighter extra)",
+}
+
+
+def permanent_auth_failure(err: BaseException) -> bool:
+    """Whether ``err`` is a key/signature refusal that no retry can fix (a human must act)."""
+    return isinstance(err, AuthenticationError) and err.action is ErrorAction.FIX_CONFIG
 
 
 def lighter_error(http_status: int | None, body: Any = None, headers: Mapping[str, str] | None = None, *,
                   endpoint: str | None = None) -> TradingError:
     """Build the right TradingError for a failed Lighter answer (REST body or WS ``{"error": {...}}``)."""
     code, msg = parse_body(body, message_key="message", envelope="error")
-    return classify("lighter", http_status, code, msg, LIGHTER_ERROR_CODES, raw=body, headers=headers,
-                    endpoint=endpoint)
+    err = classify("lighter", http_status, code, msg, LIGHTER_ERROR_CODES, raw=body, headers=headers,
+                   endpoint=endpoint)
+    if permanent_auth_failure(err) and code in AUTH_CHECKS:
+        err.message = f"{err.message} ({AUTH_CHECKS[code]})"
+        err.args = (err.message,)
+    return err

@@ -28,7 +28,7 @@ from engine.connectors.base import BookState, ReadDeadline, ReconnectPolicy, Str
 from engine.errors import RateLimitExceededError, WebSocketDisconnectedError
 from engine.ratelimit import RateLimits
 
-from .errors import lighter_error
+from .errors import lighter_error, permanent_auth_failure
 from .ws_tx import WsTxSender
 
 _ws = load("engine._ws")
@@ -287,6 +287,9 @@ class LighterMarketData:
             if err.code == 20013:  # a token the venue no longer takes; error frames name no channel
                 for stream in self._private_streams():
                     stream.on_auth_error(err)
+            elif permanent_auth_failure(err):  # the key itself is refused: the account streams stop for good
+                for stream in self._private_streams():
+                    stream.on_auth_failure(err)
             elif isinstance(err, RateLimitExceededError):  # 30009/30010/23xxx: hold our control messages back
                 self.control_budget.ban(min(err.retry_after or CONTROL_BACKOFF_S, CONTROL_BACKOFF_S))
 

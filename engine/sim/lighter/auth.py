@@ -5,6 +5,12 @@ are empty" on REST, "auth field is required: <channel>" on the stream); a deadli
 8 h ahead is 20013 "invalid auth: invalid deadline" (HTTP 401 on REST). The signature is not verified (the
 simulator has no ECgFp5 code), only its shape. The ``auth_ttl_s`` fault makes every token expire that many
 seconds after the simulator first saw it, whatever its deadline, so clients must rotate or re-mint.
+
+``sim.refuse_key(code)`` makes the venue refuse the simulator's API key for good: every token of that key
+(private REST reads, account channels) and every transaction it signs is answered with ``code`` (21108
+invalid public key, 21109 api key not found, 21120 invalid signature, 21136 signer too old), as a key that
+was never registered, was replaced, or does not match its public key would be. Which of these codes the
+venue gives for a token (rather than a transaction) is not captured: the simulator's choice.
 """
 from __future__ import annotations
 
@@ -12,6 +18,8 @@ import time
 from typing import Optional
 
 MAX_AHEAD_S = 8 * 3600
+REFUSALS = {21108: "invalid public key", 21109: "api key not found", 21120: "invalid signature",
+            21136: "invalid PublicKey, update the sdk"}
 
 
 class AuthError(Exception):
@@ -46,6 +54,9 @@ class TokenBook:
         deadline, acct, key = int(parts[0]), int(parts[1]), int(parts[2])
         if acct != account or (acct, key) not in self.sim.nonces:
             raise AuthError(20013, "invalid auth: account or api key mismatch", 401)
+        refused = self.sim.refused_keys.get((acct, key))
+        if refused is not None:
+            raise AuthError(refused, REFUSALS[refused], 400)
         self.first_seen.setdefault(token, now)
         if not now < deadline <= now + MAX_AHEAD_S or self.expires_at(token) <= now:
             raise AuthError(20013, "invalid auth: invalid deadline", 401)

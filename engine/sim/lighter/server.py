@@ -9,6 +9,7 @@
         sim.faults["disconnect_every_s"] = 5  # every stream socket is closed every 5 s
         sim.faults["drop_order"] = 1          # the next order is sequenced (200) and then vanishes, no report
         sim.stream.mute_tx_answers = True     # jsonapi/sendtx is sequenced but its answer never comes back
+        sim.refuse_key(21120)                 # the API key is refused for good (tokens and transactions)
 
 Shares no code with the engine's connectors or compiled hot path. Sequenced transactions (REST sendTx,
 sendTxBatch, WS jsonapi/sendtx) execute at the next tick against the books (orders.py) and are reported on
@@ -26,7 +27,7 @@ from typing import Optional
 from aiohttp import web
 
 from .account_rest import LighterAccountRest
-from .auth import TokenBook
+from .auth import REFUSALS, TokenBook
 from .market import DEFAULT_MARKETS, LighterMarket
 from .orders import SimOrders
 from .rest import LighterRest
@@ -49,6 +50,7 @@ class LighterSimulator:
         self.user_tier = user_tier
         self.api_private_key, self.api_public_key = _throwaway_key()
         self.tokens = TokenBook(self)
+        self.refused_keys: dict = {}  # (account, api key) -> the code the venue refuses it with (refuse_key)
         self.nonces: dict = {(account_index, api_key_index): 1}
         self.trades_sent: dict = {}
         self.next_fill_id = 27_000_000_000
@@ -66,6 +68,17 @@ class LighterSimulator:
         self._clock: Optional[asyncio.Task] = None
         self.paused = False
         self.rest_url = self.ws_url = ""
+
+    def refuse_key(self, code: int = 21120, account: Optional[int] = None, api_key: Optional[int] = None) -> None:
+        """From now on the venue refuses this API key (the simulator's own by default) with ``code``: its
+        auth tokens and its transactions (auth.py ``REFUSALS`` lists the codes); ``code=None`` accepts it again."""
+        key = (self.account_index if account is None else account, self.api_key_index if api_key is None else api_key)
+        if code is None:
+            self.refused_keys.pop(key, None)
+        elif code not in REFUSALS:
+            raise ValueError(f"refuse_key takes one of {sorted(REFUSALS)}")
+        else:
+            self.refused_keys[key] = code
 
     def info(self) -> dict:
         return {"exchange": "lighter", "rest_url": self.rest_url, "ws_url": self.ws_url,

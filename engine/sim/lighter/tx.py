@@ -14,6 +14,8 @@ import json
 import secrets
 import time
 
+from .auth import REFUSALS
+
 TX_CREATE_ORDER, TX_CANCEL_ORDER, TX_CANCEL_ALL, TX_MODIFY_ORDER = 14, 15, 16, 17
 REQUIRED = {
     TX_CREATE_ORDER: ("MarketIndex", "ClientOrderIndex", "BaseAmount", "Price", "IsAsk", "Type", "TimeInForce",
@@ -57,6 +59,8 @@ def check_tx(sim, tx_type: int, tx_info, *, expect_nonce=None, consume: bool = T
         raise TxError(21109, "api key not found")
     if not isinstance(info["Sig"], str) or not info["Sig"]:
         raise TxError(21120, "invalid signature")
+    if key in sim.refused_keys:  # sim.refuse_key(): the venue no longer takes this key
+        raise TxError(sim.refused_keys[key], REFUSALS[sim.refused_keys[key]])
     if info["ExpiredAt"] < int(time.time() * 1000):
         raise TxError(21110, "transaction expired")
     if sim.faults.get("nonce_conflict", 0) > 0:  # someone else used the key: the venue moved on

@@ -1,0 +1,109 @@
+"""Lighter connector hardening against the Lighter simulator over real sockets: a key the venue refuses for
+good stops the account stream with one AuthenticationError (never a retry loop), health() shows every counter
+of the connection and the account stream, and so on (issue 10)."""
+import asyncio
+import contextlib
+
+import pytest
+
+from engine.connectors.lighter.client import LighterConnector
+from engine.connectors.lighter.urls import LighterEndpoints
+from engine.errors import AuthenticationError, ErrorAction
+from engine.sim.lighter import LighterSimulator
+from helpers import wait_for
+
+
+@contextlib.asynccontextmanager
+async def trading(seed=7, **kw):
+    pytest.importorskip("lighter.signer_client", reason="the lighter extra (lighter-sdk) is not installed")
+    async with LighterSimulator(seed=seed) as sim:
+        c = LighterConnector.for_simulator(sim, **kw)
+        await c.connect()
+        try:
+            yield sim, c
+        finally:
+            await c.disconnect()
+
+
+def account_subscribes(sim) -> int:
+    return sum(1 for ch, _ in sim.stream.subscribes if ch.startswith("account_"))
+
+
+def assert_clean(text: str, sim, c) -> None:
+    assert sim.api_private_key not in text and sim.api_private_key.lower() not in text.lower()
+    if c.tokens._token:
+        assert c.tokens._token not in text and c.tokens._token.rsplit(":", 1)[1] not in text
+
+
+# -- 2. permanent authentication failures
+@pytest.mark.parametrize("code, hint", [(21120, "LIGHTER_API_PRIVATE_KEY is not the key registered"),
+                                        (21109, "no API key is registered at LIGHTER_API_KEY_INDEX")])
+async def test_a_refused_key_fails_the_account_stream_once_and_for_good(code, hint):
+    async with trading() as (sim, c):
+        sim.refuse_key(code)
+        us = c.get_user_data_stream()
+        # start() answers with the refusal itself, long before its own timeout
+        with pytest.raises(AuthenticationError) as exc:
+            await asyncio.wait_for(us.start(timeout_s=120), 60)
+        err = exc.value
+        assert err.code == code and err.action is ErrorAction.FIX_CONFIG and hint in str(err)
+        assert "\n" not in str(err)
+        assert_clean(str(err), sim, c)
+        st = c.health()["account_stream"]
+        assert st["state"] == "failed" and st["subscribed"] is False and str(code) in st["last_error"]
+        await wait_for(lambda: account_subscribes(sim) >= 2, 30)  # one subscribe per account channel
+        # a reconnect re-subscribes the books, never the refused account channels
+        before = c.market.disconnects
+        await sim.stream.close_all()
+        await wait_for(lambda: c.market.disconnects > before and c.market.connected.is_set(), 30)
+        # a book added now is subscribed after anything the reconnect sent: once it is live, the simulator
+        # has read every subscribe the reconnect made
+        await c.add_book("CRV-USDC")
+        await wait_for(lambda: [b["state"] for b in c.health()["books"] if b["native"] == "CRV"] == ["live"], 30)
+        assert account_subscribes(sim) == 2 and us.renewals == 0  # never retried
+        assert not any(ch in c.market.private for ch in us.channels)
+        assert c.health()["account_stream"]["state"] == "failed"
+
+
+async def test_a_key_refused_while_streaming_stops_the_stream():
+    async with trading() as (sim, c):
+        us = c.get_user_data_stream()
+        await us.start()
+        assert c.health()["account_stream"]["state"] == "subscribed"
+        sim.refuse_key(21120)
+        await us.renew()  # the next subscription (a rotation) is refused
+        await wait_for(lambda: us.failure is not None, 30)
+        st = c.health()["account_stream"]
+        assert st["state"] == "failed" and "21120" in st["last_error"] and us._rotation is None
+        assert "LIGHTER_API_PRIVATE_KEY" in st["last_error"]
+
+
+async def test_a_refused_key_on_a_private_read_is_not_retried():
+    async with trading() as (sim, c):
+        sim.refuse_key(21109)
+        before = c.http.requests
+        with pytest.raises(AuthenticationError) as exc:
+            await c.get_open_orders("ETH-USDC")
+        assert exc.value.code == 21109 and "LIGHTER_API_KEY_INDEX" in str(exc.value)
+        assert c.http.requests == before + 1  # one request, no second token
+        assert_clean(str(exc.value), sim, c)
+
+
+async def test_an_expired_token_is_still_renewed():
+    async with trading() as (sim, c):
+        us = c.get_user_data_stream()
+        await us.start()
+        sim.faults["auth_ttl_s"] = 0.5  # 20013: transient, the stream renews its token
+        await wait_for(lambda: us.renewals >= 1 and us.up, 30)
+        assert us.failure is None and c.health()["account_stream"]["state"] == "subscribed"
+
+
+async def test_execution_engine_start_raises_the_authentication_error():
+    from engine.execution import ExecutionEngine
+    from engine.risk import RiskManager
+
+    async with trading() as (sim, c):
+        sim.refuse_key(21120)
+        ex = ExecutionEngine({"lighter": c}, RiskManager())
+        with pytest.raises(AuthenticationError, match="LIGHTER_API_PRIVATE_KEY"):
+            await asyncio.wait_for(ex.start(), 60)
