@@ -2,6 +2,7 @@
 ws_streams.py): streams a connection, symbols a connector, connection attempts through the pacer, snapshot
 bodies over max_frame_bytes refused unread with a backoff, WebSocket frames over twice that a counted
 disconnect, frames between the two refused by the book."""
+import asyncio
 import contextlib
 import logging
 
@@ -109,7 +110,7 @@ async def test_a_slow_pacer_holds_the_second_socket_and_a_reconnect():
     async with with_market(streams_per_connection=1, pacer=pacer) as (sim, c):
         await c.add_book("BTC-USDT")
         assert pacer.status() == {"attempts": 1, "delayed": 0, "waiting": 0}
-        second = __import__("asyncio").create_task(c.add_book("ETH-USDT"))
+        second = asyncio.create_task(c.add_book("ETH-USDT"))
         await wait_for(lambda: pacer.waiting == 1)
         assert pacer.delayed == 1 and len(sim.streams.conns) == 1 and not second.done()
         assert not c.market.connections[1].connected.is_set()
