@@ -107,3 +107,54 @@ async def test_execution_engine_start_raises_the_authentication_error():
         ex = ExecutionEngine({"lighter": c}, RiskManager())
         with pytest.raises(AuthenticationError, match="LIGHTER_API_PRIVATE_KEY"):
             await asyncio.wait_for(ex.start(), 60)
+
+
+# -- 5. health(): what the connection lived through
+async def test_health_reports_a_stall_its_disconnect_and_the_resync():
+    from faults.venues import lighter_via_proxy, stream_link
+
+    async with lighter_via_proxy(trading=False) as (sim, proxy, conn, _, _, feed):
+        stream_link(proxy).stall()  # no close, no reset: silent both ways
+        await wait_for(lambda: conn.health()["market"]["stalls"] == 1, conn.market.read_deadline.bound_s + 20)
+        await wait_for(lambda: conn.health()["books"][0]["state"] == "live", 30)
+        m = conn.health()["market"]
+        assert m["disconnects"] == 1 and m["resyncs"] == 1 and "silent for" in m["last_disconnect"]
+        assert conn.health()["books"][0]["resyncs"] == 1 and m["connected"] is True
+
+
+async def test_health_reports_connect_failures():
+    from faults.venues import inject, lighter_via_proxy, stream_link
+
+    async with lighter_via_proxy(trading=False) as (sim, proxy, conn, _, _, feed):
+        await inject(proxy, stream_link(proxy), "refuse")
+        await wait_for(lambda: conn.health()["market"]["connect_failures"] >= 1, 30)
+        assert conn.health()["market"]["connected"] is False
+        await proxy.listen()
+        await wait_for(lambda: conn.health()["market"]["connected"] and conn.health()["books"][0]["state"] == "live",
+                       30)
+        assert conn.health()["market"]["disconnects"] == 1
+
+
+async def test_health_reports_a_tx_answer_that_came_after_its_deadline():
+    pytest.importorskip("lighter.signer_client", reason="the lighter extra (lighter-sdk) is not installed")
+    from decimal import Decimal
+
+    from engine.errors import RPCTimeoutError
+    from faults.proxy import UP
+    from faults.venues import lighter_via_proxy, stream_link
+
+    async with lighter_via_proxy(trading=False) as (sim, proxy, conn, _, _, feed):
+        conn.account_index, conn.api_key_index = sim.account_index, sim.api_key_index
+        conn._private_key = sim.api_private_key
+        await conn.get_open_orders()  # learn the tier and mint a token now, not while the socket is held
+        conn._tier_known = True
+        conn.market.tx.timeout_s = 0.5
+        link = stream_link(proxy)
+        link.stall(on_next=UP)  # the sendtx frame is held by the network
+        m = sim.markets[0]
+        with pytest.raises(RPCTimeoutError):
+            await conn.create_order("ETH-USDC", "buy", "limit", Decimal("0.01"), Decimal(m.spec.px(m.mid)) - 50)
+        assert conn.health()["market"]["late_answers"] == 0
+        link.release()
+        await wait_for(lambda: conn.health()["market"]["late_answers"] == 1, 30)
+        assert conn.health()["market"]["tx_inflight"] == 0

@@ -521,14 +521,18 @@ class LighterConnector(BaseConnector):
     def health(self) -> dict:
         """State, each book's health (``symbol`` unified, ``native`` Lighter's market name), REST counts, the
         tier's budgets, and the per-minute REST budget as ``rest_budget`` {used, limit, kind, banned_for_s}
-        (kind "weight" on the paid tiers, "requests" on Standard, which counts requests whatever they are)."""
+        (kind "weight" on the paid tiers, "requests" on Standard, which counts requests whatever they are).
+        ``market`` is the stream connection's ``status()`` (disconnects, stalls, connect_failures,
+        oversized_frames, resyncs, last_disconnect, late_answers); ``account_stream`` the account stream's
+        ``status()`` (state, subscribed, last_error, ...), present once ``get_user_data_stream()`` made it."""
         rest = self.http.limits.status()
         kind, row = (("weight", rest["REQUEST_WEIGHT/1M"]) if "REQUEST_WEIGHT/1M" in rest
                      else ("requests", rest.get("RAW_REQUESTS/1M")))
         books = [{**b, "symbol": str(self.symbols.unified(b["symbol"])), "native": b["symbol"]}
                  for b in self.market.health()]
         out = {"exchange": "lighter", "state": self.state.value, "books": books,
-               "ws_disconnects": self.market.disconnects, "rest_requests": self.http.requests,
+               "ws_disconnects": self.market.disconnects, "market": self.market.status(),
+               "rest_requests": self.http.requests,
                "rate_limited": self.http.rate_limited, "limits": self.http.budget.status(),
                "rest_budget": None if row is None else {**row, "kind": kind, "banned_for_s": rest["banned_for_s"]}}
         if self.lane is not None:

@@ -75,6 +75,8 @@ class LighterMarketData:
         self.stalls = 0  # sockets declared dead by the read deadline (also in disconnects)
         self.connect_failures = 0  # connection attempts refused, reset or timed out before the handshake ended
         self.planned_reconnects = 0  # after the venue announced a shutdown
+        self.resyncs = 0  # book resyncs, all markets: a broken nonce chain, or the books of a lost socket
+        self.oversized_frames = 0  # sockets closed because a frame was over max_frame_bytes (also in disconnects)
         self.errors: list = []
         self.last_disconnect: Optional[WebSocketDisconnectedError] = None
         self.close_code: Optional[int] = None
@@ -140,6 +142,7 @@ class LighterMarketData:
             for lb in self.books.values():
                 if lb.health.state is BookState.LIVE:
                     lb.health.resyncs += 1
+                    self.resyncs += 1
                 lb.health.state = BookState.RESYNCING
                 lb.book.clear()  # continuity is lost with the socket
             for stream in self._private_streams():
@@ -197,6 +200,18 @@ class LighterMarketData:
     def health(self) -> list:
         return [lb.health.as_dict() for lb in self.books.values()]
 
+    def status(self) -> dict:
+        """The connection as a whole, for the connector's ``health()``: its losses and why, resyncs, and the
+        transactions on it (``late_answers``: answers that came after their caller's deadline)."""
+        last = self.last_disconnect
+        return {"connected": self.connected.is_set(), "markets": len(self.books), "disconnects": self.disconnects,
+                "stalls": self.stalls, "connect_failures": self.connect_failures,
+                "oversized_frames": self.oversized_frames, "resyncs": self.resyncs,
+                "planned_reconnects": self.planned_reconnects,
+                "last_disconnect": None if last is None else f"{last} (code={last.close_code} reason={last.reason!r})",
+                "tx_sent": self.tx.sent, "tx_inflight": len(self.tx.inflight), "late_answers": self.tx.late_answers,
+                "tx_timeout_s": self.tx.timeout_s}
+
     # -- called by the compiled listener
     def on_ws_connected(self, transport) -> None:
         pass
@@ -212,6 +227,7 @@ class LighterMarketData:
         elif outcome == DepthOutcome.GAP and not lb.resyncing:
             h.gaps += 1
             h.resyncs += 1
+            self.resyncs += 1
             h.state = BookState.RESYNCING
             lb.resyncing = True
             log.warning("lighter %s: nonce chain broken after %d; resubscribing this market", lb.symbol,
