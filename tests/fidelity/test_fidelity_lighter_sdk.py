@@ -1,0 +1,168 @@
+"""lighter-sdk against the Lighter simulator, host pointed at it: the official SignerClient signs and sends
+orders, cancels and auth tokens with the simulator's throwaway API key, and its REST client reads them back.
+
+The simulator runs on a thread of its own (conftest's lighter_sim_thread): the SDK's signer makes blocking HTTP
+calls (check_client), which would stall a simulator on the test's own loop.
+"""
+import asyncio
+import time
+
+import pytest
+
+lighter = pytest.importorskip("lighter", reason="the lighter extra (lighter-sdk) is not installed")
+
+from fidelity_env import CALL_TIMEOUT, gap, lacks, shallow  # noqa: E402
+
+ETH = 0  # the simulator's ETH perp market
+
+
+def run_sdk(sim, body, private_key=None):
+    """``body(signer, api)`` on a fresh loop with the SDK's SignerClient and ApiClient on the simulator; both closed."""
+    async def main():
+        signer = lighter.SignerClient(url=sim.rest_url, account_index=sim.account_index,
+                                      api_private_keys={sim.api_key_index: private_key or sim.api_private_key})
+        api = lighter.ApiClient(configuration=lighter.Configuration(host=sim.rest_url))
+        try:
+            return await asyncio.wait_for(body(signer, api), 3 * CALL_TIMEOUT)
+        except (AssertionError, asyncio.TimeoutError):
+            raise
+        except Exception as e:
+            raise shallow(e) from None
+        finally:
+            await signer.close()
+            await api.close()
+    return asyncio.run(main())
+
+
+async def sent(call):
+    """Await a SignerClient send; its RespSendTx, or fail with the error string it returned."""
+    _, resp, err = await asyncio.wait_for(call, CALL_TIMEOUT)
+    assert err is None, err
+    assert resp.code == 200, resp
+    return resp
+
+
+async def until(read, pred, timeout=CALL_TIMEOUT):
+    """Await ``read()`` until ``pred`` holds of its answer (transactions execute at the simulator's next block)."""
+    end = time.monotonic() + timeout
+    while True:
+        got = await asyncio.wait_for(read(), CALL_TIMEOUT)
+        if pred(got):
+            return got
+        assert time.monotonic() < end, f"condition not reached; last answer {got!r}"
+        await asyncio.sleep(0.05)
+
+
+async def best_bid(api) -> int:
+    """The best bid of the ETH market as the signer's integer price."""
+    order = lighter.OrderApi(api)
+    details = (await order.order_book_details(market_id=ETH)).order_book_details[0]
+    top = await order.order_book_orders(market_id=ETH, limit=1)
+    return round(float(top.bids[0].price) * 10 ** details.price_decimals)
+
+
+def test_signer_orders_cancels_and_auth_token(lighter_sim_thread):
+    sim = lighter_sim_thread
+
+    async def body(signer, api):
+        assert await asyncio.wait_for(asyncio.to_thread(signer.check_client), CALL_TIMEOUT) is None
+        token, err = signer.create_auth_token_with_expiry()
+        assert err is None
+        order = lighter.OrderApi(api)
+
+        def active():
+            return order.account_active_orders(authorization=token, account_index=sim.account_index, market_id=ETH)
+
+        bid = await best_bid(api)
+        await sent(signer.create_order(market_index=ETH, client_order_index=7, base_amount=100, price=bid - 50,
+                                       is_ask=False, order_type=signer.ORDER_TYPE_LIMIT,
+                                       time_in_force=signer.ORDER_TIME_IN_FORCE_POST_ONLY,
+                                       order_expiry=signer.DEFAULT_28_DAY_ORDER_EXPIRY))
+        resting = (await until(active, lambda r: len(r.orders) == 1)).orders[0]
+        assert (resting.client_order_index, resting.is_ask, resting.status) == (7, False, "open")
+        await sent(signer.cancel_order(market_index=ETH, order_index=resting.order_index))
+        await until(active, lambda r: r.orders == [])
+
+        await sent(signer.create_market_order(market_index=ETH, client_order_index=9, base_amount=100,
+                                              avg_execution_price=bid + 1000, is_ask=False))
+        inactive = await until(
+            lambda: order.account_inactive_orders(authorization=token, account_index=sim.account_index, limit=10),
+            lambda r: any(o.client_order_index == 9 for o in r.orders))
+        assert [o.status for o in inactive.orders if o.client_order_index == 9] == ["filled"]
+
+        for i in (10, 11):
+            await sent(signer.create_order(market_index=ETH, client_order_index=i, base_amount=100, price=bid - 50 - i,
+                                           is_ask=False, order_type=signer.ORDER_TYPE_LIMIT,
+                                           time_in_force=signer.ORDER_TIME_IN_FORCE_POST_ONLY,
+                                           order_expiry=signer.DEFAULT_28_DAY_ORDER_EXPIRY))
+        await until(active, lambda r: len(r.orders) == 2)
+        await sent(signer.cancel_all_orders(time_in_force=signer.CANCEL_ALL_TIF_IMMEDIATE, timestamp_ms=0))
+        await until(active, lambda r: r.orders == [])
+
+    run_sdk(sim, body)
+
+
+@lacks("the UpdateLeverage transaction (tx type 20): the signer's update_leverage is refused with 21100 'invalid tx "
+       "type 20' (engine/sim/lighter/tx.py)")
+def test_signer_update_leverage(lighter_sim_thread):
+    async def body(signer, api):
+        await sent(signer.update_leverage(ETH, signer.CROSS_MARGIN_MODE, 5))
+    run_sdk(lighter_sim_thread, body)
+
+
+@lacks("a Schnorr signature check: a transaction signed with a key that is not the account's is accepted "
+       "(the venue answers 21120)")
+def test_signer_with_a_wrong_key_is_refused(lighter_sim_thread):
+    async def body(signer, api):
+        bid = await best_bid(api)
+        _, resp, err = await signer.create_order(market_index=ETH, client_order_index=8, base_amount=100,
+                                                 price=bid - 50, is_ask=False, order_type=signer.ORDER_TYPE_LIMIT,
+                                                 time_in_force=signer.ORDER_TIME_IN_FORCE_POST_ONLY,
+                                                 order_expiry=signer.DEFAULT_28_DAY_ORDER_EXPIRY)
+        assert resp is None and "21120" in str(err), (resp, err)
+    wrong, _, err = lighter.signer_client.create_api_key()
+    assert err is None
+    run_sdk(lighter_sim_thread, body, private_key=wrong.removeprefix("0x"))
+
+
+def _token(signer):
+    return signer.create_auth_token_with_expiry()[0]
+
+
+def _ms():
+    return int(time.time() * 1000)
+
+
+@pytest.mark.parametrize("call", [
+    gap("account_orders", lambda sim, s, api: lighter.OrderApi(api).account_orders(
+        authorization=_token(s), client_order_indexes="7", account_index=sim.account_index),
+        lacks("/api/v1/accountOrders (404)")),
+    gap("trades", lambda sim, s, api: lighter.OrderApi(api).trades(
+        sort_by="timestamp", limit=10, authorization=_token(s), account_index=sim.account_index),
+        lacks("/api/v1/trades (404)")),
+    gap("exchange_stats", lambda sim, s, api: lighter.OrderApi(api).exchange_stats(),
+        lacks("/api/v1/exchangeStats (404)")),
+    gap("asset_details", lambda sim, s, api: lighter.OrderApi(api).asset_details(),
+        lacks("/api/v1/assetDetails (404)")),
+    gap("tx_by_hash", lambda sim, s, api: lighter.TransactionApi(api).tx(by="hash", value="00" * 40),
+        lacks("/api/v1/tx (404)")),
+    gap("fundings", lambda sim, s, api: lighter.CandlestickApi(api).fundings(
+        market_id=ETH, resolution="1h", start_timestamp=_ms() - 5 * 3_600_000, end_timestamp=_ms(), count_back=5),
+        lacks("/api/v1/fundings (404)")),
+    gap("funding_rates", lambda sim, s, api: lighter.FundingApi(api).funding_rates(),
+        lacks("/api/v1/funding-rates (404)")),
+])
+def test_unserved(lighter_sim_thread, call):
+    async def body(signer, api):
+        assert await asyncio.wait_for(call(lighter_sim_thread, signer, api), CALL_TIMEOUT)
+    run_sdk(lighter_sim_thread, body)
+
+
+@lacks("/api/v1/candles with count_back=0 and a time range (ccxt's way): it answers no bars")
+def test_candles_by_time_range(lighter_sim_thread):
+    async def body(signer, api):
+        now = _ms()
+        bars = await lighter.CandlestickApi(api).candles(market_id=ETH, resolution="1m", start_timestamp=now - 600_000,
+                                                         end_timestamp=now, count_back=0)
+        assert bars.c
+    run_sdk(lighter_sim_thread, body)
