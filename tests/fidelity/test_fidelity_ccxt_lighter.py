@@ -1,0 +1,44 @@
+"""ccxt's lighter (async_support) against the Lighter simulator, its REST base URLs pointed at it."""
+import asyncio
+import contextlib
+
+import pytest
+
+ccxt_async = pytest.importorskip("ccxt.async_support", reason="the fidelity extra (ccxt) is not installed")
+
+from engine.sim.lighter import LighterSimulator  # noqa: E402
+from fidelity_env import CALL_TIMEOUT, lacks, shallow  # noqa: E402
+
+
+@contextlib.asynccontextmanager
+async def client():
+    async with LighterSimulator(seed=1) as sim:
+        ex = ccxt_async.lighter()
+        ex.urls["api"] = {k: sim.rest_url for k in ex.urls["api"]}  # every entry is the venue's host, no path
+        try:
+            yield sim, ex
+        finally:
+            await asyncio.wait_for(ex.close(), CALL_TIMEOUT)
+
+
+async def call(coro):
+    try:
+        return await asyncio.wait_for(coro, CALL_TIMEOUT)
+    except Exception as e:
+        raise shallow(e) from None
+
+
+async def test_fetch_status_and_time():
+    async with client() as (sim, ex):
+        assert (await call(ex.fetch_status()))["status"] == "ok"
+        assert await call(ex.fetch_time()) > 0
+
+
+@lacks("/api/v1/assetDetails (404), which ccxt's load_markets reads first (so fetch_order_book, fetch_ticker, "
+       "fetch_ohlcv and every call that needs markets fail too)")
+async def test_load_markets_and_order_book():
+    async with client() as (sim, ex):
+        markets = await call(ex.load_markets())
+        assert "ETH/USDC:USDC" in markets
+        book = await call(ex.fetch_order_book("ETH/USDC:USDC"))
+        assert book["bids"] and book["asks"]
