@@ -65,6 +65,7 @@ class RateLimits:
         self._header_names: frozenset = frozenset()
         self.banned_until_ns = 0
         self.bans = 0
+        self.queued = 0  # acquire() calls that could not pass at once and waited in line (ever)
         self._waiters: collections.deque = collections.deque()
         self._timer: Optional[asyncio.TimerHandle] = None
         self.reconfigure(limits)
@@ -153,6 +154,7 @@ class RateLimits:
                           "limit": lim.limit} for lim in self._limits}
         out["banned_for_s"] = round(max(0.0, (self.banned_until_ns - now) / 1e9), 3)
         out["waiting"] = len(self._waiters)
+        out["queued"] = self.queued
         return out
 
     # -- asynchronous API: FIFO waiters, one timer for the head of the line
@@ -163,6 +165,7 @@ class RateLimits:
         if self.try_acquire(weight, orders):
             return
         fut = asyncio.get_running_loop().create_future()
+        self.queued += 1
         self._waiters.append((weight, orders, fut))
         self._schedule()
         try:

@@ -109,17 +109,27 @@ async def test_user_stream_reports_order_updates():
 async def test_reconnect_storm_of_50_symbols_never_earns_a_418():
     specs = tuple(SymbolSpec(f"C{i:02d}USDT", f"C{i:02d}", "USDT", Decimal("0.01"), Decimal("0.01"),
                              Decimal("0.01"), Decimal("5"), Decimal("100")) for i in range(50))
-    # 50 snapshots of weight 5 plus connect costs exceed this budget: the connector must queue, not spam
-    async with binance(sim_kw={"symbols": specs, "weight_limit": 200}, snapshot_limit=100) as (sim, c):
+    async with binance(sim_kw={"symbols": specs, "weight_limit": 1000}, snapshot_limit=100) as (sim, c):
         for s in specs:
             await c.market.add_book(s.symbol)
-        await asyncio.sleep(1.5)
-        sim.streams.close_all(1001, "storm")
-        await asyncio.sleep(2.0)
+        books = list(c.market.books.values())
+        assert len(books) == 50 and len(c.market.connections) == 1
+
+        def all_live():
+            return all(f.health.state.value == "live" and not f.sync.needs_snapshot for f in books)
+
+        await wait_for(all_live, 60)
+        # the rest of the budget is spent elsewhere (taken here without a request): 150 weight are left, fewer
+        # than the 50 snapshots of weight 5 the storm's resync needs, so the connector must queue them
+        row = c.limits.status()["REQUEST_WEIGHT/1M"]
+        assert c.limits.try_acquire(int(0.95 * row["limit"] - row["used"]) - 150)
+        queued = c.limits.status()["queued"]
+        assert sim.streams.close_all(1001, "storm") == 1
+        await wait_for(lambda: c.market.disconnects == 1, 30)
+        await wait_for(lambda: all_live() and all(f.health.resyncs >= 1 for f in books), 120)
         w = sim.rest.weights
-        assert w.answered_418 == 0 and w.answered_429 == 0
-        assert c.limits.status()["waiting"] > 0 or all(
-            f.health.state.value == "live" for f in c.market.books.values())
+        assert w.answered_418 == 0 and w.answered_429 == 0 and c.limits.bans == 0
+        assert c.limits.status()["queued"] > queued  # the resync's snapshots waited for budget
 
 
 async def test_slow_snapshots_keep_buffering_and_still_converge():
