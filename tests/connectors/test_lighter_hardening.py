@@ -158,3 +158,37 @@ async def test_health_reports_a_tx_answer_that_came_after_its_deadline():
         link.release()
         await wait_for(lambda: conn.health()["market"]["late_answers"] == 1, 30)
         assert conn.health()["market"]["tx_inflight"] == 0
+
+
+# -- 4. a frame over the size cap
+async def test_an_oversized_frame_is_a_counted_disconnect_then_a_resync(caplog):
+    from engine.book import DEFAULT_MAX_FRAME_BYTES
+
+    async with LighterSimulator(seed=11) as sim:
+        c = LighterConnector(endpoints=LighterEndpoints(sim.rest_url, sim.ws_url))
+        await c.connect()
+        try:
+            assert c.market.max_frame_bytes == DEFAULT_MAX_FRAME_BYTES
+            lb = await c.add_book("ETH-USDC")
+            await wait_for(lambda: c.book_status("ETH-USDC").live, 30)
+            caplog.set_level("WARNING", logger="engine.lighter.ws")
+            sim.faults["big_frame_bytes"] = DEFAULT_MAX_FRAME_BYTES + (1 << 20)  # the next book update
+            await wait_for(lambda: c.health()["market"]["oversized_frames"] == 1, 30)
+            m = c.health()["market"]
+            assert m["disconnects"] == 1 and m["connect_failures"] == 0 and sim.stream.big_frames == 1
+            assert "frame too large" in m["last_disconnect"] and "code=1009" in m["last_disconnect"]
+            assert any("a frame over" in r.getMessage() for r in caplog.records)
+            # reconnected and resynced from a fresh snapshot: equal to the simulator's book
+            sim.paused = True
+            market = sim.markets[lb.market_id]
+            await wait_for(lambda: lb.book.synced and lb.health.state.value == "live"
+                           and lb.book.last_update_id == market.nonce, 30)
+            assert lb.book.bids_scaled() == market.levels("b") and lb.book.asks_scaled() == market.levels("a")
+            assert c.health()["market"]["resyncs"] == 1 and c.health()["books"][0]["resyncs"] == 1
+        finally:
+            await c.disconnect()
+
+
+def test_max_frame_bytes_must_be_positive():
+    with pytest.raises(ValueError, match="max_frame_bytes"):
+        LighterConnector(max_frame_bytes=0)

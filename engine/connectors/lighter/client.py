@@ -18,6 +18,7 @@ from typing import AsyncIterator, Optional
 
 import orjson
 
+from engine.book import DEFAULT_MAX_FRAME_BYTES
 from engine.config import reveal, venue_settings
 from engine.connectors.base import BaseConnector, ConnectorState
 from engine.errors import (AuthenticationError, NonceConflictError, OrderRejectedError, RateLimitExceededError,
@@ -53,7 +54,8 @@ class LighterConnector(BaseConnector):
     def __init__(self, config=None, *, endpoints: Optional[LighterEndpoints] = None, testnet: bool = False,
                  timeout_s: float = 10.0, account_index: Optional[int] = None, api_key_index: Optional[int] = None,
                  api_private_key: Optional[str] = None, token_lifetime_s: float = 7 * 3600,
-                 tx_over_ws: bool = True, tier: Optional[str] = None):
+                 tx_over_ws: bool = True, tier: Optional[str] = None,
+                 max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES):
         super().__init__()
         if config is not None:  # the engine's Settings or this venue's LighterSettings; keywords win
             own = venue_settings(config, self.name)
@@ -72,7 +74,7 @@ class LighterConnector(BaseConnector):
         if tier is not None:
             self.http.budget.set_tier(tier)
         self._tier_known = tier is not None  # else read from accountLimits when trading starts
-        self.market = LighterMarketData(self.endpoints.ws)
+        self.market = LighterMarketData(self.endpoints.ws, max_frame_bytes=max_frame_bytes)
         self.markets: dict[str, dict] = {}  # native symbol -> orderBookDetails row
         self.by_id: dict[int, dict] = {}  # market_id -> the same row
         self.symbols = SymbolMap("lighter")

@@ -12,6 +12,12 @@ A silent socket is a lost one: with no frame for ``read_deadline.idle_s`` picows
 also counts as the client traffic the venue wants every 2 minutes), and with no pong ``reply_s`` later the
 socket is closed, counted in ``stalls`` (and in each book's health) and replaced like any lost socket, so a
 stalled stream or a frozen server is noticed within ``read_deadline.bound_s`` (7.5 s by default), not a minute.
+
+A frame longer than ``max_frame_bytes`` (``engine.book.DEFAULT_MAX_FRAME_BYTES`` by default; picows'
+``max_frame_size`` on the socket and each book's frame cap) makes picows close the socket unread (1009): a
+disconnect like any other, counted in ``oversized_frames`` and ``disconnects``, reason "frame too large", then
+reconnected, every market resubscribed from a fresh snapshot. Only a failed connection attempt counts in
+``connect_failures``.
 """
 from __future__ import annotations
 
@@ -20,10 +26,10 @@ import logging
 from typing import Callable, Optional
 
 import orjson
-from picows import ws_connect
+from picows import WSCloseCode, WSProtocolError, ws_connect
 
 from engine._build import load
-from engine.book import DepthOutcome, OrderBook
+from engine.book import DEFAULT_MAX_FRAME_BYTES, DepthOutcome, OrderBook
 from engine.connectors.base import BookState, ReadDeadline, ReconnectPolicy, StreamHealth
 from engine.errors import RateLimitExceededError, WebSocketDisconnectedError
 from engine.ratelimit import RateLimits
@@ -41,11 +47,13 @@ SHUTDOWN_LEAD_MAX_S = 5.0  # after a shutdown notice, leave at half the notice, 
 
 
 class LighterBook:
-    def __init__(self, market_id: int, symbol: str, price_decimals: int, size_decimals: int):
+    def __init__(self, market_id: int, symbol: str, price_decimals: int, size_decimals: int, *,
+                 max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES):
         self.market_id = market_id
         self.symbol = symbol
         self.channel = f"order_book:{market_id}"
-        self.book = OrderBook(symbol, price_decimals=price_decimals, qty_decimals=size_decimals)
+        self.book = OrderBook(symbol, price_decimals=price_decimals, qty_decimals=size_decimals,
+                              max_frame_bytes=max_frame_bytes)
         self.health = StreamHealth(symbol, self.book)
         self.callbacks: list[Callable] = []
         self.changed = asyncio.Event()
@@ -54,8 +62,12 @@ class LighterBook:
 
 class LighterMarketData:
     def __init__(self, ws_url: str, *, reconnect: Optional[ReconnectPolicy] = None,
-                 read_deadline: Optional[ReadDeadline] = None, tx_timeout_s: float = 10.0):
+                 read_deadline: Optional[ReadDeadline] = None, tx_timeout_s: float = 10.0,
+                 max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES):
+        if max_frame_bytes < 1:
+            raise ValueError(f"lighter: max_frame_bytes must be a positive number of bytes (got {max_frame_bytes})")
         self.ws_url = ws_url
+        self.max_frame_bytes = max_frame_bytes  # picows' max_frame_size on the socket, and each book's frame cap
         self.read_deadline = read_deadline or ReadDeadline()
         self.books: dict[int, LighterBook] = {}
         self.trade_callbacks: dict[int, list] = {}
@@ -105,7 +117,7 @@ class LighterMarketData:
             try:
                 self.transport, self.listener = await ws_connect(
                     lambda: _ws.StreamListener(self, prefix=_ws.LIGHTER_PREFIX), self.ws_url,
-                    **self.read_deadline.picows_options())
+                    max_frame_size=self.max_frame_bytes, **self.read_deadline.picows_options())
                 if self.listener is None:  # picows returns no listener when the server closes during the handshake
                     raise ConnectionError("closed by the server during the WebSocket handshake")
                 for lb in self.books.values():
@@ -121,14 +133,26 @@ class LighterMarketData:
                 self.tx.transport = self.transport
                 self.connected.set()
                 self._policy.reset()
-                await self.transport.wait_disconnected()
+                lost: Optional[Exception] = None
+                try:
+                    await self.transport.wait_disconnected()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as e:  # picows re-raises the protocol error it closed the socket for
+                    lost = e
                 self.connected.clear()
                 self.tx.on_disconnect()
                 if self._closing:
                     return
                 self.disconnects += 1
-                if ReadDeadline.expired(self.transport):
+                if isinstance(lost, WSProtocolError) and lost.code == WSCloseCode.MESSAGE_TOO_BIG:
+                    self._oversized()
+                elif ReadDeadline.expired(self.transport):
                     self._stalled()
+                elif lost is not None:
+                    if isinstance(lost, WSProtocolError):
+                        self.close_code = int(lost.code)
+                    self.close_reason = f"{type(lost).__name__}: {lost}"
                 self.last_disconnect = WebSocketDisconnectedError(
                     "lighter stream closed", exchange="lighter", close_code=self.close_code, reason=self.close_reason)
                 log.warning("%s (code=%s reason=%r); reconnecting", self.last_disconnect, self.close_code,
@@ -157,6 +181,13 @@ class LighterMarketData:
         self.close_reason = f"silent for {self.read_deadline.bound_s:g} s (no data, no pong)"
         log.warning("lighter stream: no data and no pong within %.1f s; declared dead", self.read_deadline.bound_s)
 
+    def _oversized(self) -> None:
+        """picows closed the socket on a frame over ``max_frame_bytes`` (unread): a disconnect like any other."""
+        self.oversized_frames += 1
+        self.close_code = int(WSCloseCode.MESSAGE_TOO_BIG)
+        self.close_reason = f"frame too large (over max_frame_size={self.max_frame_bytes} bytes)"
+        log.warning("lighter stream: a frame over %d bytes; the socket was closed unread", self.max_frame_bytes)
+
     def _private_streams(self) -> list:
         return list({id(st): st for st in self.private.values()}.values())
 
@@ -181,7 +212,7 @@ class LighterMarketData:
                        callback: Optional[Callable] = None) -> LighterBook:
         lb = self.books.get(market_id)
         if lb is None:
-            lb = LighterBook(market_id, symbol, price_decimals, size_decimals)
+            lb = LighterBook(market_id, symbol, price_decimals, size_decimals, max_frame_bytes=self.max_frame_bytes)
             self.books[market_id] = lb
             if self.listener is not None:
                 self._route(lb)

@@ -10,6 +10,7 @@
         sim.faults["drop_order"] = 1          # the next order is sequenced (200) and then vanishes, no report
         sim.stream.mute_tx_answers = True     # jsonapi/sendtx is sequenced but its answer never comes back
         sim.refuse_key(21120)                 # the API key is refused for good (tokens and transactions)
+        sim.faults["big_frame_bytes"] = 5 << 20  # the next book update is padded with whitespace to 5 MiB
 
 Shares no code with the engine's connectors or compiled hot path. Sequenced transactions (REST sendTx,
 sendTxBatch, WS jsonapi/sendtx) execute at the next tick against the books (orders.py) and are reported on

@@ -46,6 +46,7 @@ class LighterStream:
         self.gaps_injected = 0
         self.subscribes: list = []  # (channel, auth token or None), every subscribe received, for tests
         self.auth_expired = 0
+        self.big_frames = 0  # book updates sent padded by the big_frame_bytes fault
         self.mute_tx_answers = False
         self.pongs = 0
         self.shutdown_forced = 0  # sessions still open when a planned shutdown's time came
@@ -255,6 +256,11 @@ class LighterStream:
                     self.gaps_injected += 1
                 else:
                     frame = self.book_frame(m, "update/order_book", begin, nonce, changes)
+                    big = self.sim.faults.get("big_frame_bytes", 0)
+                    if big:  # fault: this update, padded with JSON whitespace to that many bytes (still valid)
+                        self.sim.faults["big_frame_bytes"] = 0
+                        frame = frame[:-1] + " " * max(0, big - len(frame)) + frame[-1]
+                        self.big_frames += 1
             tframe = self.trade_frame(m, "update/trade", new_trades) if new_trades else None
             for s in list(self.sessions):
                 try:
