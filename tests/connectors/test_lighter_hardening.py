@@ -192,3 +192,53 @@ async def test_an_oversized_frame_is_a_counted_disconnect_then_a_resync(caplog):
 def test_max_frame_bytes_must_be_positive():
     with pytest.raises(ValueError, match="max_frame_bytes"):
         LighterConnector(max_frame_bytes=0)
+
+
+# -- 3. caps from the venue's published limits
+def test_the_market_cap_follows_the_subscription_limit():
+    from engine.connectors.lighter import limits
+
+    assert limits.WS_SUBSCRIPTIONS_PER_CONNECTION == 500 and limits.MAX_CONNECTIONS == 1
+    assert limits.MAX_MARKETS * limits.SUBSCRIPTIONS_PER_MARKET + limits.ACCOUNT_CHANNELS <= 500
+    assert LighterConnector().market.max_markets == limits.MAX_MARKETS == 249
+    for bad in (0, 250, 10**6):
+        with pytest.raises(ValueError, match="500 subscriptions per connection"):
+            LighterConnector(max_markets=bad)
+
+
+async def test_markets_past_the_cap_are_refused_before_any_socket():
+    from engine.connectors.lighter.limits import MAX_MARKETS
+    from engine.connectors.lighter.ws_orderbook import LighterMarketData
+
+    md = LighterMarketData("ws://127.0.0.1:9/never")  # never started: no socket at all
+    for mid in range(MAX_MARKETS):
+        await md.add_book(mid, f"M{mid}", 2, 4)
+    await md.add_trades(0, lambda t: None)  # a market already on the connection: no new market
+    with pytest.raises(ValueError, match=f"max_markets={MAX_MARKETS}"):
+        await md.add_book(MAX_MARKETS, "ONE-TOO-MANY", 2, 4)
+    with pytest.raises(ValueError, match="max_markets"):
+        await md.add_trades(MAX_MARKETS, lambda t: None)
+    assert len(md.markets()) == MAX_MARKETS and md._control.empty() and md.transport is None
+
+
+async def test_a_market_past_max_markets_is_refused_unsubscribed():
+    async with LighterSimulator(seed=3) as sim:
+        c = LighterConnector(endpoints=LighterEndpoints(sim.rest_url, sim.ws_url), max_markets=2)
+        await c.connect()
+        try:
+            await c.add_book("ETH-USDC")
+            await c.add_trades("ETH-USDC", lambda t: None)
+            await c.add_book("BTC-USDC")
+            await wait_for(lambda: sum(1 for ch, _ in sim.stream.subscribes) == 3, 30)
+            with pytest.raises(ValueError, match="max_markets=2"):
+                await c.add_book("CRV-USDC")
+            with pytest.raises(ValueError, match="max_markets=2"):
+                await c.add_trades("CRV-USDC", lambda t: None)
+            # the refused market never reaches the venue: a book added on a market already there does, after
+            await c.add_book("BTC-USDC", lambda b: None)
+            await c.add_trades("BTC-USDC", lambda t: None)
+            await wait_for(lambda: sum(1 for ch, _ in sim.stream.subscribes) == 4, 30)
+            assert not any("/36" in ch or ":36" in ch for ch, _ in sim.stream.subscribes)
+            assert c.health()["market"]["markets"] == 2 and len(c.health()["books"]) == 2
+        finally:
+            await c.disconnect()

@@ -31,6 +31,7 @@ from . import parse
 from .auth import AuthTokens
 from .errors import permanent_auth_failure
 from .http import LighterHttp
+from .limits import MAX_MARKETS
 from .nonce import NonceLane
 from .settings import check_private_key
 from .urls import ENVIRONMENTS, LighterEndpoints
@@ -55,7 +56,7 @@ class LighterConnector(BaseConnector):
                  timeout_s: float = 10.0, account_index: Optional[int] = None, api_key_index: Optional[int] = None,
                  api_private_key: Optional[str] = None, token_lifetime_s: float = 7 * 3600,
                  tx_over_ws: bool = True, tier: Optional[str] = None,
-                 max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES):
+                 max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES, max_markets: int = MAX_MARKETS):
         super().__init__()
         if config is not None:  # the engine's Settings or this venue's LighterSettings; keywords win
             own = venue_settings(config, self.name)
@@ -74,7 +75,7 @@ class LighterConnector(BaseConnector):
         if tier is not None:
             self.http.budget.set_tier(tier)
         self._tier_known = tier is not None  # else read from accountLimits when trading starts
-        self.market = LighterMarketData(self.endpoints.ws, max_frame_bytes=max_frame_bytes)
+        self.market = LighterMarketData(self.endpoints.ws, max_frame_bytes=max_frame_bytes, max_markets=max_markets)
         self.markets: dict[str, dict] = {}  # native symbol -> orderBookDetails row
         self.by_id: dict[int, dict] = {}  # market_id -> the same row
         self.symbols = SymbolMap("lighter")

@@ -5,6 +5,11 @@ Two budgets, both per L1 address: REST requests to /api/v1 (sendTx/sendTxBatch e
 requests per rolling minute whatever they are, the paid tiers a weighted budget; the venue sends no
 rate-limit headers, so the buckets are our only view. The tier is read from ``accountLimits.user_tier`` when
 trading starts; until then the Standard budget applies (the smallest, so nothing we send can be over it).
+
+The WebSocket limits per IP (docs/lighter.md, "Rate limits") are data here too: the connector opens one
+stream connection (``MAX_CONNECTIONS``) and subscribes each market's book and, if asked, its trades on it,
+plus the account stream's two channels, so at most ``MAX_MARKETS`` markets fit under the venue's 500
+subscriptions per connection; more are refused with a ValueError before anything is subscribed.
 """
 from __future__ import annotations
 
@@ -48,3 +53,24 @@ class TierLimits:
 
     def status(self) -> dict:
         return {"tier": self.tier, "rest": self.rest.status(), "tx": self.tx.status()}
+
+
+# WebSocket, per IP (docs/lighter.md, "Rate limits")
+WS_CONNECTIONS_PER_IP = 200
+WS_NEW_CONNECTIONS_PER_MINUTE = 80
+WS_SUBSCRIPTIONS_PER_CONNECTION = 500
+WS_CLIENT_MESSAGES_PER_MINUTE = 200  # subscribe, unsubscribe, pong...; sendtx frames are not counted
+WS_INFLIGHT_MESSAGES = 50  # unacknowledged client messages
+MAX_CONNECTIONS = 1  # stream connections one connector opens (books, trades, account and transactions share it)
+ACCOUNT_CHANNELS = 2  # account_all_orders and account_all_positions
+SUBSCRIPTIONS_PER_MARKET = 2  # order_book and trade
+MAX_MARKETS = (WS_SUBSCRIPTIONS_PER_CONNECTION - ACCOUNT_CHANNELS) // SUBSCRIPTIONS_PER_MARKET  # 249
+
+
+def check_max_markets(max_markets: int) -> int:
+    """``max_markets`` if the connection can carry that many markets under the venue's limits, else ValueError."""
+    if not 1 <= max_markets <= MAX_MARKETS:
+        raise ValueError(f"lighter: max_markets={max_markets}; one connection carries 1 to {MAX_MARKETS} markets "
+                         f"(the venue allows {WS_SUBSCRIPTIONS_PER_CONNECTION} subscriptions per connection: "
+                         f"{SUBSCRIPTIONS_PER_MARKET} per market and {ACCOUNT_CHANNELS} for the account)")
+    return max_markets

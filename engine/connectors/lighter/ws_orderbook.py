@@ -35,13 +35,14 @@ from engine.errors import RateLimitExceededError, WebSocketDisconnectedError
 from engine.ratelimit import RateLimits
 
 from .errors import lighter_error, permanent_auth_failure
+from .limits import MAX_MARKETS, WS_CLIENT_MESSAGES_PER_MINUTE, check_max_markets
 from .ws_tx import WsTxSender
 
 _ws = load("engine._ws")
 log = logging.getLogger("engine.lighter.ws")
 # the venue takes at most 200 client messages a minute per IP (30009 beyond; sendtx frames excluded): every
 # subscribe, unsubscribe and pong goes through this budget, in order
-CONTROL_PER_MINUTE = 200
+CONTROL_PER_MINUTE = WS_CLIENT_MESSAGES_PER_MINUTE
 CONTROL_BACKOFF_S = 10.0  # after the venue said "too many messages"
 SHUTDOWN_LEAD_MAX_S = 5.0  # after a shutdown notice, leave at half the notice, at most this late
 
@@ -63,7 +64,8 @@ class LighterBook:
 class LighterMarketData:
     def __init__(self, ws_url: str, *, reconnect: Optional[ReconnectPolicy] = None,
                  read_deadline: Optional[ReadDeadline] = None, tx_timeout_s: float = 10.0,
-                 max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES):
+                 max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES, max_markets: int = MAX_MARKETS):
+        self.max_markets = check_max_markets(max_markets)
         if max_frame_bytes < 1:
             raise ValueError(f"lighter: max_frame_bytes must be a positive number of bytes (got {max_frame_bytes})")
         self.ws_url = ws_url
@@ -208,10 +210,22 @@ class LighterMarketData:
         self.listener.register_lighter_book(lb.channel.encode(), lb.book, lb)
 
     # -- public
+    def markets(self) -> set:
+        """Markets with a book or trades on this connection."""
+        return self.books.keys() | self.trade_callbacks.keys()
+
+    def _admit(self, market_id: int) -> None:
+        """Refuse a market past ``max_markets`` (ValueError), before anything is subscribed."""
+        if market_id not in self.markets() and len(self.markets()) >= self.max_markets:
+            raise ValueError(f"lighter: market {market_id} refused: max_markets={self.max_markets} markets already "
+                             f"on the connection (at most {MAX_MARKETS}: the venue's 500 subscriptions per "
+                             f"connection, docs/lighter.md)")
+
     async def add_book(self, market_id: int, symbol: str, price_decimals: int, size_decimals: int,
                        callback: Optional[Callable] = None) -> LighterBook:
         lb = self.books.get(market_id)
         if lb is None:
+            self._admit(market_id)
             lb = LighterBook(market_id, symbol, price_decimals, size_decimals, max_frame_bytes=self.max_frame_bytes)
             self.books[market_id] = lb
             if self.listener is not None:
@@ -222,6 +236,7 @@ class LighterMarketData:
         return lb
 
     async def add_trades(self, market_id: int, callback: Callable) -> None:
+        self._admit(market_id)
         first = market_id not in self.trade_callbacks
         self.trade_callbacks.setdefault(market_id, []).append(callback)
         if first and self.listener is not None:
@@ -235,7 +250,8 @@ class LighterMarketData:
         """The connection as a whole, for the connector's ``health()``: its losses and why, resyncs, and the
         transactions on it (``late_answers``: answers that came after their caller's deadline)."""
         last = self.last_disconnect
-        return {"connected": self.connected.is_set(), "markets": len(self.books), "disconnects": self.disconnects,
+        return {"connected": self.connected.is_set(), "markets": len(self.markets()), "max_markets": self.max_markets,
+                "disconnects": self.disconnects,
                 "stalls": self.stalls, "connect_failures": self.connect_failures,
                 "oversized_frames": self.oversized_frames, "resyncs": self.resyncs,
                 "planned_reconnects": self.planned_reconnects,
