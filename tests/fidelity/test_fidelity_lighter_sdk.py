@@ -74,7 +74,8 @@ def test_signer_orders_cancels_and_auth_token(lighter_sim_thread):
             return order.account_active_orders(authorization=token, account_index=sim.account_index, market_id=ETH)
 
         bid = await best_bid(api)
-        await sent(signer.create_order(market_index=ETH, client_order_index=7, base_amount=100, price=bid - 50,
+        far = bid // 2  # a bid at half the market rests: the random walk never trades down to it
+        await sent(signer.create_order(market_index=ETH, client_order_index=7, base_amount=100, price=far,
                                        is_ask=False, order_type=signer.ORDER_TYPE_LIMIT,
                                        time_in_force=signer.ORDER_TIME_IN_FORCE_POST_ONLY,
                                        order_expiry=signer.DEFAULT_28_DAY_ORDER_EXPIRY))
@@ -83,21 +84,26 @@ def test_signer_orders_cancels_and_auth_token(lighter_sim_thread):
         await sent(signer.cancel_order(market_index=ETH, order_index=resting.order_index))
         await until(active, lambda r: r.orders == [])
 
+        def inactive():
+            return order.account_inactive_orders(authorization=token, account_index=sim.account_index, limit=10)
+
+        assert [o.status for o in (await inactive()).orders if o.client_order_index == 7] == ["canceled"]
+
         await sent(signer.create_market_order(market_index=ETH, client_order_index=9, base_amount=100,
                                               avg_execution_price=bid + 1000, is_ask=False))
-        inactive = await until(
-            lambda: order.account_inactive_orders(authorization=token, account_index=sim.account_index, limit=10),
-            lambda r: any(o.client_order_index == 9 for o in r.orders))
-        assert [o.status for o in inactive.orders if o.client_order_index == 9] == ["filled"]
+        done = await until(inactive, lambda r: any(o.client_order_index == 9 for o in r.orders))
+        assert [o.status for o in done.orders if o.client_order_index == 9] == ["filled"]
 
         for i in (10, 11):
-            await sent(signer.create_order(market_index=ETH, client_order_index=i, base_amount=100, price=bid - 50 - i,
+            await sent(signer.create_order(market_index=ETH, client_order_index=i, base_amount=100, price=far - i,
                                            is_ask=False, order_type=signer.ORDER_TYPE_LIMIT,
                                            time_in_force=signer.ORDER_TIME_IN_FORCE_POST_ONLY,
                                            order_expiry=signer.DEFAULT_28_DAY_ORDER_EXPIRY))
         await until(active, lambda r: len(r.orders) == 2)
         await sent(signer.cancel_all_orders(time_in_force=signer.CANCEL_ALL_TIF_IMMEDIATE, timestamp_ms=0))
         await until(active, lambda r: r.orders == [])
+        assert sorted(o.status for o in (await inactive()).orders if o.client_order_index in (10, 11)) == \
+            ["canceled", "canceled"]
 
     run_sdk(sim, body)
 
