@@ -8,6 +8,10 @@ venues state theirs in it too, e.g. ``engine/connectors/lighter/limits.py``), an
 - debits a request's weight, raw count and order count all at once, or nothing;
 - reconciles with the usage headers the venue names (``usage_headers``: kind -> header template; the
   server is authoritative: other processes on the same IP spend the same budget);
+- counts every row the venue reports in its fixed window as well (Binance's minute, 10 s and day windows
+  start on the UTC clock, not at our first request): what the server reports used stays used until that
+  window ends, however fast the bucket refills, so a budget reported spent is not spent again the same
+  minute;
 - honours a ban (``ban(retry_after)`` after 429/418) until it ends;
 - ``await acquire(...)`` sleeps exactly until the budget allows (one timer, no polling) and serves waiters
   strictly first come, first served, so a large request is not starved by a stream of small ones.
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import time
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Optional
 
@@ -40,10 +45,16 @@ class _Limit:
     limit: int
     bucket: object
     header: str  # lower-case name of the header reporting this limit's usage, "" when none does
+    window_ns: int = 0  # the venue's fixed window (interval * num) in ns
+    window: int = -1  # which window (wall-clock ns // window_ns) ``window_used`` counts
+    window_used: int = 0  # what the server reported used in it, plus what we took since
 
     @property
     def name(self) -> str:
         return f"{self.kind}/{self.interval_num}{_LETTER[self.interval]}"
+
+    def used_in(self, window: int) -> int:
+        return self.window_used if window == self.window else 0
 
 
 class RateLimits:
@@ -52,15 +63,23 @@ class RateLimits:
     ``usage_headers`` maps a kind to the template of the header in which the venue reports what is used of
     it, with ``{num}`` and ``{unit}`` (s, m, h, d) filled from each row: ``"used-{num}{unit}"`` names
     ``used-1m`` for a 1-MINUTE row. Kinds without a template are counted locally only.
+
+    ``wall_clock_ns`` (UTC ns) places the venue's fixed windows; by default ``time.time_ns``, or ``clock_ns``
+    itself when a clock is given (a test's fake clock then drives both). A local clock ahead of the venue's
+    ends a window early; ``window_margin_s`` (default 1 s) holds a reported window that much longer.
     """
 
     def __init__(self, limits: Iterable[Mapping], *, usage_headers: Optional[Mapping[str, str]] = None,
-                 safety: float = 0.95, clock_ns=monotonic_ns):
+                 safety: float = 0.95, clock_ns=monotonic_ns, wall_clock_ns=None, window_margin_s: float = 1.0):
         if not 0 < safety <= 1:
             raise ValueError("safety must be in (0, 1]")
+        if not 0 <= window_margin_s < 60:
+            raise ValueError("window_margin_s must be in [0, 60)")
         self.safety = safety
         self.usage_headers = dict(usage_headers or {})
         self._clock_ns = clock_ns
+        self._wall_ns = wall_clock_ns or (time.time_ns if clock_ns is monotonic_ns else clock_ns)
+        self._margin_ns = int(window_margin_s * 1e9)
         self._limits: list[_Limit] = []
         self._header_names: frozenset = frozenset()
         self.banned_until_ns = 0
@@ -83,7 +102,8 @@ class RateLimits:
             rate = capacity / (_SECONDS[interval] * num)
             template = self.usage_headers.get(kind)
             header = template.format(num=num, unit=_LETTER[interval].lower()).lower() if template else ""
-            out.append(_Limit(kind, interval, num, limit, TokenBucketLimiter(rate, capacity, now=now), header))
+            out.append(_Limit(kind, interval, num, limit, TokenBucketLimiter(rate, capacity, now=now), header,
+                              window_ns=_SECONDS[interval] * num * 1_000_000_000))
         self._limits = out
         self._header_names = frozenset(lim.header for lim in out if lim.header)
 
@@ -100,22 +120,40 @@ class RateLimits:
             return False
         return self._take(weight, orders, self._clock_ns() if now_ns is None else now_ns)
 
+    def _window(self, lim: _Limit, wall: int) -> int:
+        """The venue window ``wall`` falls in, seen ``window_margin_s`` late (a reported window lasts longer)."""
+        return (wall - self._margin_ns) // lim.window_ns
+
+    def _window_wait_s(self, lim: _Limit, cost: int, wall: int) -> float:
+        """Seconds until the venue's window has room for ``cost`` (0 when it has, or the row is not reported)."""
+        if not lim.header:
+            return 0.0
+        w = self._window(lim, wall)
+        if lim.used_in(w) + cost <= lim.bucket.capacity:
+            return 0.0
+        return ((w + 1) * lim.window_ns + self._margin_ns - wall) / 1e9
+
     def _take(self, weight: int, orders: int, now: int) -> bool:
         if now < self.banned_until_ns:
             return False
+        wall = self._wall_ns()
         costs = list(self._costs(weight, orders))
-        if any(lim.bucket.wait_time_at(c, now) > 0 for lim, c in costs):
+        if any(lim.bucket.wait_time_at(c, now) > 0 or self._window_wait_s(lim, c, wall) > 0 for lim, c in costs):
             return False
         for lim, c in costs:
             lim.bucket.try_acquire_at(c, now)
+            if lim.header:
+                w = self._window(lim, wall)
+                lim.window_used, lim.window = lim.used_in(w) + c, w
         return True
 
     def wait_time(self, weight: int = 1, orders: int = 0, *, now_ns: Optional[int] = None) -> float:
-        """Seconds until ``try_acquire(weight, orders)`` would succeed (ban included)."""
+        """Seconds until ``try_acquire(weight, orders)`` would succeed (ban and the venue's windows included)."""
         now = self._clock_ns() if now_ns is None else now_ns
+        wall = self._wall_ns()
         wait = max(0.0, (self.banned_until_ns - now) / 1e9)
         for lim, c in self._costs(weight, orders):
-            wait = max(wait, lim.bucket.wait_time_at(c, now))
+            wait = max(wait, lim.bucket.wait_time_at(c, now), self._window_wait_s(lim, c, wall))
         return wait
 
     def update_from_headers(self, headers: Mapping[str, str]) -> None:
@@ -123,6 +161,7 @@ class RateLimits:
         if not headers or not self._header_names:
             return
         now = self._clock_ns()
+        wall = self._wall_ns()
         names = self._header_names
         lowered = {name: v for name, v in ((k.lower(), v) for k, v in headers.items()) if name in names}
         for lim in self._limits:
@@ -135,6 +174,10 @@ class RateLimits:
                 continue
             # our bucket holds limit * safety; what the server saw used comes off that
             lim.bucket.reconcile_used(used, now)
+            # and stays used until its window ends (the larger count wins: requests we took may not have
+            # reached the server yet, and other processes on the IP count too)
+            w = self._window(lim, wall)
+            lim.window_used, lim.window = max(lim.used_in(w), used), w
 
     def ban(self, retry_after_s: float) -> None:
         """No request until ``retry_after_s`` from now (429/418 ``Retry-After``)."""
@@ -150,7 +193,9 @@ class RateLimits:
 
     def status(self) -> dict:
         now = self._clock_ns()
-        out = {lim.name: {"used": round(lim.bucket.capacity - lim.bucket.available_at(now), 1),
+        wall = self._wall_ns()
+        out = {lim.name: {"used": round(max(lim.bucket.capacity - lim.bucket.available_at(now),
+                                            lim.used_in(self._window(lim, wall)) if lim.header else 0), 1),
                           "limit": lim.limit} for lim in self._limits}
         out["banned_for_s"] = round(max(0.0, (self.banned_until_ns - now) / 1e9), 3)
         out["waiting"] = len(self._waiters)
