@@ -67,3 +67,48 @@ def test_usable_keys_pass(value):
 def test_no_key_is_not_an_error_until_trading():
     assert LighterSettings.from_env({}).api_private_key is None
     LighterConnector()
+
+
+# -- the transaction answer timeout and the deadline margin
+def test_tx_timeout_and_deadline_margin_from_the_environment_reach_the_connector():
+    s = LighterSettings.from_env({"LIGHTER_TX_TIMEOUT_S": "2.5", "LIGHTER_TX_DEADLINE_MARGIN_S": "0"})
+    assert (s.tx_timeout_s, s.tx_deadline_margin_s) == (2.5, 0.0)
+    c = LighterConnector(s)
+    assert c.market.tx.timeout_s == 2.5 and c.tx_deadline_margin_s == 0.0
+    assert c.health()["market"]["tx_timeout_s"] == 2.5
+    c = LighterConnector(s, tx_timeout_s=7, tx_deadline_margin_s=1.5)  # keywords win
+    assert c.market.tx.timeout_s == 7 and c.tx_deadline_margin_s == 1.5
+    d = LighterSettings.from_env({})
+    assert (d.tx_timeout_s, d.tx_deadline_margin_s) == (10.0, 5.0)
+    assert LighterConnector().market.tx.timeout_s == 10.0 and LighterConnector().tx_deadline_margin_s == 5.0
+    assert s.summary()["LIGHTER_TX_TIMEOUT_S"] == 2.5
+
+
+@pytest.mark.parametrize("var, value", [("LIGHTER_TX_TIMEOUT_S", "0"), ("LIGHTER_TX_TIMEOUT_S", "-1"),
+                                        ("LIGHTER_TX_TIMEOUT_S", "121"), ("LIGHTER_TX_TIMEOUT_S", "nan"),
+                                        ("LIGHTER_TX_TIMEOUT_S", "ten"), ("LIGHTER_TX_TIMEOUT_S", "inf"),
+                                        ("LIGHTER_TX_DEADLINE_MARGIN_S", "-0.5"),
+                                        ("LIGHTER_TX_DEADLINE_MARGIN_S", "301"),
+                                        ("LIGHTER_TX_DEADLINE_MARGIN_S", "5s")])
+def test_bad_tx_timing_values_are_refused_without_echo(var, value):
+    with pytest.raises(ConfigError) as exc:
+        LighterSettings.from_env({var: value})
+    text = str(exc.value)
+    assert var in text and "seconds" in text and "\n" not in text
+    assert f"'{value}'" not in text and f"={value}" not in text and f"got {value}" not in text
+
+
+@pytest.mark.parametrize("kw", [{"tx_timeout_s": 0}, {"tx_timeout_s": float("nan")}, {"tx_timeout_s": 1000},
+                                {"tx_timeout_s": True}, {"tx_timeout_s": "x"}, {"tx_deadline_margin_s": -1},
+                                {"tx_deadline_margin_s": 10**6}])
+def test_bad_tx_timing_keywords_are_refused(kw):
+    with pytest.raises(ConfigError, match=next(iter(kw))):
+        LighterConnector(**kw)
+
+
+def test_the_deadline_margin_sets_the_order_deadline():
+    c = LighterConnector(tx_deadline_margin_s=2)
+    c._remember_expiry(42, '{"ExpiredAt": 1000000}')
+    c2 = LighterConnector(tx_deadline_margin_s=0)
+    c2._remember_expiry(42, '{"ExpiredAt": 1000000}')
+    assert c.deadlines.get("42") - c2.deadlines.get("42") == 2000

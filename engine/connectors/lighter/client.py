@@ -33,7 +33,8 @@ from .errors import permanent_auth_failure
 from .http import LighterHttp
 from .limits import MAX_MARKETS
 from .nonce import NonceLane
-from .settings import check_private_key
+from .settings import (DEFAULT_TX_DEADLINE_MARGIN_S, DEFAULT_TX_TIMEOUT_S, MAX_TX_DEADLINE_MARGIN_S, MAX_TX_TIMEOUT_S,
+                       check_private_key, check_seconds)
 from .urls import ENVIRONMENTS, LighterEndpoints
 from .ws_orderbook import LighterMarketData
 
@@ -45,7 +46,6 @@ TYPE_CODES = {OrderType.LIMIT: (0, False), OrderType.LIMIT_MAKER: (0, False), Or
               OrderType.TAKE_PROFIT_MARKET: (4, True), OrderType.TAKE_PROFIT_LIMIT: (5, True)}
 TIF_IOC, TIF_GTT, TIF_POST_ONLY = 0, 1, 2
 EXPIRY_28D = -1  # the signer's "now + 28 days" (a resting or conditional order must carry an expiry)
-TX_EXPIRY_SLACK_MS = 5_000  # the venue's clock may run behind ours
 WS_BATCH_MAX, HTTP_BATCH_MAX = 15, 50  # jsonapi/sendtxbatch takes 15 (asyncapi, nautilus), sendTxBatch 50
 
 
@@ -56,7 +56,8 @@ class LighterConnector(BaseConnector):
                  timeout_s: float = 10.0, account_index: Optional[int] = None, api_key_index: Optional[int] = None,
                  api_private_key: Optional[str] = None, token_lifetime_s: float = 7 * 3600,
                  tx_over_ws: bool = True, tier: Optional[str] = None,
-                 max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES, max_markets: int = MAX_MARKETS):
+                 max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES, max_markets: int = MAX_MARKETS,
+                 tx_timeout_s: Optional[float] = None, tx_deadline_margin_s: Optional[float] = None):
         super().__init__()
         if config is not None:  # the engine's Settings or this venue's LighterSettings; keywords win
             own = venue_settings(config, self.name)
@@ -64,7 +65,16 @@ class LighterConnector(BaseConnector):
             account_index = account_index if account_index is not None else own.account_index
             api_key_index = api_key_index if api_key_index is not None else own.api_key_index
             api_private_key = api_private_key or reveal(own.api_private_key)
+            tx_timeout_s = tx_timeout_s if tx_timeout_s is not None else own.tx_timeout_s
+            if tx_deadline_margin_s is None:
+                tx_deadline_margin_s = own.tx_deadline_margin_s
         check_private_key(api_private_key)  # an unusable key is refused here, before any socket or signer
+        # LighterSettings' docstring says what these two are; checked the same way as the variables
+        tx_timeout_s = check_seconds(DEFAULT_TX_TIMEOUT_S if tx_timeout_s is None else tx_timeout_s,
+                                     "tx_timeout_s (LIGHTER_TX_TIMEOUT_S)", zero_ok=False, hi=MAX_TX_TIMEOUT_S)
+        self.tx_deadline_margin_s = check_seconds(
+            DEFAULT_TX_DEADLINE_MARGIN_S if tx_deadline_margin_s is None else tx_deadline_margin_s,
+            "tx_deadline_margin_s (LIGHTER_TX_DEADLINE_MARGIN_S)", zero_ok=True, hi=MAX_TX_DEADLINE_MARGIN_S)
         self.account_index, self.api_key_index = account_index, api_key_index
         self._private_key = api_private_key
         self.signer = None
@@ -75,7 +85,8 @@ class LighterConnector(BaseConnector):
         if tier is not None:
             self.http.budget.set_tier(tier)
         self._tier_known = tier is not None  # else read from accountLimits when trading starts
-        self.market = LighterMarketData(self.endpoints.ws, max_frame_bytes=max_frame_bytes, max_markets=max_markets)
+        self.market = LighterMarketData(self.endpoints.ws, max_frame_bytes=max_frame_bytes, max_markets=max_markets,
+                                        tx_timeout_s=tx_timeout_s)
         self.markets: dict[str, dict] = {}  # native symbol -> orderBookDetails row
         self.by_id: dict[int, dict] = {}  # market_id -> the same row
         self.symbols = SymbolMap("lighter")
@@ -389,12 +400,12 @@ class LighterConnector(BaseConnector):
 
     def _remember_expiry(self, coi: int, tx_info: str) -> None:
         """The venue cannot execute a transaction after its ExpiredAt (ms, set by the signer library): past
-        it, plus slack for the clocks, an order it has not shown will never exist."""
+        it, plus ``tx_deadline_margin_s`` for the clocks, an order it has not shown will never exist."""
         try:
             expired_at = int(orjson.loads(tx_info)["ExpiredAt"])
         except (ValueError, KeyError, TypeError):
             return
-        self.deadlines.set(str(coi), expired_at + TX_EXPIRY_SLACK_MS)
+        self.deadlines.set(str(coi), expired_at + round(self.tx_deadline_margin_s * 1000))
 
     async def batch_orders(self, creates=(), cancels=()) -> list:
         """Cancels, then creates, as one transaction batch on one key (consecutive nonces; sequenced all or
