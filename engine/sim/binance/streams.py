@@ -176,18 +176,19 @@ class StreamServer:
     def _factory(self, request):
         path = request.path if isinstance(request.path, str) else request.path.decode()
         parts = urlsplit(path)
-        if parts.path.startswith("/ws"):
-            rest = parts.path[3:].strip("/")
-            streams = [s for s in rest.split("/") if s] if rest else []
+        if parts.path == "/ws" or parts.path.startswith("/ws/"):
+            names = [s for s in parts.path[4:].split("/") if s]
             combined = False
-        elif parts.path == "/stream":
-            streams = [s for s in parse_qs(parts.query).get("streams", [""])[0].split("/") if s]
+        elif parts.path in ("/stream", "/stream/"):
+            names = [s for s in parse_qs(parts.query).get("streams", [""])[0].split("/") if s]
             combined = True
         else:
             return None
-        if any(not valid_stream(s, self.ex.markets) for s in streams) or len(streams) > 1024:
+        if len(names) > 1024:
             return None
-        return Conn(self, streams, combined)
+        # A name in the URL that is not a market stream (ccxt.pro's /ws/0, a listen key as in /ws/<listenKey>)
+        # opens a bare connection that the client fills with SUBSCRIBE; it carries no data and is not listed.
+        return Conn(self, [s for s in names if valid_stream(s, self.ex.markets)], combined)
 
     # -- one tick: called by the simulator after the market moved
     def publish(self) -> None:
