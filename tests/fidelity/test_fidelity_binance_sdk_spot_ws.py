@@ -69,7 +69,6 @@ def test_stream_diff_book_depth():
     first_event(lambda c: c.diff_book_depth(symbol="btcusdt", update_speed="100ms"), "depthUpdate")
 
 
-@lacks("<symbol>@trade events (the subscription is acknowledged, no trade is ever sent)")
 def test_stream_trade():
     first_event(lambda c: c.trade(symbol="btcusdt"), "trade")
 

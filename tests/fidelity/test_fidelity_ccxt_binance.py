@@ -111,14 +111,11 @@ async def watch(coro):
         return await call(coro(ex), WATCH_TIMEOUT)
 
 
-@lacks("a stream connect to /ws/<anything> then SUBSCRIBE (ccxt.pro connects to /ws/0, /ws/1, ...; 404 today)")
 async def test_pro_watch_order_book():
     book = await watch(lambda ex: ex.watch_order_book("BTC/USDT"))
     assert book["bids"] and book["asks"]
 
 
-@lacks("a stream connect to /ws/<anything> then SUBSCRIBE (404 today), and <symbol>@trade events (acknowledged, "
-       "never sent)")
 async def test_pro_watch_trades():
     assert await watch(lambda ex: ex.watch_trades("BTC/USDT"))
 

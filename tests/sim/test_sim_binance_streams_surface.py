@@ -50,3 +50,23 @@ async def test_bare_connections_then_subscribe():
                 raise AssertionError("connected to /nope")
         except aiohttp.WSServerHandshakeError:
             pass
+
+
+async def test_trade_frames_one_per_simulated_trade():
+    async with BinanceSimulator(seed=3) as sim, aiohttp.ClientSession() as s:
+        async with s.ws_connect(sim.ws_url + "/stream") as ws:
+            await subscribe(ws, ["btcusdt@trade", "btcusdt@aggTrade"])
+            got = await frames(ws, lambda m: m.get("stream") == "btcusdt@trade", n=3)
+            trades = [m["data"] for m in got]
+            for t in trades:
+                assert set(t) == {"e", "E", "s", "t", "p", "q", "T", "m", "M"}
+                assert t["e"] == "trade" and t["s"] == "BTCUSDT" and isinstance(t["t"], int)
+                assert isinstance(t["p"], str) and isinstance(t["q"], str) and float(t["q"]) > 0
+                assert isinstance(t["m"], bool) and t["T"] <= t["E"]
+            ids = [t["t"] for t in trades]
+            assert ids == sorted(ids) and len(set(ids)) == len(ids)
+            # each trade is the one trade of an aggTrade printed by the simulator
+            by_first = {a.first_id: a for a in sim.exchange.markets["BTCUSDT"].trades}
+            for t in trades:
+                a = by_first[t["t"]]
+                assert t["T"] == a.time_ms and t["m"] == a.buyer_maker

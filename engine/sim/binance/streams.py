@@ -1,7 +1,7 @@
 """The simulator's market streams on a picows server: raw ``/ws/<stream>`` and combined ``/stream?streams=``.
 
 Per 100 ms tick each symbol's book changes are sent as one ``depthUpdate`` (U..u contiguous with the
-previous event), trades as ``aggTrade``, top-of-book changes as ``bookTicker`` (same update-id space as
+previous event), trades as ``aggTrade`` and ``trade``, top-of-book changes as ``bookTicker`` (same update-id space as
 the diffs), partial books as ``@depth5/10/20``. Control messages (SUBSCRIBE, UNSUBSCRIBE,
 LIST_SUBSCRIPTIONS, SET_PROPERTY, GET_PROPERTY) are answered like Binance; more than 5 inbound messages
 per second closes the connection; the server pings every ``ping_interval_s`` and closes a connection that
@@ -237,6 +237,10 @@ class StreamServer:
                     {"e": "aggTrade", "E": E, "s": sym, "a": t.agg_id, "p": sp.px(t.price), "q": sp.qty(t.qty),
                      "f": t.first_id, "l": t.last_id, "T": t.time_ms, "m": t.buyer_maker, "M": True},
                     separators=(",", ":")).encode() for t in trades]
+                # every simulated aggregate holds one trade (f == l), so one @trade frame per aggregate
+                out[f"{s}@trade"] = [json.dumps(
+                    {"e": "trade", "E": E, "s": sym, "t": t.first_id, "p": sp.px(t.price), "q": sp.qty(t.qty),
+                     "T": t.time_ms, "m": t.buyer_maker, "M": True}, separators=(",", ":")).encode() for t in trades]
         if slow:
             self._last_slow = now
         self._send(out)
