@@ -4,6 +4,7 @@ bare connections filled by SUBSCRIBE (ccxt.pro's /ws/0), @trade, @kline_<interva
 simulator"."""
 import asyncio
 import json
+from decimal import Decimal
 
 import aiohttp
 
@@ -70,3 +71,92 @@ async def test_trade_frames_one_per_simulated_trade():
             for t in trades:
                 a = by_first[t["t"]]
                 assert t["T"] == a.time_ms and t["m"] == a.buyer_maker
+
+
+async def test_kline_candles_from_the_simulated_trades():
+    async with BinanceSimulator(seed=3) as sim, aiohttp.ClientSession() as s:
+        async with s.ws_connect(sim.ws_url + "/stream") as ws:
+            await subscribe(ws, ["btcusdt@trade", "btcusdt@kline_1s", "btcusdt@kline_1m"])
+            subscribed = max((t.time_ms for t in sim.exchange.markets["BTCUSDT"].trades), default=0)
+            trades, closed, open_1m = [], None, None
+            loop = asyncio.get_running_loop()
+            end = loop.time() + 60
+            while closed is None or open_1m is None:
+                assert loop.time() < end, "no closed 1s candle with trades after the subscription"
+                m = (await frames(ws, lambda m: "stream" in m))[0]
+                d = m["data"]
+                if m["stream"] == "btcusdt@trade":
+                    trades.append(d)
+                elif m["stream"] == "btcusdt@kline_1m" and not d["k"]["x"]:
+                    open_1m = d
+                elif m["stream"] == "btcusdt@kline_1s" and d["k"]["x"] and d["k"]["n"] and d["k"]["t"] > subscribed:
+                    closed = d
+            k = closed["k"]
+            assert set(closed) == {"e", "E", "s", "k"} and closed["e"] == "kline" and closed["s"] == "BTCUSDT"
+            assert set(k) == {"t", "T", "s", "i", "f", "L", "o", "c", "h", "l", "v", "n", "x", "q", "V", "Q", "B"}
+            assert k["i"] == "1s" and k["T"] == k["t"] + 999 and k["t"] % 1000 == 0
+            mine = [t for t in trades if k["t"] <= t["T"] <= k["T"]]
+            assert mine and k["n"] == len(mine)
+            assert (k["f"], k["L"]) == (mine[0]["t"], mine[-1]["t"])
+            px = [float(t["p"]) for t in mine]
+            assert (float(k["o"]), float(k["c"]), float(k["h"]), float(k["l"])) == (px[0], px[-1], max(px), min(px))
+            assert abs(float(k["v"]) - sum(float(t["q"]) for t in mine)) < 1e-9
+            bought = sum(float(t["q"]) for t in mine if not t["m"])
+            assert abs(float(k["V"]) - bought) < 1e-9
+            k1 = open_1m["k"]
+            assert k1["i"] == "1m" and k1["T"] == k1["t"] + 59_999 and k1["t"] % 60_000 == 0 and not k1["x"]
+            await ws.send_json({"method": "SUBSCRIBE", "params": ["btcusdt@kline_7m"], "id": 9})
+            assert (await frames(ws, lambda m: m.get("id") == 9))[0]["code"] == 2
+
+
+async def test_ticker_mini_ticker_and_avg_price():
+    async with BinanceSimulator(seed=3) as sim, aiohttp.ClientSession() as s:
+        async with s.ws_connect(sim.ws_url + "/ws/0") as ws:
+            await subscribe(ws, ["btcusdt@ticker", "btcusdt@miniTicker", "btcusdt@avgPrice"])
+            got = {}
+            while len(got) < 3:
+                m = (await frames(ws, lambda m: "e" in m))[0]
+                got.setdefault(m["e"], m)
+            t, mini, avg = got["24hrTicker"], got["24hrMiniTicker"], got["avgPrice"]
+            assert set(t) == {"e", "E", "s", "p", "P", "w", "x", "c", "Q", "b", "B", "a", "A", "o", "h", "l",
+                              "v", "q", "O", "C", "F", "L", "n"}
+            assert t["s"] == "BTCUSDT" and t["C"] - t["O"] == 86_400_000 and t["C"] == t["E"]
+            assert float(t["l"]) <= float(t["c"]) <= float(t["h"]) and float(t["b"]) < float(t["a"])
+            assert abs(float(t["p"]) - (float(t["c"]) - float(t["o"]))) < 1e-9
+            if t["n"]:
+                assert t["L"] - t["F"] + 1 == t["n"]
+            assert set(mini) == {"e", "E", "s", "c", "o", "h", "l", "v", "q"} and mini["s"] == "BTCUSDT"
+            assert set(avg) == {"e", "E", "s", "i", "w", "T"} and avg["i"] == "5m" and avg["s"] == "BTCUSDT"
+            # the 24 h figures are the simulator's own trades
+            m = sim.exchange.markets["BTCUSDT"]
+            held = {tr.first_id: tr for tr in m.trades}
+            if t["n"]:
+                assert held[t["F"]].price * m.spec.tick == Decimal(t["o"])
+
+
+async def test_book_ticker_and_depth_1000ms_beside_100ms():
+    async with BinanceSimulator(seed=3) as sim, aiohttp.ClientSession() as s:
+        async with s.ws_connect(sim.ws_url + "/stream?streams=btcusdt@bookTicker") as ws:
+            await subscribe(ws, ["btcusdt@depth", "btcusdt@depth@100ms"])
+            fast, slow, tops = [], [], []
+            while len(slow) < 4 or len(tops) < 2:
+                m = (await frames(ws, lambda m: "stream" in m))[0]
+                {"btcusdt@depth@100ms": fast, "btcusdt@depth": slow, "btcusdt@bookTicker": tops}[m["stream"]].append(
+                    m["data"])
+            for b in tops:
+                assert set(b) == {"u", "s", "b", "B", "a", "A"} and b["s"] == "BTCUSDT"
+                assert float(b["b"]) < float(b["a"])
+            assert tops[0]["u"] < tops[1]["u"]
+            # each 1000 ms diff is exactly the 100 ms diffs since the previous one: same U..u, no gap (the 100 ms
+            # diff of a tick may come after that tick's 1000 ms one, so the last 1000 ms diff is left out)
+            for prev, cur in zip(slow[:3], slow[1:3]):
+                assert cur["e"] == "depthUpdate" and cur["U"] == prev["u"] + 1
+                inside = [d for d in fast if prev["u"] < d["u"] <= cur["u"]]
+                assert inside and inside[0]["U"] == cur["U"] and inside[-1]["u"] == cur["u"]
+                # the 1000 ms diff carries each level's last quantity among them
+                last = {}
+                for d in inside:
+                    for side in ("b", "a"):
+                        for p, q in d[side]:
+                            last[(side, p)] = q
+                assert {(side, p): q for side in ("b", "a") for p, q in cur[side]} == last

@@ -1,8 +1,10 @@
 """The simulator's market streams on a picows server: raw ``/ws/<stream>`` and combined ``/stream?streams=``.
 
 Per 100 ms tick each symbol's book changes are sent as one ``depthUpdate`` (U..u contiguous with the
-previous event), trades as ``aggTrade`` and ``trade``, top-of-book changes as ``bookTicker`` (same update-id space as
-the diffs), partial books as ``@depth5/10/20``. Control messages (SUBSCRIBE, UNSUBSCRIBE,
+previous event; ``@depth`` gathers them per 1000 ms), trades as ``aggTrade`` and ``trade``, top-of-book
+changes as ``bookTicker`` (same update-id space as the diffs), partial books as ``@depth5/10/20``; candles as
+``@kline_<interval>`` and ``@ticker``, ``@miniTicker``, ``@avgPrice`` from the simulated trades. A URL under
+``/ws`` or ``/stream`` naming no market stream opens a bare connection for SUBSCRIBE. Control messages (SUBSCRIBE, UNSUBSCRIBE,
 LIST_SUBSCRIPTIONS, SET_PROPERTY, GET_PROPERTY) are answered like Binance; more than 5 inbound messages
 per second closes the connection; the server pings every ``ping_interval_s`` and closes a connection that
 has not answered within ``pong_timeout_s``; a connection lives at most ``max_connection_s``.
@@ -13,6 +15,7 @@ import asyncio
 import json
 import logging
 import time
+from datetime import datetime, timezone
 from typing import Optional
 from urllib.parse import parse_qs, urlsplit
 
@@ -21,9 +24,13 @@ from picows import WSCloseCode, WSListener, WSMsgType, ws_create_server
 from .exchange import SimExchange
 from .faults import Faults
 from .market import now_ms
+from .rest import INTERVALS_MS
 
 log = logging.getLogger("engine.sim.binance.streams")
 PARTIAL = ("5", "10", "20")
+MONDAY_MS = 4 * 86_400_000  # 1970-01-05, the first Monday after the epoch
+DAY_MS = 86_400_000
+AVG_PRICE_MS = 300_000  # @avgPrice: the 5 minute average
 
 
 def valid_stream(name: str, symbols) -> bool:
@@ -32,10 +39,77 @@ def valid_stream(name: str, symbols) -> bool:
         return False
     if kind in ("depth", "depth@100ms", "depth@1000ms", "aggTrade", "trade", "bookTicker"):
         return True
+    if kind in ("ticker", "miniTicker", "avgPrice"):
+        return True
+    if kind.startswith("kline_") and kind[6:] in INTERVALS_MS:
+        return True
     for n in PARTIAL:
         if kind in (f"depth{n}", f"depth{n}@100ms", f"depth{n}@1000ms"):
             return True
     return False
+
+
+def kline_open(interval: str, ms: int) -> int:
+    """Open time of the candle holding ``ms``: UTC months for 1M, weeks from Monday 00:00 UTC for 1w, and
+    multiples of the interval since the epoch otherwise."""
+    if interval == "1M":
+        d = datetime.fromtimestamp(ms / 1000, timezone.utc)
+        return int(datetime(d.year, d.month, 1, tzinfo=timezone.utc).timestamp() * 1000)
+    step = INTERVALS_MS[interval]
+    if interval == "1w":
+        return (ms - MONDAY_MS) // step * step + MONDAY_MS
+    return ms // step * step
+
+
+def kline_close(interval: str, open_ms: int) -> int:
+    if interval == "1M":
+        d = datetime.fromtimestamp(open_ms / 1000, timezone.utc)
+        y, mo = (d.year + 1, 1) if d.month == 12 else (d.year, d.month + 1)
+        return int(datetime(y, mo, 1, tzinfo=timezone.utc).timestamp() * 1000) - 1
+    return open_ms + INTERVALS_MS[interval] - 1
+
+
+class Candle:
+    """One symbol's current candle of one interval, built from the simulated trades it holds (prices in
+    ticks, quantities in lot steps, quote volume in ticks x steps, all exact integers)."""
+
+    def __init__(self, interval: str, open_ms: int, price: int):
+        self.interval = interval
+        self.t, self.T = open_ms, kline_close(interval, open_ms)
+        self.o = self.h = self.l = self.c = price
+        self.v = self.q = self.V = self.Q = self.n = 0
+        self.f = self.L = -1
+        self.last_agg = 0  # the newest aggregate already counted
+        self.sent_at = 0.0  # monotonic time of the last open-candle frame
+
+    def add(self, t) -> None:
+        if t.agg_id <= self.last_agg:
+            return
+        self.last_agg = t.agg_id
+        if self.n == 0:
+            self.o = self.h = self.l = t.price
+            self.f = t.first_id
+        self.h, self.l, self.c, self.L = max(self.h, t.price), min(self.l, t.price), t.price, t.last_id
+        self.n += t.last_id - t.first_id + 1
+        self.v += t.qty
+        self.q += t.qty * t.price
+        if not t.buyer_maker:  # the taker bought
+            self.V += t.qty
+            self.Q += t.qty * t.price
+
+    def following(self, ms: int) -> "Candle":
+        """The candle holding ``ms``, opening at this one's close price."""
+        nxt = Candle(self.interval, kline_open(self.interval, ms), self.c)
+        nxt.last_agg = self.last_agg
+        return nxt
+
+    def frame(self, sp, E: int, closed: bool) -> bytes:
+        unit = sp.tick * sp.step
+        return json.dumps({"e": "kline", "E": E, "s": sp.symbol, "k": {
+            "t": self.t, "T": self.T, "s": sp.symbol, "i": self.interval, "f": self.f, "L": self.L,
+            "o": sp.px(self.o), "c": sp.px(self.c), "h": sp.px(self.h), "l": sp.px(self.l), "v": sp.qty(self.v),
+            "n": self.n, "x": closed, "q": f"{unit * self.q:.8f}", "V": sp.qty(self.V), "Q": f"{unit * self.Q:.8f}",
+            "B": "0"}}, separators=(",", ":")).encode()
 
 
 class Conn(WSListener):
@@ -152,6 +226,7 @@ class StreamServer:
         self._last_slow = time.monotonic()
         self._bbo: dict[str, tuple] = {}
         self._trade_seen: dict[str, int] = {m: 0 for m in ex.markets}
+        self._candles: dict[tuple, Candle] = {}  # (symbol, interval) -> current candle, while subscribed
         self.sent_diffs = 0
         self.dropped_diffs = 0
         # (symbol, last update id) -> monotonic ns when the diff was written, for end-to-end latency
@@ -196,6 +271,7 @@ class StreamServer:
         E = now_ms()
         out: dict[str, bytes] = {}
         slow = now - self._last_slow >= 1.0
+        wanted = set().union(*(c.streams for c in self.conns))
         for sym, m in self.ex.markets.items():
             s = sym.lower()
             changes = m.drain_changes()
@@ -230,6 +306,9 @@ class StreamServer:
                     {"u": m.update_id, "s": sym, "b": sp.px(bb or 0), "B": sp.qty(bbo[1] or 0),
                      "a": sp.px(ba or 0), "A": sp.qty(bbo[3] or 0)}, separators=(",", ":")).encode()
             trades = [t for t in m.trades if t.agg_id > self._trade_seen[sym]]
+            self._klines(m, s, trades, wanted, now, E, out)
+            if slow:
+                self._tickers(m, s, wanted, E, out)
             if trades:
                 self._trade_seen[sym] = trades[-1].agg_id
                 sp = m.spec
@@ -252,6 +331,80 @@ class StreamServer:
             if len(self.sent_at) > 10_000:  # stamps nobody consumed (symbols without a probe)
                 self.sent_at.clear()
         self._keepalive(now)
+
+    def _klines(self, m, s: str, trades: list, wanted: set, now: float, E: int, out: dict) -> None:
+        """``@kline_<interval>``: the open candle every 1000 ms for 1s and every 2000 ms for the other
+        intervals, and the candle with ``x`` true once a trade or the clock passes its close time."""
+        sym, sp = m.spec.symbol, m.spec
+        for iv in INTERVALS_MS:
+            name = f"{s}@kline_{iv}"
+            if name not in wanted:
+                self._candles.pop((sym, iv), None)
+                continue
+            k = self._candles.get((sym, iv))
+            frames = []
+            if k is None:  # first subscriber: the candle so far, from the trades the market still holds
+                k = Candle(iv, kline_open(iv, E), m.trades[-1].price if m.trades else m.mid)
+                for t in m.trades:
+                    if t.time_ms >= k.t and t.agg_id <= self._trade_seen[sym]:
+                        k.add(t)
+            for t in trades:
+                if t.time_ms < k.t:
+                    continue  # printed before the candle a first subscriber opened
+                if t.time_ms > k.T:
+                    frames.append(k.frame(sp, E, True))
+                    k = k.following(t.time_ms)
+                k.add(t)
+            if E > k.T:
+                frames.append(k.frame(sp, E, True))
+                k = k.following(E)
+            if now - k.sent_at >= (1.0 if iv == "1s" else 2.0):
+                frames.append(k.frame(sp, E, False))
+                k.sent_at = now
+            self._candles[(sym, iv)] = k
+            if frames:
+                out[name] = frames
+
+    @staticmethod
+    def _tickers(m, s: str, wanted: set, E: int, out: dict) -> None:
+        """``@ticker`` and ``@miniTicker`` (the 24 h rolling window) and ``@avgPrice`` (5 minutes), every
+        1000 ms, from the trades the market holds."""
+        names = (f"{s}@ticker", f"{s}@miniTicker", f"{s}@avgPrice")
+        if not wanted.intersection(names):
+            return
+        sp, sym = m.spec, m.spec.symbol
+        unit = sp.tick * sp.step
+        last = m.trades[-1] if m.trades else None
+        price = last.price if last else m.mid
+        win = [t for t in m.trades if t.time_ms > E - DAY_MS]
+        before = [t for t in m.trades if t.time_ms <= E - DAY_MS]
+        o = win[0].price if win else price
+        hi = max((t.price for t in win), default=price)
+        lo = min((t.price for t in win), default=price)
+        v = sum(t.qty for t in win)
+        q = sum(t.qty * t.price for t in win)
+        if names[0] in wanted:
+            bb, ba = m.best_bid() or 0, m.best_ask() or 0
+            out[names[0]] = json.dumps({
+                "e": "24hrTicker", "E": E, "s": sym, "p": sp.px(price - o),
+                "P": f"{(price - o) * 100 / o:.3f}" if o else "0.000",
+                "w": f"{sp.tick * q / v:.8f}" if v else sp.px(price),
+                "x": sp.px(before[-1].price if before else o), "c": sp.px(price),
+                "Q": sp.qty(last.qty if last else 0), "b": sp.px(bb), "B": sp.qty(m.bids.get(bb, 0)),
+                "a": sp.px(ba), "A": sp.qty(m.asks.get(ba, 0)), "o": sp.px(o), "h": sp.px(hi), "l": sp.px(lo),
+                "v": sp.qty(v), "q": f"{unit * q:.8f}", "O": E - DAY_MS, "C": E,
+                "F": win[0].first_id if win else -1, "L": win[-1].last_id if win else -1,
+                "n": sum(t.last_id - t.first_id + 1 for t in win)}, separators=(",", ":")).encode()
+        if names[1] in wanted:
+            out[names[1]] = json.dumps({
+                "e": "24hrMiniTicker", "E": E, "s": sym, "c": sp.px(price), "o": sp.px(o), "h": sp.px(hi),
+                "l": sp.px(lo), "v": sp.qty(v), "q": f"{unit * q:.8f}"}, separators=(",", ":")).encode()
+        if names[2] in wanted:
+            recent = [t for t in win if t.time_ms > E - AVG_PRICE_MS]
+            rv = sum(t.qty for t in recent)
+            w = f"{sp.tick * sum(t.qty * t.price for t in recent) / rv:.8f}" if rv else sp.px(price)
+            out[names[2]] = json.dumps({"e": "avgPrice", "E": E, "s": sym, "i": "5m", "w": w,
+                                        "T": last.time_ms if last else 0}, separators=(",", ":")).encode()
 
     @staticmethod
     def _diff(m, sym: str, changes: list, E: int) -> bytes:
