@@ -73,6 +73,5 @@ def test_stream_trade():
     first_event(lambda c: c.trade(symbol="btcusdt"), "trade")
 
 
-@lacks("the <symbol>@kline_<interval> stream")
 def test_stream_kline():
     first_event(lambda c: c.kline(symbol="btcusdt", interval="1m"), "kline")

@@ -120,12 +120,10 @@ async def test_pro_watch_trades():
     assert await watch(lambda ex: ex.watch_trades("BTC/USDT"))
 
 
-@lacks("a stream connect to /ws/<anything> then SUBSCRIBE (404 today), and the <symbol>@ticker stream")
 async def test_pro_watch_ticker():
     assert (await watch(lambda ex: ex.watch_ticker("BTC/USDT")))["symbol"] == "BTC/USDT"
 
 
-@lacks("a stream connect to /ws/<anything> then SUBSCRIBE (404 today), and the <symbol>@kline_<interval> stream")
 async def test_pro_watch_ohlcv():
     assert await watch(lambda ex: ex.watch_ohlcv("BTC/USDT", "1m"))
 
