@@ -9,10 +9,9 @@ import pytest
 spot = pytest.importorskip("binance_sdk_spot.spot", reason="the fidelity extra (binance-sdk-spot) is not installed")
 
 from engine.sim.binance import BinanceSimulator  # noqa: E402
-from fidelity_env import CALL_TIMEOUT, lacks, shallow  # noqa: E402
+from fidelity_env import ABSENT_WAIT, CALL_TIMEOUT, lacks, shallow  # noqa: E402
 
 FAR_BID = 30000.0  # far below the simulated BTCUSDT market (~60000): a BUY there rests
-STREAM_WAIT = 3.0  # seconds: the simulator ticks every 0.1 s, so a live stream has sent dozens of events by then
 
 
 async def call(coro):
@@ -46,8 +45,9 @@ def test_ws_api_calls():
     asyncio.run(main())
 
 
-def first_event(subscribe, kind: str):
-    """Subscribe with ``subscribe(streams_connection)`` and wait for an event whose ``e`` is ``kind``."""
+def first_event(subscribe, kind: str, wait: float = CALL_TIMEOUT):
+    """Subscribe with ``subscribe(streams_connection)`` and wait up to ``wait`` s for an event whose ``e`` is
+    ``kind``."""
     async def main():
         async with BinanceSimulator(seed=1) as sim:
             client = spot.Spot(config_ws_streams=spot.ConfigurationWebSocketStreams(stream_url=sim.ws_url))
@@ -56,9 +56,9 @@ def first_event(subscribe, kind: str):
             try:
                 stream = await asyncio.wait_for(subscribe(conn), CALL_TIMEOUT)
                 stream.on("message", got.append)
-                end = time.monotonic() + STREAM_WAIT
+                end = time.monotonic() + wait
                 while not any(getattr(m, "e", None) == kind for m in got):
-                    assert time.monotonic() < end, f"no {kind!r} event in {STREAM_WAIT} s"
+                    assert time.monotonic() < end, f"no {kind!r} event in {wait} s"
                     await asyncio.sleep(0.05)
             finally:
                 await asyncio.wait_for(conn.close_connection(close_session=True), CALL_TIMEOUT)
@@ -74,4 +74,4 @@ def test_stream_trade():
 
 
 def test_stream_kline():
-    first_event(lambda c: c.kline(symbol="btcusdt", interval="1m"), "kline")
+    first_event(lambda c: c.kline(symbol="btcusdt", interval="1m"), "kline", ABSENT_WAIT)

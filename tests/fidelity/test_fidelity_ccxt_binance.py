@@ -12,7 +12,7 @@ ccxt_async = pytest.importorskip("ccxt.async_support", reason="the fidelity extr
 ccxt_pro = pytest.importorskip("ccxt.pro", reason="the fidelity extra (ccxt, which includes ccxt.pro) is not installed")
 
 from engine.sim.binance import BinanceSimulator  # noqa: E402
-from fidelity_env import CALL_TIMEOUT, bug, lacks, rewrite_urls, shallow  # noqa: E402
+from fidelity_env import ABSENT_WAIT, CALL_TIMEOUT, bug, lacks, rewrite_urls, shallow  # noqa: E402
 
 SPOT_ONLY = {"fetchMarkets": {"types": ["spot"]}, "fetchMargins": False, "fetchCurrencies": False}
 FAR_BID = 30000.0  # far below the simulated BTCUSDT market (~60000): a BUY there rests
@@ -102,13 +102,13 @@ async def test_orders():
 
 
 # ccxt.pro: market streams over /ws/<n> + SUBSCRIBE, orders over the WS API
-WATCH_TIMEOUT = 10.0
+WATCH_TIMEOUT = 10.0  # a stream the simulator serves answers at its first event: generous costs nothing
 
 
-async def watch(coro):
+async def watch(coro, timeout=WATCH_TIMEOUT):
     async with client(ccxt_pro) as (sim, ex):
         await call(ex.load_markets())
-        return await call(coro(ex), WATCH_TIMEOUT)
+        return await call(coro(ex), timeout)
 
 
 async def test_pro_watch_order_book():
@@ -121,11 +121,11 @@ async def test_pro_watch_trades():
 
 
 async def test_pro_watch_ticker():
-    assert (await watch(lambda ex: ex.watch_ticker("BTC/USDT")))["symbol"] == "BTC/USDT"
+    assert (await watch(lambda ex: ex.watch_ticker("BTC/USDT"), ABSENT_WAIT))["symbol"] == "BTC/USDT"
 
 
 async def test_pro_watch_ohlcv():
-    assert await watch(lambda ex: ex.watch_ohlcv("BTC/USDT", "1m"))
+    assert await watch(lambda ex: ex.watch_ohlcv("BTC/USDT", "1m"), ABSENT_WAIT)
 
 
 @bug("engine/sim/binance/wsapi.py", "the WS API pops returnRateLimits from the params before checking the "
