@@ -6,9 +6,6 @@ import threading
 import pytest
 
 CALL_TIMEOUT = 20.0  # seconds for one client call; generous, for a busy machine
-# seconds a strict-xfail test waits for a stream the simulator lacks (it ticks every 0.1 s: a live stream sends
-# dozens of events in that time); a test whose mark is removed waits CALL_TIMEOUT instead
-ABSENT_WAIT = 3.0
 
 
 class ClientError(AssertionError):

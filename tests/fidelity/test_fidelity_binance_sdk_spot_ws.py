@@ -9,7 +9,7 @@ import pytest
 spot = pytest.importorskip("binance_sdk_spot.spot", reason="the fidelity extra (binance-sdk-spot) is not installed")
 
 from engine.sim.binance import BinanceSimulator  # noqa: E402
-from fidelity_env import ABSENT_WAIT, CALL_TIMEOUT, lacks, shallow  # noqa: E402
+from fidelity_env import CALL_TIMEOUT, shallow  # noqa: E402
 
 FAR_BID = 30000.0  # far below the simulated BTCUSDT market (~60000): a BUY there rests
 
@@ -74,4 +74,4 @@ def test_stream_trade():
 
 
 def test_stream_kline():
-    first_event(lambda c: c.kline(symbol="btcusdt", interval="1m"), "kline", ABSENT_WAIT)
+    first_event(lambda c: c.kline(symbol="btcusdt", interval="1m"), "kline")

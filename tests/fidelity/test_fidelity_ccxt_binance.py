@@ -12,7 +12,7 @@ ccxt_async = pytest.importorskip("ccxt.async_support", reason="the fidelity extr
 ccxt_pro = pytest.importorskip("ccxt.pro", reason="the fidelity extra (ccxt, which includes ccxt.pro) is not installed")
 
 from engine.sim.binance import BinanceSimulator  # noqa: E402
-from fidelity_env import ABSENT_WAIT, CALL_TIMEOUT, bug, lacks, rewrite_urls, shallow  # noqa: E402
+from fidelity_env import CALL_TIMEOUT, bug, lacks, rewrite_urls, shallow  # noqa: E402
 
 SPOT_ONLY = {"fetchMarkets": {"types": ["spot"]}, "fetchMargins": False, "fetchCurrencies": False}
 FAR_BID = 30000.0  # far below the simulated BTCUSDT market (~60000): a BUY there rests
@@ -121,11 +121,11 @@ async def test_pro_watch_trades():
 
 
 async def test_pro_watch_ticker():
-    assert (await watch(lambda ex: ex.watch_ticker("BTC/USDT"), ABSENT_WAIT))["symbol"] == "BTC/USDT"
+    assert (await watch(lambda ex: ex.watch_ticker("BTC/USDT")))["symbol"] == "BTC/USDT"
 
 
 async def test_pro_watch_ohlcv():
-    assert await watch(lambda ex: ex.watch_ohlcv("BTC/USDT", "1m"), ABSENT_WAIT)
+    assert await watch(lambda ex: ex.watch_ohlcv("BTC/USDT", "1m"))
 
 
 @bug("engine/sim/binance/wsapi.py", "the WS API pops returnRateLimits from the params before checking the "
