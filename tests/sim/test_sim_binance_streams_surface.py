@@ -160,3 +160,15 @@ async def test_book_ticker_and_depth_1000ms_beside_100ms():
                         for p, q in d[side]:
                             last[(side, p)] = q
                 assert {(side, p): q for side in ("b", "a") for p, q in cur[side]} == last
+
+
+async def test_kline_closes_on_the_clock_without_trades():
+    async with BinanceSimulator(seed=3) as sim, aiohttp.ClientSession() as s:
+        async with s.ws_connect(sim.ws_url + "/ws/btcusdt@kline_1s") as ws:
+            sim.paused = True  # no more trades: only the clock can close a candle
+            m = sim.exchange.markets["BTCUSDT"]
+            paused_ms = max((t.time_ms for t in m.trades), default=0)
+            last = m.spec.px(m.trades[-1].price if m.trades else m.mid)
+            k = (await frames(ws, lambda d: d["k"]["x"] and d["k"]["t"] > paused_ms + 1000))[0]["k"]
+            assert (k["n"], k["f"], k["L"], k["v"]) == (0, -1, -1, "0.00000000")
+            assert k["o"] == k["h"] == k["l"] == k["c"] == last
