@@ -6,9 +6,20 @@ import asyncio
 import json
 from decimal import Decimal
 
+from pathlib import Path
+
 import aiohttp
+from helpers import shape
 
 from engine.sim.binance import BinanceSimulator
+
+CAPTURED = Path(__file__).resolve().parents[1] / "data" / "binance" / "spot"
+
+
+def captured(name: str) -> dict:
+    """The first frame of a captured binance.com session file (tests/data/binance/SOURCES.md), unwrapped."""
+    frame = json.loads((CAPTURED / name).read_text().splitlines()[0])
+    return frame.get("data", frame)
 
 
 async def frames(ws, want, n: int = 1, timeout: float = 20.0) -> list:
@@ -91,6 +102,7 @@ async def test_kline_candles_from_the_simulated_trades():
                     open_1m = d
                 elif m["stream"] == "btcusdt@kline_1s" and d["k"]["x"] and d["k"]["n"] and d["k"]["t"] > subscribed:
                     closed = d
+            assert shape(closed) == shape(captured("ws_kline_1m_2021-10-12_cryptofeed.jsonl"))
             k = closed["k"]
             assert set(closed) == {"e", "E", "s", "k"} and closed["e"] == "kline" and closed["s"] == "BTCUSDT"
             assert set(k) == {"t", "T", "s", "i", "f", "L", "o", "c", "h", "l", "v", "n", "x", "q", "V", "Q", "B"}
@@ -143,6 +155,7 @@ async def test_book_ticker_and_depth_1000ms_beside_100ms():
                 m = (await frames(ws, lambda m: "stream" in m))[0]
                 {"btcusdt@depth@100ms": fast, "btcusdt@depth": slow, "btcusdt@bookTicker": tops}[m["stream"]].append(
                     m["data"])
+            assert shape(tops[0]) == shape(captured("ws_bookTicker_2021-10-12_cryptofeed.jsonl"))
             for b in tops:
                 assert set(b) == {"u", "s", "b", "B", "a", "A"} and b["s"] == "BTCUSDT"
                 assert float(b["b"]) < float(b["a"])
