@@ -32,10 +32,6 @@ def gap(test_id: str, call, marks):
     return pytest.param(call, id=test_id, marks=marks)
 
 
-EXCHANGE_INFO_ONE_SYMBOL = bug("engine/sim/binance/rest.py", "/api/v3/exchangeInfo ignores symbol=, answering every "
-                                                             "symbol; the venue answers only the one asked for")
-
-
 class SimThread:
     """``with SimThread(BinanceSimulator(seed=1)) as sim:`` runs the simulator on its own event loop in a daemon
     thread, so a blocking client in the test's thread can reach it; leaving the block stops it."""

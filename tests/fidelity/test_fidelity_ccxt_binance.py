@@ -12,7 +12,7 @@ ccxt_async = pytest.importorskip("ccxt.async_support", reason="the fidelity extr
 ccxt_pro = pytest.importorskip("ccxt.pro", reason="the fidelity extra (ccxt, which includes ccxt.pro) is not installed")
 
 from engine.sim.binance import BinanceSimulator  # noqa: E402
-from fidelity_env import CALL_TIMEOUT, bug, lacks, rewrite_urls, shallow  # noqa: E402
+from fidelity_env import CALL_TIMEOUT, lacks, rewrite_urls, shallow  # noqa: E402
 
 SPOT_ONLY = {"fetchMarkets": {"types": ["spot"]}, "fetchMargins": False, "fetchCurrencies": False}
 FAR_BID = 30000.0  # far below the simulated BTCUSDT market (~60000): a BUY there rests
@@ -128,8 +128,6 @@ async def test_pro_watch_ohlcv():
     assert await watch(lambda ex: ex.watch_ohlcv("BTC/USDT", "1m"))
 
 
-@bug("engine/sim/binance/wsapi.py", "the WS API pops returnRateLimits from the params before checking the "
-     "signature, so a client that signs it (the venue signs all params except signature) gets -1022")
 async def test_pro_create_order_ws():
     o = await watch(lambda ex: ex.create_order_ws("BTC/USDT", "limit", "buy", 0.001, FAR_BID))
     assert o["status"] == "open"

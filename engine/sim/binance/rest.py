@@ -181,7 +181,7 @@ class RestApi:
         if self.replay is not None and self.replay.exchange_info is not None:
             return self.replay.exchange_info
         symbols = []
-        for m in self.ex.markets.values():
+        for m in self._listed(p):
             s = m.spec
             symbols.append({
                 "symbol": s.symbol, "status": "TRADING", "baseAsset": s.base, "baseAssetPrecision": 8,
@@ -212,6 +212,24 @@ class RestApi:
                     {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
                     {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 300000}],
                 "exchangeFilters": [], "symbols": symbols}
+
+    def _listed(self, p) -> list:
+        """The markets ``exchangeInfo`` lists: ``symbol=X`` or ``symbols=["X","Y"]`` (in that order), else all;
+        an unknown one is -1121 as on the venue."""
+        if p.get("symbol"):
+            names = [p["symbol"]]
+        elif p.get("symbols"):
+            try:
+                names = json.loads(p["symbols"])
+            except ValueError:
+                names = None
+            if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+                raise SimError(-1100, "Illegal characters found in parameter 'symbols'.")
+        else:
+            return list(self.ex.markets.values())
+        if any(n not in self.ex.markets for n in names):
+            raise SimError(-1121, "Invalid symbol.")
+        return [self.ex.markets[n] for n in dict.fromkeys(names)]
 
     def _market(self, p):
         sym = p.get("symbol")

@@ -118,7 +118,8 @@ class WsApi:
         self.calls[method] += 1
         if isinstance(method, str) and method.startswith("v3/"):
             method = method[3:]
-        rrl = params.pop("returnRateLimits", sess.return_rate_limits) not in (False, "false")
+        # kept in params: a per-request signature covers every parameter but ``signature`` itself
+        rrl = params.get("returnRateLimits", sess.return_rate_limits) not in (False, "false")
         used = None
         try:
             used = self._charge(sess.ip, wsapi_weight(method, params))
