@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import aiohttp
+import pytest
 from helpers import shape
 
 from engine.sim.binance import BinanceSimulator
@@ -185,3 +186,22 @@ async def test_kline_closes_on_the_clock_without_trades():
             k = (await frames(ws, lambda d: d["k"]["x"] and d["k"]["t"] > paused_ms + 1000))[0]["k"]
             assert (k["n"], k["f"], k["L"], k["v"]) == (0, -1, -1, "0.00000000")
             assert k["o"] == k["h"] == k["l"] == k["c"] == last
+
+
+async def test_python_binance_trade_and_kline_sockets_unchanged():
+    pytest.importorskip("binance.ws.streams", reason="python-binance (test extra) not installed")
+    from binance import AsyncClient, BinanceSocketManager
+
+    async with BinanceSimulator(seed=3) as sim:
+        client = AsyncClient(sim.api_key, sim.api_secret)
+        try:
+            bm = BinanceSocketManager(client)
+            bm.STREAM_URL = sim.ws_url + "/"  # configuration only: the client's code is untouched
+            async with bm.trade_socket("BTCUSDT") as ts:
+                trade = await asyncio.wait_for(ts.recv(), 20)
+            async with bm.kline_socket("BTCUSDT", interval="1m") as ks:
+                kline = await asyncio.wait_for(ks.recv(), 20)
+        finally:
+            await client.close_connection()
+        assert trade["e"] == "trade" and trade["s"] == "BTCUSDT"
+        assert kline["e"] == "kline" and kline["k"]["i"] == "1m"
