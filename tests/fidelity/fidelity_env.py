@@ -2,6 +2,7 @@
 venue's base URLs rewritten to a simulator's (the only change a client gets)."""
 import asyncio
 import threading
+import time
 
 import pytest
 
@@ -73,3 +74,11 @@ def rewrite_urls(node, sim):
     if scheme.startswith("ws"):
         return sim.ws_api_url if "/ws-api/" in path + "/" else sim.ws_url + path
     return sim.rest_url + path
+
+
+def with_trades(sim, timeout: float = 30.0):
+    """``sim`` once its simulated BTCUSDT market has traded (so a client's trade lists are not empty)."""
+    deadline = time.monotonic() + timeout
+    while not sim.exchange.markets["BTCUSDT"].trades and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return sim

@@ -76,7 +76,9 @@ class RestApi:
                 ("GET", "/api/v3/account", self.account), ("POST", "/api/v3/order", self.new_order),
                 ("GET", "/api/v3/order", self.query_order), ("DELETE", "/api/v3/order", self.cancel_order),
                 ("GET", "/api/v3/openOrders", self.open_orders), ("DELETE", "/api/v3/openOrders", self.cancel_all),
-                ("GET", "/api/v3/myTrades", self.my_trades)):
+                ("GET", "/api/v3/myTrades", self.my_trades), ("GET", "/api/v3/trades", self.trades),
+                ("GET", "/api/v3/aggTrades", self.agg_trades), ("GET", "/api/v3/allOrders", self.all_orders),
+                ("POST", "/api/v3/order/test", self.order_test)):
             r.add_route(method, path, self._wrap(handler))
 
     def _wrap(self, handler):
@@ -118,6 +120,10 @@ class RestApi:
             return depth_weight(int(params.get("limit", 100) or 100))
         if request.path == "/api/v3/openOrders" and request.method == "GET":
             return 6 if params.get("symbol") else 80
+        if request.path in _TICKERS and not params.get("symbol"):  # every symbol, or a symbols=[...] list
+            return _TICKERS[request.path] if params.get("symbols") else 2 * _TICKERS[request.path]
+        if request.path == "/api/v3/order/test" and params.get("computeCommissionRates") == "true":
+            return 20
         return WEIGHTS.get(key, 1)
 
     def _charge(self, ip: str, weight: int) -> int:
@@ -303,12 +309,16 @@ class RestApi:
         return m.trades[-1].price if m.trades else m.mid
 
     async def ticker_price(self, request, p, q, b):
+        if not p.get("symbol"):  # symbols=[...] or every symbol: a list of the one-symbol answers
+            return [await self.ticker_price(request, {"symbol": m.spec.symbol}, q, b) for m in self._listed(p)]
         if "symbol" in p:
             m = self._market(p)
             return {"symbol": m.spec.symbol, "price": m.spec.px(self._last_price(m))}
         return [{"symbol": m.spec.symbol, "price": m.spec.px(self._last_price(m))} for m in self.ex.markets.values()]
 
     async def book_ticker(self, request, p, q, b):
+        if not p.get("symbol"):  # symbols=[...] or every symbol: a list of the one-symbol answers
+            return [await self.book_ticker(request, {"symbol": m.spec.symbol}, q, b) for m in self._listed(p)]
         def one(m):
             bb, ba = m.best_bid(), m.best_ask()
             return {"symbol": m.spec.symbol, "bidPrice": m.spec.px(bb or 0), "bidQty": m.spec.qty(m.bids.get(bb, 0)),
@@ -318,6 +328,8 @@ class RestApi:
         return [one(m) for m in self.ex.markets.values()]
 
     async def ticker_24hr(self, request, p, q, b):
+        if not p.get("symbol"):  # symbols=[...] or every symbol: a list of the one-symbol answers
+            return [await self.ticker_24hr(request, {"symbol": m.spec.symbol}, q, b) for m in self._listed(p)]
         m = self._market(p)
         s, last = m.spec, self._last_price(m)
         prices = [t.price for t in m.trades] or [last]
@@ -392,6 +404,34 @@ class RestApi:
             out.append(self.ex.order_json(o, "RESULT", cancel_client_id=f"cancel-{o.order_id}"))
         return out
 
+    # the endpoints the WS API serves too: its methods hold their logic (engine/sim/binance/wsapi_methods.py)
+    def _as_wsapi(self):
+        import types
+
+        return types.SimpleNamespace(rest=self, ex=self.ex)
+
+    async def trades(self, request, p, q, b):
+        from .wsapi_methods import trades_recent
+
+        return await trades_recent(self._as_wsapi(), p, None)
+
+    async def agg_trades(self, request, p, q, b):
+        from .wsapi_methods import trades_aggregate
+
+        return await trades_aggregate(self._as_wsapi(), p, None)
+
+    async def all_orders(self, request, p, q, b):
+        from .wsapi_methods import all_orders
+
+        self._signed(request, p, q, b)
+        return await all_orders(self._as_wsapi(), p, None)
+
+    async def order_test(self, request, p, q, b):
+        from .wsapi_methods import order_test
+
+        self._signed(request, p, q, b)
+        return await order_test(self._as_wsapi(), p, None)
+
     async def my_trades(self, request, p, q, b):
         self._signed(request, p, q, b)
         m = self._market(p)
@@ -399,6 +439,10 @@ class RestApi:
         if "orderId" in p:
             rows = [t for t in rows if str(t["orderId"]) == p["orderId"]]
         return rows[-int(p.get("limit", 500) or 500):]
+
+
+# ticker endpoints -> the weight of a symbols=[...] request (every symbol costs twice that)
+_TICKERS = {"/api/v3/ticker/price": 4, "/api/v3/ticker/bookTicker": 4, "/api/v3/ticker/24hr": 40}
 
 
 def _strip_signature(s: str) -> str:

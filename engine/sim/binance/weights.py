@@ -15,7 +15,8 @@ WEIGHTS = {  # (method, path) -> weight (depth and openOrders depend on paramete
     ("GET", "/api/v3/klines"): 2, ("GET", "/api/v3/ticker/price"): 2, ("GET", "/api/v3/ticker/24hr"): 2,
     ("GET", "/api/v3/ticker/bookTicker"): 2, ("GET", "/api/v3/avgPrice"): 2, ("GET", "/api/v3/account"): 20,
     ("GET", "/api/v3/order"): 4, ("POST", "/api/v3/order"): 1, ("DELETE", "/api/v3/order"): 1,
-    ("DELETE", "/api/v3/openOrders"): 1, ("GET", "/api/v3/myTrades"): 20,
+    ("DELETE", "/api/v3/openOrders"): 1, ("GET", "/api/v3/myTrades"): 20, ("GET", "/api/v3/trades"): 25,
+    ("GET", "/api/v3/aggTrades"): 4, ("GET", "/api/v3/allOrders"): 20, ("POST", "/api/v3/order/test"): 1,
 }
 
 # WS API method -> the REST endpoint whose weight it costs (docs/binance.md, "WebSocket API")
