@@ -1,6 +1,7 @@
 """Lighter connector hardening against the Lighter simulator over real sockets: a key the venue refuses for
 good stops the account stream with one AuthenticationError (never a retry loop), health() shows every counter
-of the connection and the account stream, and so on (issue 10)."""
+of the connection and the account stream, oversized frames are counted disconnects, and the published
+limits cap markets before any socket."""
 import asyncio
 import contextlib
 

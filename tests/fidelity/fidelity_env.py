@@ -18,6 +18,14 @@ def shallow(e: BaseException) -> ClientError:
     return ClientError(f"{type(e).__name__}: {e}")
 
 
+async def call(coro, timeout: float = CALL_TIMEOUT):
+    """Await one async client call within ``timeout``; a failure is a ``ClientError`` (type and message)."""
+    try:
+        return await asyncio.wait_for(coro, timeout)
+    except Exception as e:
+        raise shallow(e) from None
+
+
 def lacks(what: str):
     """A strict xfail: the call fails because the simulator lacks ``what``, and passes (failing the test) once built."""
     return pytest.mark.xfail(strict=True, reason=f"the simulator lacks {what}")

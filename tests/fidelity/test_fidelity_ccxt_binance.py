@@ -12,7 +12,7 @@ ccxt_async = pytest.importorskip("ccxt.async_support", reason="the fidelity extr
 ccxt_pro = pytest.importorskip("ccxt.pro", reason="the fidelity extra (ccxt, which includes ccxt.pro) is not installed")
 
 from engine.sim.binance import BinanceSimulator  # noqa: E402
-from fidelity_env import CALL_TIMEOUT, lacks, rewrite_urls, shallow  # noqa: E402
+from fidelity_env import CALL_TIMEOUT, call, lacks, rewrite_urls  # noqa: E402
 
 SPOT_ONLY = {"fetchMarkets": {"types": ["spot"]}, "fetchMargins": False, "fetchCurrencies": False}
 FAR_BID = 30000.0  # far below the simulated BTCUSDT market (~60000): a BUY there rests
@@ -28,13 +28,6 @@ async def client(module=ccxt_async, options=SPOT_ONLY):
             yield sim, ex
         finally:
             await asyncio.wait_for(ex.close(), CALL_TIMEOUT)
-
-
-async def call(coro, timeout=CALL_TIMEOUT):
-    try:
-        return await asyncio.wait_for(coro, timeout)
-    except Exception as e:
-        raise shallow(e) from None
 
 
 async def test_market_data_reads():

@@ -7,7 +7,7 @@ import pytest
 ccxt_async = pytest.importorskip("ccxt.async_support", reason="the fidelity extra (ccxt) is not installed")
 
 from engine.sim.lighter import LighterSimulator  # noqa: E402
-from fidelity_env import CALL_TIMEOUT, lacks, shallow  # noqa: E402
+from fidelity_env import CALL_TIMEOUT, call, lacks  # noqa: E402
 
 
 @contextlib.asynccontextmanager
@@ -19,13 +19,6 @@ async def client():
             yield sim, ex
         finally:
             await asyncio.wait_for(ex.close(), CALL_TIMEOUT)
-
-
-async def call(coro):
-    try:
-        return await asyncio.wait_for(coro, CALL_TIMEOUT)
-    except Exception as e:
-        raise shallow(e) from None
 
 
 async def test_fetch_status_and_time():
