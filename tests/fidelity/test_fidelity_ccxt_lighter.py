@@ -7,7 +7,7 @@ import pytest
 ccxt_async = pytest.importorskip("ccxt.async_support", reason="the fidelity extra (ccxt) is not installed")
 
 from engine.sim.lighter import LighterSimulator  # noqa: E402
-from fidelity_env import CALL_TIMEOUT, call, lacks  # noqa: E402
+from fidelity_env import CALL_TIMEOUT, call  # noqa: E402
 
 
 @contextlib.asynccontextmanager
@@ -27,8 +27,6 @@ async def test_fetch_status_and_time():
         assert await call(ex.fetch_time()) > 0
 
 
-@lacks("/api/v1/assetDetails (404), which ccxt's load_markets reads first (so fetch_order_book, fetch_ticker, "
-       "fetch_ohlcv and every call that needs markets fail too)")
 async def test_load_markets_and_order_book():
     async with client() as (sim, ex):
         markets = await call(ex.load_markets())

@@ -139,6 +139,19 @@ def _ms():
     return int(time.time() * 1000)
 
 
+SERVED = {
+    "exchange_stats": lambda sim, s, api: lighter.OrderApi(api).exchange_stats(),
+    "asset_details": lambda sim, s, api: lighter.OrderApi(api).asset_details(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SERVED))
+def test_served(lighter_sim_thread, name):
+    async def body(signer, api):
+        assert await asyncio.wait_for(SERVED[name](lighter_sim_thread, signer, api), CALL_TIMEOUT)
+    run_sdk(lighter_sim_thread, body)
+
+
 @pytest.mark.parametrize("call", [
     gap("account_orders", lambda sim, s, api: lighter.OrderApi(api).account_orders(
         authorization=_token(s), client_order_indexes="7", account_index=sim.account_index),
@@ -146,10 +159,6 @@ def _ms():
     gap("trades", lambda sim, s, api: lighter.OrderApi(api).trades(
         sort_by="timestamp", limit=10, authorization=_token(s), account_index=sim.account_index),
         lacks("/api/v1/trades (404)")),
-    gap("exchange_stats", lambda sim, s, api: lighter.OrderApi(api).exchange_stats(),
-        lacks("/api/v1/exchangeStats (404)")),
-    gap("asset_details", lambda sim, s, api: lighter.OrderApi(api).asset_details(),
-        lacks("/api/v1/assetDetails (404)")),
     gap("tx_by_hash", lambda sim, s, api: lighter.TransactionApi(api).tx(by="hash", value="00" * 40),
         lacks("/api/v1/tx (404)")),
     gap("fundings", lambda sim, s, api: lighter.CandlestickApi(api).fundings(

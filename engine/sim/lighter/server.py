@@ -29,6 +29,7 @@ from aiohttp import web
 
 from .account_rest import LighterAccountRest
 from .auth import REFUSALS, TokenBook
+from .info_rest import LighterInfoRest
 from .market import DEFAULT_MARKETS, LighterMarket
 from .orders import SimOrders
 from .rest import LighterRest
@@ -64,6 +65,7 @@ class LighterSimulator:
         self.faults: dict = {}
         self.rest = LighterRest(self)
         self.account_rest = LighterAccountRest(self, self.rest)
+        self.info_rest = LighterInfoRest(self, self.rest)
         self.stream = LighterStream(self)
         self._runner: Optional[web.AppRunner] = None
         self._clock: Optional[asyncio.Task] = None
@@ -101,6 +103,7 @@ class LighterSimulator:
         app = web.Application(middlewares=[self._faults_mw])
         self.rest.routes(app)
         self.account_rest.routes(app)
+        self.info_rest.routes(app)
         app.router.add_get("/stream", self.stream.handler)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()
