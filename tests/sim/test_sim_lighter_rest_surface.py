@@ -1,18 +1,31 @@
 """The Lighter simulator's REST surface beyond the order book, over real sockets (aiohttp): assetDetails,
-exchangeStats, each checked against lighter-sdk's models (``from_dict`` with the SDK's required fields) and
-with an error case each."""
+exchangeStats, accountOrders, trades, tx, each checked against lighter-sdk's models (``from_dict`` with the
+SDK's required fields) and with an error case each. Transactions are the SDK-signed samples of
+tests/data/lighter/ re-owned for the simulator's key (test_sim_lighter_account's helpers)."""
+import json
+
 import aiohttp
 import pytest
 
 from engine.sim.lighter import LighterSimulator
+from helpers import wait_for
+from test_sim_lighter_account import send, token, tx
 
 lighter = pytest.importorskip("lighter", reason="the lighter extra (lighter-sdk) is not installed")
 
 
-async def get(sim, path, **params):
+async def get(sim, path, headers=None, **params):
     async with aiohttp.ClientSession() as s:
-        async with s.get(sim.rest_url + path, params=params) as r:
+        async with s.get(sim.rest_url + path, params=params, headers=headers) as r:
             return r.status, await r.json()
+
+
+async def sent(sim, tx_type, info) -> str:
+    """sendTx over REST; the tx hash it answered."""
+    async with aiohttp.ClientSession() as s:
+        status, body = await send(s, sim, tx_type, info)
+    assert (status, body["code"]) == (200, 200), body
+    return body["tx_hash"]
 
 
 async def test_asset_details_lists_usdc_in_the_sdk_shape():
@@ -49,4 +62,83 @@ async def test_exchange_stats_count_the_markets_trades():
 async def test_exchange_stats_for_an_unknown_market_is_20001():
     async with LighterSimulator(seed=1) as sim:
         status, body = await get(sim, "/api/v1/exchangeStats", market_id=99)
+        assert (status, body["code"]) == (400, 20001)
+
+
+async def test_account_orders_finds_orders_by_client_order_index_in_any_status():
+    async with LighterSimulator(seed=1) as sim:
+        await sent(sim, 14, tx(sim, "create_order_limit_post_only", ClientOrderIndex=41, Price=150000))
+        await sent(sim, 14, tx(sim, "create_order_limit_post_only", ClientOrderIndex=42, Price=150100))
+        await wait_for(lambda: len(sim.orders.active()) == 2)
+        idx = next(o["order_index"] for o in sim.orders.active() if o["client_order_index"] == 42)
+        await sent(sim, 15, tx(sim, "cancel_order", MarketIndex=0, Index=idx))
+        await wait_for(lambda: not any(o["client_order_index"] == 42 for o in sim.orders.active()))
+        auth = {"authorization": token(sim)}
+        status, body = await get(sim, "/api/v1/accountOrders", auth, account_index=sim.account_index,
+                                 client_order_indexes="41,42,43")
+        assert status == 200
+        got = lighter.Orders.from_dict(body)
+        assert sorted((o.client_order_index, o.status) for o in got.orders) == [(41, "open"), (42, "canceled")]
+        status, body = await get(sim, "/api/v1/accountOrders", auth, account_index=sim.account_index,
+                                 client_order_indexes="43")
+        assert (status, body["orders"]) == (200, [])
+
+
+async def test_account_orders_errors():
+    async with LighterSimulator(seed=1) as sim:
+        status, body = await get(sim, "/api/v1/accountOrders", {"authorization": token(sim)},
+                                 account_index=sim.account_index, client_order_indexes="x")
+        assert (status, body["code"]) == (400, 20001)
+        status, body = await get(sim, "/api/v1/accountOrders", account_index=sim.account_index,
+                                 client_order_indexes="41")
+        assert body["code"] == 20001  # no token
+        other = sim.account_index + 1  # another account than the token's
+        status, body = await get(sim, "/api/v1/accountOrders", {"authorization": token(sim)},
+                                 account_index=other, client_order_indexes="41")
+        assert (status, body["code"]) == (401, 20013)
+
+
+async def test_trades_lists_the_accounts_fills():
+    async with LighterSimulator(seed=1) as sim:
+        await sent(sim, 14, tx(sim, "create_order_market_ioc", IsAsk=0, Price=310000, BaseAmount=1000,
+                               ClientOrderIndex=51))
+        await wait_for(lambda: sim.orders.history)
+        status, body = await get(sim, "/api/v1/trades", {"authorization": token(sim)}, sort_by="timestamp",
+                                 limit=10, account_index=sim.account_index)
+        assert status == 200
+        got = lighter.Trades.from_dict(body)
+        assert got.trades and all(t.bid_client_id == 51 and t.bid_account_id == sim.account_index
+                                  for t in got.trades)
+        assert sum(float(t.size) for t in got.trades) == 0.1
+        assert got.trades[0].market_symbol == "ETH"
+        status, body = await get(sim, "/api/v1/trades", sort_by="trade_id", limit=5, market_id=0)
+        assert status == 200 and len(lighter.Trades.from_dict(body).trades) <= 5
+
+
+async def test_trades_errors():
+    async with LighterSimulator(seed=1) as sim:
+        status, body = await get(sim, "/api/v1/trades", sort_by="timestamp", limit=10, market_id=99)
+        assert (status, body["code"]) == (400, 20001)  # unknown market
+        status, body = await get(sim, "/api/v1/trades", sort_by="nope", limit=10)
+        assert (status, body["code"]) == (400, 20001)
+        status, body = await get(sim, "/api/v1/trades", {"authorization": "1:2:3:bad"}, sort_by="timestamp",
+                                 limit=10, account_index=sim.account_index)
+        assert body["code"] == 20013
+
+
+async def test_tx_by_hash_reports_the_sequenced_tx():
+    async with LighterSimulator(seed=1) as sim:
+        info = tx(sim, "create_order_limit_post_only", ClientOrderIndex=61, Price=150000)
+        h = await sent(sim, 14, info)
+        await wait_for(lambda: not sim.pending_txs)
+        status, body = await get(sim, "/api/v1/tx", by="hash", value=h)
+        assert status == 200
+        got = lighter.EnrichedTx.from_dict(body)
+        assert (got.hash, got.type, got.status, got.nonce) == (h, 14, 2, info["Nonce"])
+        assert json.loads(got.info)["ClientOrderIndex"] == 61 and json.loads(got.event_info) == {"ae": ""}
+
+
+async def test_tx_by_hash_unknown_hash_is_20001():
+    async with LighterSimulator(seed=1) as sim:
+        status, body = await get(sim, "/api/v1/tx", by="hash", value="00" * 40)
         assert (status, body["code"]) == (400, 20001)

@@ -22,6 +22,7 @@ from decimal import Decimal
 ORDER_TYPES = {0: "limit", 1: "market", 2: "stop-loss", 3: "stop-loss-limit", 4: "take-profit", 5: "take-profit-limit"}
 TIFS = {0: "immediate-or-cancel", 1: "good-till-time", 2: "post-only"}
 ACTIVE = ("open", "pending")
+MAX_HISTORY = 1000
 
 
 class SimOrders:
@@ -35,6 +36,7 @@ class SimOrders:
         self.entry_cost: dict = {}  # market_id -> signed cost of the open position, in price*size units
         self.positions_changed: set = set()
         self.dropped: list = []  # (client_order_index, reason): sequenced txs that produced no order
+        self.history: list = []  # every fill row, oldest first (GET /api/v1/trades), the last MAX_HISTORY
 
     # -- the market moved
     def on_sweep(self, m, side: str, price: int, size: int) -> None:
@@ -229,7 +231,7 @@ class SimOrders:
         ours = {"id": o["order_index"], "client": o["client_order_index"], "account": o["owner_account_index"]}
         other = {"id": 281474976710656 + self.sim.next_fill_id, "client": 0, "account": 1000}
         ask, bid = (ours, other) if o["is_ask"] else (other, ours)
-        self.fills.setdefault(mid, []).append({
+        row = {
             "trade_id": self.sim.next_fill_id, "trade_id_str": str(self.sim.next_fill_id),
             "tx_hash": f"{self.sim.next_fill_id:016x}", "type": "trade", "market_id": mid, "size": spec.sz(size),
             "price": spec.px(price),
@@ -238,7 +240,10 @@ class SimOrders:
             "ask_client_id": ask["client"], "ask_client_id_str": str(ask["client"]), "bid_client_id": bid["client"],
             "bid_client_id_str": str(bid["client"]), "ask_account_id": ask["account"],
             "bid_account_id": bid["account"], "is_maker_ask": o["is_ask"] == maker, "block_height": 510869,
-            "timestamp": ts, "transaction_time": ts * 1000})
+            "timestamp": ts, "transaction_time": ts * 1000}
+        self.fills.setdefault(mid, []).append(row)
+        self.history.append(dict(row))
+        del self.history[:-MAX_HISTORY]
 
     def _touch(self, o: dict) -> None:
         o["updated_at"] = int(time.time())

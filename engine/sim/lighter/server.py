@@ -29,6 +29,7 @@ from aiohttp import web
 
 from .account_rest import LighterAccountRest
 from .auth import REFUSALS, TokenBook
+from .history_rest import LighterHistoryRest
 from .info_rest import LighterInfoRest
 from .market import DEFAULT_MARKETS, LighterMarket
 from .orders import SimOrders
@@ -57,6 +58,7 @@ class LighterSimulator:
         self.trades_sent: dict = {}
         self.next_fill_id = 27_000_000_000
         self.txs: list = []  # (tx_type, tx_info) sequenced, in order
+        self.tx_hashes: dict = {}  # tx_hash -> the record GET /api/v1/tx serves (tx.py remember)
         self.collateral = Decimal("100000")  # USDC
         self.pending_txs: list = []  # sequenced, executed at the next tick (a block later, as on the venue)
         self.orders = SimOrders(self)
@@ -66,6 +68,7 @@ class LighterSimulator:
         self.rest = LighterRest(self)
         self.account_rest = LighterAccountRest(self, self.rest)
         self.info_rest = LighterInfoRest(self, self.rest)
+        self.history_rest = LighterHistoryRest(self, self.rest, self.account_rest)
         self.stream = LighterStream(self)
         self._runner: Optional[web.AppRunner] = None
         self._clock: Optional[asyncio.Task] = None
@@ -104,6 +107,7 @@ class LighterSimulator:
         self.rest.routes(app)
         self.account_rest.routes(app)
         self.info_rest.routes(app)
+        self.history_rest.routes(app)
         app.router.add_get("/stream", self.stream.handler)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()

@@ -79,7 +79,9 @@ def sequence(sim, tx_type: int, tx_info) -> dict:
     info = check_tx(sim, tx_type, tx_info)
     sim.txs.append((tx_type, info))
     sim.pending_txs.append((tx_type, info))
-    return sent_answer()
+    answer = sent_answer()
+    remember(sim, answer["tx_hash"], tx_type, info)
+    return answer
 
 
 MAX_BATCH = 50
@@ -115,7 +117,19 @@ def sequence_batch(sim, tx_types, tx_infos) -> dict:
     sim.pending_txs.extend(checked)
     answer = sent_answer()
     answer["tx_hash"] = [secrets.token_hex(40) for _ in checked]
+    for h, (t, info) in zip(answer["tx_hash"], checked):
+        remember(sim, h, t, info)
     return answer
+
+
+MAX_REMEMBERED = 10_000
+
+
+def remember(sim, tx_hash: str, tx_type: int, info: dict) -> None:
+    """Keep a sequenced tx under its hash for GET /api/v1/tx (the oldest dropped past MAX_REMEMBERED)."""
+    sim.tx_hashes[tx_hash] = {"type": tx_type, "info": info, "queued_at": int(time.time() * 1000)}
+    if len(sim.tx_hashes) > MAX_REMEMBERED:
+        del sim.tx_hashes[next(iter(sim.tx_hashes))]
 
 
 def _peek(raw):
