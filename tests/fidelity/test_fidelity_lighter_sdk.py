@@ -11,7 +11,7 @@ import pytest
 
 lighter = pytest.importorskip("lighter", reason="the lighter extra (lighter-sdk) is not installed")
 
-from fidelity_env import CALL_TIMEOUT, gap, lacks, shallow  # noqa: E402
+from fidelity_env import CALL_TIMEOUT, lacks, shallow  # noqa: E402
 
 ETH = 0  # the simulator's ETH perp market
 
@@ -156,6 +156,9 @@ SERVED = {
     "trades": lambda sim, s, api: lighter.OrderApi(api).trades(
         sort_by="timestamp", limit=10, authorization=_token(s), account_index=sim.account_index),
     "tx_by_hash": lambda sim, s, api: _tx_by_hash(s, api),
+    "fundings": lambda sim, s, api: lighter.CandlestickApi(api).fundings(
+        market_id=ETH, resolution="1h", start_timestamp=_ms() - 5 * 3_600_000, end_timestamp=_ms(), count_back=5),
+    "funding_rates": lambda sim, s, api: lighter.FundingApi(api).funding_rates(),
     "exchange_stats": lambda sim, s, api: lighter.OrderApi(api).exchange_stats(),
     "asset_details": lambda sim, s, api: lighter.OrderApi(api).asset_details(),
 }
@@ -165,19 +168,6 @@ SERVED = {
 def test_served(lighter_sim_thread, name):
     async def body(signer, api):
         assert await asyncio.wait_for(SERVED[name](lighter_sim_thread, signer, api), CALL_TIMEOUT)
-    run_sdk(lighter_sim_thread, body)
-
-
-@pytest.mark.parametrize("call", [
-    gap("fundings", lambda sim, s, api: lighter.CandlestickApi(api).fundings(
-        market_id=ETH, resolution="1h", start_timestamp=_ms() - 5 * 3_600_000, end_timestamp=_ms(), count_back=5),
-        lacks("/api/v1/fundings (404)")),
-    gap("funding_rates", lambda sim, s, api: lighter.FundingApi(api).funding_rates(),
-        lacks("/api/v1/funding-rates (404)")),
-])
-def test_unserved(lighter_sim_thread, call):
-    async def body(signer, api):
-        assert await asyncio.wait_for(call(lighter_sim_thread, signer, api), CALL_TIMEOUT)
     run_sdk(lighter_sim_thread, body)
 
 

@@ -3,6 +3,7 @@ exchangeStats, accountOrders, trades, tx, each checked against lighter-sdk's mod
 SDK's required fields) and with an error case each. Transactions are the SDK-signed samples of
 tests/data/lighter/ re-owned for the simulator's key (test_sim_lighter_account's helpers)."""
 import json
+import time
 
 import aiohttp
 import pytest
@@ -142,3 +143,45 @@ async def test_tx_by_hash_unknown_hash_is_20001():
     async with LighterSimulator(seed=1) as sim:
         status, body = await get(sim, "/api/v1/tx", by="hash", value="00" * 40)
         assert (status, body["code"]) == (400, 20001)
+
+
+async def test_fundings_hourly_over_a_time_range_and_count_back():
+    async with LighterSimulator(seed=1) as sim:
+        end = 1_764_720_000_000  # a whole hour (ms)
+        status, body = await get(sim, "/api/v1/fundings", market_id=0, resolution="1h",
+                                 start_timestamp=end - 5 * 3_600_000 + 1, end_timestamp=end, count_back=0)
+        assert status == 200
+        got = lighter.Fundings.from_dict(body)
+        assert [f.timestamp for f in got.fundings] == [end // 1000 - 3600 * k for k in (4, 3, 2, 1, 0)]
+        assert all(f.direction == ("long" if float(f.rate) >= 0 else "short") for f in got.fundings)
+        status, last2 = await get(sim, "/api/v1/fundings", market_id=0, resolution="1h",
+                                  start_timestamp=0, end_timestamp=end, count_back=2)
+        assert [f["timestamp"] for f in last2["fundings"]] == [end // 1000 - 3600, end // 1000]
+        assert last2["fundings"][-1] == body["fundings"][-1]  # the same hour, the same rate
+        status, day = await get(sim, "/api/v1/fundings", market_id=0, resolution="1d",
+                                start_timestamp=end - 86_400_000 * 3, end_timestamp=end, count_back=1)
+        assert len(day["fundings"]) == 1
+
+
+async def test_fundings_unknown_market_is_20001():
+    async with LighterSimulator(seed=1) as sim:
+        status, body = await get(sim, "/api/v1/fundings", market_id=99, resolution="1h", start_timestamp=0,
+                                 end_timestamp=3_600_000, count_back=1)
+        assert (status, body["code"]) == (400, 20001)
+        status, body = await get(sim, "/api/v1/fundings", market_id=0, resolution="5m", start_timestamp=0,
+                                 end_timestamp=3_600_000, count_back=1)
+        assert (status, body["code"]) == (400, 20001)
+
+
+async def test_funding_rates_one_per_market_matching_the_current_hour():
+    async with LighterSimulator(seed=1) as sim:
+        hour = int(time.time() * 1000) // 3_600_000 * 3_600_000
+        status, body = await get(sim, "/api/v1/funding-rates")
+        assert status == 200
+        got = lighter.FundingRates.from_dict(body)
+        assert sorted(r.market_id for r in got.funding_rates) == sorted(sim.markets)
+        eth = next(r for r in got.funding_rates if r.market_id == 0)
+        status, f = await get(sim, "/api/v1/fundings", market_id=0, resolution="1h", start_timestamp=hour,
+                              end_timestamp=hour, count_back=1)
+        if hour == int(time.time() * 1000) // 3_600_000 * 3_600_000:  # the hour did not turn between the reads
+            assert f"{eth.rate:.8f}" == f["fundings"][0]["rate"]
