@@ -33,3 +33,10 @@ async def test_load_markets_and_order_book():
         assert "ETH/USDC:USDC" in markets
         book = await call(ex.fetch_order_book("ETH/USDC:USDC"))
         assert book["bids"] and book["asks"]
+
+
+async def test_fetch_ohlcv_and_ticker():
+    async with client() as (sim, ex):
+        bars = await call(ex.fetch_ohlcv("ETH/USDC:USDC", "1m", limit=10))
+        assert bars and all(len(b) == 6 for b in bars)
+        assert (await call(ex.fetch_ticker("ETH/USDC:USDC")))["symbol"] == "ETH/USDC:USDC"

@@ -171,7 +171,6 @@ def test_served(lighter_sim_thread, name):
     run_sdk(lighter_sim_thread, body)
 
 
-@lacks("/api/v1/candles with count_back=0 and a time range (ccxt's way): it answers no bars")
 def test_candles_by_time_range(lighter_sim_thread):
     async def body(signer, api):
         now = _ms()

@@ -185,3 +185,27 @@ async def test_funding_rates_one_per_market_matching_the_current_hour():
                               end_timestamp=hour, count_back=1)
         if hour == int(time.time() * 1000) // 3_600_000 * 3_600_000:  # the hour did not turn between the reads
             assert f"{eth.rate:.8f}" == f["fundings"][0]["rate"]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/candles", "/api/v1/candlesticks"])
+async def test_candles_with_count_back_0_serve_every_bar_of_the_range(path):
+    async with LighterSimulator(seed=1) as sim:
+        end = 1_764_720_000_000  # a whole hour (ms)
+        status, body = await get(sim, path, market_id=0, resolution="1m", start_timestamp=end - 10 * 60_000,
+                                 end_timestamp=end, count_back=0)
+        assert status == 200
+        bars = body["c"] if path.endswith("candles") else body["candlesticks"]
+        stamps = [b["t"] if "t" in b else b["timestamp"] for b in bars]
+        assert stamps == [end - 60_000 * k for k in range(10, -1, -1)]
+        if path.endswith("candles"):
+            assert lighter.Candles.from_dict(body).c
+        status, capped = await get(sim, path, market_id=0, resolution="1m", start_timestamp=0,
+                                   end_timestamp=end, count_back=0)
+        assert len(capped["c"] if path.endswith("candles") else capped["candlesticks"]) == 500
+
+
+async def test_candles_unknown_market_is_20001():
+    async with LighterSimulator(seed=1) as sim:
+        status, body = await get(sim, "/api/v1/candles", market_id=99, resolution="1m", start_timestamp=0,
+                                 end_timestamp=60_000, count_back=0)
+        assert (status, body["code"]) == (400, 20001)

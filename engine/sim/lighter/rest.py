@@ -176,8 +176,9 @@ class LighterRest:
         m, step = markets[0], self.RESOLUTION_MS[res]
         rng = random.Random(f"{m.spec.market_id}/{res}/{end // step}")
         price = float(m.spec.px(m.mid))
-        rows, t = [], (end // step) * step - (min(count, 500) - 1) * step
-        while t <= end and len(rows) < min(count, 500):
+        n = min(count, 500) if count > 0 else 500  # count_back 0 (ccxt's way): every bar of the range, <= 500
+        rows, t = [], (end // step) * step - (n - 1) * step
+        while t <= end and len(rows) < n:
             if t >= start:
                 o = price
                 c = o * (1 + rng.uniform(-0.001, 0.001))
