@@ -1,12 +1,15 @@
 """sendTx handling in the Lighter simulator: shape checks, per-(account, API key) nonces, the answer.
 
-What is checked: ``tx_type`` is a known L2 transaction, ``tx_info`` is the JSON object the official signer
-produces (AccountIndex, ApiKeyIndex, Nonce, ExpiredAt, Sig, plus the type's own fields; all but Sig are
-integers, else 21101), the key belongs to the account, the nonce is exactly the next one for that key (else
-21104 "invalid nonce", HTTP 400), and the transaction has not expired. What is NOT checked: the Schnorr
-signature itself (the simulator has no Poseidon2/ECgFp5 code; that is the venue's job and the signer
-library's tests). HTTP 200 means "sequenced": the outcome reaches the account channels later, as on the
-real venue.
+What is checked: ``tx_type`` is one of the L2 transactions the official signer produces (``REQUIRED``; the
+numbers and fields are the signer's, docs/lighter.md "Transaction types"), ``tx_info`` is the JSON object it
+produces (the owner, ApiKeyIndex, Nonce, ExpiredAt, Sig, plus the type's own fields; all integers except Sig
+and the ``SHAPED`` fields, else 21101), the key belongs to the account, the nonce is exactly the next one for
+that key (else 21104 "invalid nonce", HTTP 400), and the transaction has not expired. The owner is
+``AccountIndex``, or ``FromAccountIndex`` for Transfer and Withdraw (``OWNER``). A ChangePubKey may name a
+key index the account does not have yet (its nonce starts at 0, what nextNonce answers). What is NOT checked:
+the Schnorr signature itself (the simulator has no Poseidon2/ECgFp5 code; that is the venue's job and the
+signer library's tests). HTTP 200 means "sequenced": the outcome reaches the account channels later, as on
+the real venue.
 """
 from __future__ import annotations
 
@@ -16,15 +19,69 @@ import time
 
 from .auth import REFUSALS
 
+TX_CHANGE_PUB_KEY, TX_CREATE_SUB_ACCOUNT, TX_CREATE_PUBLIC_POOL, TX_UPDATE_PUBLIC_POOL = 8, 9, 10, 11
+TX_TRANSFER, TX_WITHDRAW = 12, 13
 TX_CREATE_ORDER, TX_CANCEL_ORDER, TX_CANCEL_ALL, TX_MODIFY_ORDER = 14, 15, 16, 17
+TX_MINT_SHARES, TX_BURN_SHARES, TX_UPDATE_LEVERAGE = 18, 19, 20
+TX_CREATE_GROUPED_ORDERS, TX_UPDATE_MARGIN = 28, 29
+TX_STAKE_ASSETS, TX_UNSTAKE_ASSETS = 35, 36
+TX_UPDATE_ACCOUNT_CONFIG, TX_UPDATE_ACCOUNT_ASSET_CONFIG, TX_APPROVE_INTEGRATOR = 41, 42, 45
+ORDER_FIELDS = ("MarketIndex", "ClientOrderIndex", "BaseAmount", "Price", "IsAsk", "Type", "TimeInForce",
+                "ReduceOnly", "TriggerPrice", "OrderExpiry")
 REQUIRED = {
-    TX_CREATE_ORDER: ("MarketIndex", "ClientOrderIndex", "BaseAmount", "Price", "IsAsk", "Type", "TimeInForce",
-                      "ReduceOnly", "TriggerPrice", "OrderExpiry"),
+    TX_CHANGE_PUB_KEY: ("PubKey", "L1Sig"),
+    TX_CREATE_SUB_ACCOUNT: (),
+    TX_CREATE_PUBLIC_POOL: ("OperatorFee", "InitialTotalShares", "MinOperatorShareRate"),
+    TX_UPDATE_PUBLIC_POOL: ("PublicPoolIndex", "Status", "OperatorFee", "MinOperatorShareRate"),
+    TX_TRANSFER: ("ToAccountIndex", "AssetIndex", "FromRouteType", "ToRouteType", "Amount", "USDCFee", "Memo",
+                  "L1Sig"),
+    TX_WITHDRAW: ("AssetIndex", "RouteType", "Amount"),
+    TX_CREATE_ORDER: ORDER_FIELDS,
     TX_CANCEL_ORDER: ("MarketIndex", "Index"),
     TX_CANCEL_ALL: ("TimeInForce", "Time"),
     TX_MODIFY_ORDER: ("MarketIndex", "Index", "BaseAmount", "Price", "TriggerPrice"),
+    TX_MINT_SHARES: ("PublicPoolIndex", "ShareAmount"),
+    TX_BURN_SHARES: ("PublicPoolIndex", "ShareAmount"),
+    TX_UPDATE_LEVERAGE: ("MarketIndex", "InitialMarginFraction", "MarginMode"),
+    TX_CREATE_GROUPED_ORDERS: ("GroupingType", "Orders"),
+    TX_UPDATE_MARGIN: ("MarketIndex", "USDCAmount", "Direction"),
+    TX_STAKE_ASSETS: ("StakingPoolIndex", "ShareAmount"),
+    TX_UNSTAKE_ASSETS: ("StakingPoolIndex", "ShareAmount"),
+    TX_UPDATE_ACCOUNT_CONFIG: ("AccountTradingMode",),
+    TX_UPDATE_ACCOUNT_ASSET_CONFIG: ("AssetIndex", "AssetMarginMode"),
+    TX_APPROVE_INTEGRATOR: ("IntegratorAccountIndex", "MaxPerpsTakerFee", "MaxPerpsMakerFee", "MaxSpotTakerFee",
+                            "MaxSpotMakerFee", "ApprovalExpiry", "L1Sig"),
 }
 COMMON = ("AccountIndex", "ApiKeyIndex", "Nonce", "ExpiredAt", "Sig")
+OWNER = {TX_TRANSFER: "FromAccountIndex", TX_WITHDRAW: "FromAccountIndex"}  # else AccountIndex
+GROUP_SIZES = {1: 2, 2: 2, 3: 3}  # GroupingType (OTO, OCO, OTOCO) -> how many orders
+
+
+def _is_int(v) -> bool:
+    return type(v) is int
+
+
+def _orders_ok(v) -> bool:
+    return isinstance(v, list) and all(isinstance(o, dict) and all(_is_int(o.get(k)) for k in ORDER_FIELDS)
+                                       for o in v)
+
+
+# the fields that are not integers, with what they must be: PubKey base64 text, L1Sig a (maybe empty) hex
+# string, Memo 32 bytes as integers, Orders a list of create-order objects
+SHAPED = {
+    "PubKey": lambda v: isinstance(v, str) and bool(v),
+    "L1Sig": lambda v: isinstance(v, str),
+    "Memo": lambda v: isinstance(v, list) and len(v) == 32 and all(_is_int(b) and 0 <= b <= 255 for b in v),
+    "Orders": _orders_ok,
+}
+
+
+def owner_field(tx_type: int) -> str:
+    return OWNER.get(tx_type, "AccountIndex")
+
+
+def common_fields(tx_type: int) -> tuple:
+    return (owner_field(tx_type), *COMMON[1:])
 
 
 class TxError(Exception):
@@ -46,16 +103,20 @@ def check_tx(sim, tx_type: int, tx_info, *, expect_nonce=None, consume: bool = T
         raise TxError(21101, "invalid tx info") from None
     if not isinstance(info, dict):
         raise TxError(21101, "invalid tx info")
-    missing = [k for k in (*COMMON, *REQUIRED[tx_type]) if k not in info]
+    fields = (*common_fields(tx_type), *REQUIRED[tx_type])
+    missing = [k for k in fields if k not in info]
     if missing:
         raise TxError(21101, f"invalid tx info: missing {', '.join(missing)}")
     # the venue decodes tx_info into integer fields: a string, float or bool there is a malformed tx (and would
     # otherwise reach the executor and stop the simulator's clock)
-    bad = [k for k in (*COMMON, *REQUIRED[tx_type]) if k != "Sig" and type(info[k]) is not int]
+    bad = [k for k in fields if k != "Sig" and not SHAPED.get(k, _is_int)(info[k])]
     if bad or not isinstance(info.get("L2TxAttributes") or {}, dict):
         raise TxError(21101, f"invalid tx info: {', '.join(bad) or 'L2TxAttributes'}")
-    key = (info["AccountIndex"], info["ApiKeyIndex"])
-    if key not in sim.nonces:
+    if tx_type == TX_CREATE_GROUPED_ORDERS and GROUP_SIZES.get(info["GroupingType"]) != len(info["Orders"]):
+        raise TxError(21101, "invalid tx info: GroupingType, Orders")
+    key = (info[owner_field(tx_type)], info["ApiKeyIndex"])
+    new_key = tx_type == TX_CHANGE_PUB_KEY and key not in sim.nonces and any(a == key[0] for a, _ in sim.nonces)
+    if key not in sim.nonces and not new_key:
         raise TxError(21109, "api key not found")
     if not isinstance(info["Sig"], str) or not info["Sig"]:
         raise TxError(21120, "invalid signature")
@@ -63,14 +124,14 @@ def check_tx(sim, tx_type: int, tx_info, *, expect_nonce=None, consume: bool = T
         raise TxError(sim.refused_keys[key], REFUSALS[sim.refused_keys[key]])
     if info["ExpiredAt"] < int(time.time() * 1000):
         raise TxError(21110, "transaction expired")
-    if sim.faults.get("nonce_conflict", 0) > 0:  # someone else used the key: the venue moved on
+    if sim.faults.get("nonce_conflict", 0) > 0 and not new_key:  # someone else used the key: the venue moved on
         sim.faults["nonce_conflict"] -= 1
         sim.nonces[key] += 1
         raise TxError(21104, "invalid nonce")
-    if info["Nonce"] != (sim.nonces[key] if expect_nonce is None else expect_nonce):
+    if info["Nonce"] != (sim.nonces.get(key, 0) if expect_nonce is None else expect_nonce):
         raise TxError(21104, "invalid nonce")
     if consume:
-        sim.nonces[key] += 1
+        sim.nonces[key] = sim.nonces.get(key, 0) + 1
     return info
 
 
@@ -106,13 +167,14 @@ def sequence_batch(sim, tx_types, tx_infos) -> dict:
             info = first = check_tx(sim, t, raw, consume=False)
         else:
             owner, nonce = _peek(raw)
-            if owner != (first["AccountIndex"], first["ApiKeyIndex"]):
+            if owner != (first[owner_field(types[0])], first["ApiKeyIndex"]):
                 raise TxError(21121, "batch txs must share account and api key")
             if nonce != first["Nonce"] + i:
                 raise TxError(21105, "batch nonces must increase by one")
             info = check_tx(sim, t, raw, expect_nonce=nonce, consume=False)
         checked.append((t, info))
-    sim.nonces[(first["AccountIndex"], first["ApiKeyIndex"])] += len(checked)
+    first_key = (first[owner_field(types[0])], first["ApiKeyIndex"])
+    sim.nonces[first_key] = sim.nonces.get(first_key, 0) + len(checked)
     sim.txs.extend(checked)
     sim.pending_txs.extend(checked)
     answer = sent_answer()
@@ -135,7 +197,7 @@ def remember(sim, tx_hash: str, tx_type: int, info: dict) -> None:
 def _peek(raw):
     try:
         info = raw if isinstance(raw, dict) else json.loads(raw)
-        return (info.get("AccountIndex"), info.get("ApiKeyIndex")), info.get("Nonce")
+        return (info.get("AccountIndex", info.get("FromAccountIndex")), info.get("ApiKeyIndex")), info.get("Nonce")
     except (TypeError, ValueError, AttributeError):
         return None, None
 
