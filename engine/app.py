@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gzip
 import json
 import math
@@ -22,6 +23,8 @@ from typing import Any, Callable, Optional
 
 from engine.config import Settings
 from engine.connectors.factory import ConnectorFactory
+from engine.models import OrderStatus
+from engine.strategy.loader import one_line
 
 # the example market maker's half spread on the simulators: tight enough that the simulated market trades
 # through the quotes within seconds, so fills and PnL show up in a short run
@@ -34,6 +37,11 @@ class VenueUnavailable(Exception):
 
 class UnknownSymbol(ValueError):
     """A requested symbol is not listed on a venue (known only after connecting to its catalogue)."""
+
+
+class StrategyFailed(ValueError):
+    """A loaded strategy could not be created or started (its ``create`` or ``on_start`` raised); the message
+    is one line naming the strategy and the error."""
 
 
 class RecordingError(ValueError):
@@ -53,44 +61,72 @@ class RunPlan:
     """What ``engine run``/``engine monitor`` will do, decided before anything connects."""
 
     symbols: tuple
-    strategy: str  # "mm" | "monitor" | "none"
+    strategy: str  # "mm" | "monitor" | "none" | the --strategy spec of a plug-in (pkg.module:Class, file.py:Class)
     live: bool
     venues: tuple  # monitored (books, trades, cross-venue gap)
     trading: tuple  # venues the ExecutionEngine trades on
-    quotes: dict  # venue -> the symbols a market maker quotes there (one InventoryMarketMaker per pair)
+    quotes: dict  # venue -> the symbols the strategy trades there (the market maker: one instance per pair)
     notes: tuple = ()  # lines worth telling the user (e.g. a venue that cannot trade here)
+    strategy_class: Optional[type] = None  # the loaded Strategy subclass (None for monitor/none)
+    params: Any = None  # its Params instance, typed as declared
 
 
-def plan_run(settings: Settings, symbols, *, strategy: Optional[str] = None, live: bool = False) -> RunPlan:
-    """Decide venues and trading from the settings; raises ``ConfigError`` (missing live keys) before any I/O."""
-    symbols, strategy = tuple(symbols), strategy or ("monitor" if live else "mm")
+def plan_run(settings: Settings, symbols, *, strategy: Optional[str] = None, live: bool = False,
+             params=None) -> RunPlan:
+    """Decide venues, trading and the strategy from the settings; raises ``ConfigError`` (missing live keys)
+    or its subclass ``StrategyError`` (a strategy that cannot be loaded, an unknown parameter or a bad value)
+    before any I/O. ``strategy`` is the --strategy spec (else ``settings.strategy``, else mm on the
+    simulators and monitor live); ``params`` the --param KEY=VALUE items, which override
+    ``settings.strategy_params`` (environment, then config file)."""
+    from engine.strategy.loader import NO_TRADING, StrategyError, build_params, load_strategy, parse_param_flags
+
+    symbols = tuple(symbols)
+    strategy = (strategy or settings.strategy or ("monitor" if live else "mm")).strip()
+    flags = parse_param_flags(params)
+    cls, chosen = None, None
+    if strategy in NO_TRADING:
+        given = flags or settings.strategy_params
+        if given:
+            name, (_, source) = next(iter(given.items()))
+            raise StrategyError(f"{source}: --strategy {strategy} takes no parameters")
+    else:
+        cls = load_strategy(strategy)
+        # the built-in market maker quotes tighter on the simulators, so fills show up in a short run
+        base = {"half_spread_bps": (str(MM_HALF_SPREAD_BPS), "mm default")} if strategy == "mm" else {}
+        chosen = build_params(cls, [base, settings.strategy_params, flags], label=strategy)
     venues = tuple(dict.fromkeys([*settings.monitor_exchanges, settings.active_exchange]))
     # what trading on each venue needs beyond the base install (the venue's registration says)
-    missing = {v: ConnectorFactory.trading_unavailable(v) for v in venues} if strategy == "mm" else {}
+    missing = {v: ConnectorFactory.trading_unavailable(v) for v in venues} if cls is not None else {}
     notes = [f"{v} is monitored only: trading there needs {why}" for v, why in missing.items() if why]
-    # on the simulators the market maker paper-trades every venue; live, only ACTIVE_EXCHANGE
-    trading = tuple(v for v in venues if strategy == "mm" and (not live or v == settings.active_exchange)
+    # on the simulators the strategy paper-trades every venue; live, only ACTIVE_EXCHANGE
+    trading = tuple(v for v in venues if cls is not None and (not live or v == settings.active_exchange)
                     and not missing.get(v))
     if live:
         for v in trading:
             settings.require_trading_keys(v)
-    per_venue = _market_makers_per_venue(settings.risk.max_orders_per_second, len(trading))
+    burst = getattr(cls, "orders_per_symbol", 0) or 0
+    per_venue = _instances_per_venue(settings.risk.max_orders_per_second, len(trading), burst) if burst \
+        else len(symbols)
     if trading and per_venue < len(symbols):
-        notes.append(f"the market maker quotes {', '.join(symbols[:per_venue])} only: "
+        mm = strategy == "mm"
+        who, what = ("the market maker quotes", "market makers send both quotes") if mm else \
+            (f"{strategy} trades", f"instances send {burst} orders")
+        notes.append(f"{who} {', '.join(symbols[:per_venue])} only: "
                      f"RISK_MAX_ORDERS_PER_SECOND={settings.risk.max_orders_per_second:g} lets "
-                     f"{per_venue * len(trading)} market makers send both quotes at once; set it to "
-                     f"{2 * len(trading) * len(symbols)} to quote every symbol on every venue")
+                     f"{per_venue * len(trading)} {what} at once; set it to "
+                     f"{burst * len(trading) * len(symbols)} to trade every symbol on every venue")
     quotes = {v: tuple(symbols[:per_venue]) for v in trading}
-    return RunPlan(symbols, strategy, live, venues, trading, quotes, tuple(notes))
+    return RunPlan(symbols, strategy, live, venues, trading, quotes, tuple(notes), cls, chosen)
 
 
-def _market_makers_per_venue(max_orders_per_second: float, venues: int) -> int:
-    """How many market makers per venue the order-rate limit lets quote without refusals: all of them tick
-    together and each may send both quotes in one tick, so 2 x their number must fit in one second's rate
-    (more and the first ticks are refused by the RiskManager's order-rate check). At least one per venue."""
+def _instances_per_venue(max_orders_per_second: float, venues: int, burst: int = 2) -> int:
+    """How many instances per venue the order-rate limit lets trade without refusals: all of them tick
+    together and each may send ``burst`` orders in one tick (the market maker: both quotes), so burst x
+    their number must fit in one second's rate (more and the first ticks are refused by the RiskManager's
+    order-rate check). At least one per venue."""
     if venues == 0:
         return 0
-    return max(1, int(max_orders_per_second // 2) // venues)
+    return max(1, int(max_orders_per_second // burst) // venues)
 
 
 async def open_venue(stack: contextlib.AsyncExitStack, name: str, settings: Settings, *, live: bool,
@@ -131,7 +167,8 @@ class EngineSession:
         self.risk = None
         self.execution = None
         self.monitor = None
-        self.market_makers: list = []
+        self.strategies: list = []  # the instances of the plan's strategy class
+        self.market_makers: list = []  # those that are InventoryMarketMaker instances
         self._last_msgs: dict = {}
         self._last_t: Optional[float] = None
 
@@ -162,23 +199,55 @@ class EngineSession:
             await self.execution.start()
             stack.push_async_callback(self.execution.stop)
         self.monitor = CrossVenueMonitor(self.execution, {v: list(plan.symbols) for v in plan.venues})
-        runners = [StrategyRunner(self.monitor, self.connectors)]
-        for v, symbols in plan.quotes.items():
-            for sym in symbols:
-                mm = InventoryMarketMaker(self.execution, v, sym, half_spread_bps=MM_HALF_SPREAD_BPS)
-                self.market_makers.append(mm)
-                runners.append(StrategyRunner(mm, {v: self.connectors[v]}))
-        for r in runners:
-            await r.start()
-            stack.push_async_callback(r.stop)
+        monitor = StrategyRunner(self.monitor, self.connectors)
+        await monitor.start()
+        stack.push_async_callback(monitor.stop)
+        if plan.strategy_class is None or not plan.quotes:
+            return
+        try:
+            self.strategies = list(plan.strategy_class.create(
+                self.execution, {v: list(syms) for v, syms in plan.quotes.items() if syms}, plan.params))
+        except Exception as e:
+            raise StrategyFailed(f"strategy {plan.strategy}: create() failed: {one_line(e)}") from None
+        self.market_makers = [s for s in self.strategies if isinstance(s, InventoryMarketMaker)]
+        for s in self.strategies:
+            runner = StrategyRunner(s, {v: self.connectors[v] for v in s.symbols})
+            try:
+                await runner.start()
+            except Exception as e:
+                raise StrategyFailed(f"strategy {plan.strategy}: starting {s.name} failed: {one_line(e)}") \
+                    from None
+            stack.push_async_callback(runner.stop)
 
     def describe(self) -> dict:
-        """What each strategy watches or trades: {"market_maker": {venue: [symbols]}, "monitor": {...}}."""
+        """What each strategy watches or trades: {"strategy": the plan's name, "market_maker": {venue:
+        [symbols]}, "trading": {venue: [symbols]} (every instance of the strategy), "monitor": {...}}."""
         quotes: dict = {}
         for mm in self.market_makers:
             quotes.setdefault(mm.venue, []).append(mm.symbol)
-        return {"strategy": self.plan.strategy, "market_maker": quotes,
+        trading: dict = {}
+        for s in self.strategies:
+            for v, syms in s.symbols.items():
+                trading.setdefault(v, []).extend(x for x in syms if x not in trading.get(v, ()))
+        return {"strategy": self.plan.strategy, "market_maker": quotes, "trading": trading,
                 "monitor": {v: list(self.plan.symbols) for v in self.plan.venues}}
+
+    def strategy_status(self) -> dict:
+        """The running strategy: its spec, class, parameters (as text) and what each instance reports in
+        its ``status()`` (a dict; the base class reports nothing)."""
+        cls, params = self.plan.strategy_class, self.plan.params
+        out = {"name": self.plan.strategy,
+               "class": None if cls is None else f"{cls.__module__}.{cls.__qualname__}",
+               "params": {} if params is None else {f.name: str(getattr(params, f.name))
+                                                    for f in dataclasses.fields(params)},
+               "instances": []}
+        for s in self.strategies:
+            try:
+                report = s.status()
+            except Exception as e:  # a strategy bug must not end the run
+                report = {"status_error": one_line(e)}
+            out["instances"].append({"name": s.name, "symbols": s.symbols, **report})
+        return out
 
     def status(self) -> dict:
         now = time.monotonic()
@@ -212,8 +281,9 @@ class EngineSession:
                            for v, h in health.items()},
                 "orders": {"sent": len(orders), "open": len(ex.open_orders()),
                            "filled": sum(1 for o in orders if o.filled > 0),
+                           "canceled": sum(1 for o in orders if o.status is OrderStatus.CANCELED),
                            "rejected": sum(r["count"] for r in rejections.values()), "rejections": rejections},
-                "risk": self.risk.status()}
+                "risk": self.risk.status(), "strategy": self.strategy_status()}
 
 
 def _number(x: float) -> Optional[float]:

@@ -2,6 +2,9 @@
 
     engine run [--duration S] [--json]   stream books from the venues and print a status line per second
                                          (against the embedded simulators unless --live)
+    engine run --strategy SPEC [--param k=v ...] [--config F.toml]
+                                         run a strategy: mm, monitor, none, pkg.module:Class or
+                                         path/to/file.py:Class (engine/strategy/loader.py, docs/strategy.md)
     engine monitor [--duration S]        the same books and cross-venue gap, without trading
     engine sim VENUE [...]               run a venue's simulator (prints one JSON line, serves until ^C)
     engine record --out F / replay F     raw frames to JSONL.gz / a recording through the simulator
@@ -97,6 +100,9 @@ def _recording_path(text: str) -> str:
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="engine", description="Low-latency crypto trading engine.")
     p.add_argument("--env-file", help="read KEY=VALUE settings from this file (never read implicitly)")
+    config_help = ("a TOML file of settings (engine, risk, venues, strategy; see engine/config.py); the "
+                   "environment overrides it, flags override both; secrets only from the environment")
+    p.add_argument("--config", default=None, help=config_help)
     p.add_argument("--log-level", type=_log_level, default=None, help="DEBUG, INFO (default), WARNING, ERROR")
     p.add_argument("--log-json", action="store_true", help="log as JSON lines (also ENGINE_LOG_JSON=1)")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -112,9 +118,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print status as JSON lines")
     run.add_argument("--live", action="store_true", help="connect to the real venues instead of the simulators")
     run.add_argument("--interval", type=_seconds("an interval"), default=1.0, help="status refresh in seconds")
-    run.add_argument("--strategy", choices=["mm", "monitor", "none"], default=None,
+    run.add_argument("--strategy", default=None, metavar="SPEC",
                      help="mm: the example inventory-aware market maker, one per venue and symbol (default on "
-                          "the simulator); monitor: books only (default with --live)")
+                          "the simulator); monitor: books only (default with --live); none; or your own: "
+                          "pkg.module:Class or path/to/file.py:Class (default: ENGINE_STRATEGY, else the "
+                          "config file's [strategy] name)")
+    run.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                     help="a strategy parameter, parsed to the type the strategy declares (repeatable; "
+                          "overrides ENGINE_PARAM_<KEY> and the config file's [strategy.params])")
+    run.add_argument("--config", default=argparse.SUPPRESS, help=config_help)
 
     mon = sub.add_parser("monitor", help="stream and compare books on every monitored venue; no trading")
     mon.add_argument("--duration", type=_seconds("a duration", until), default=None)
@@ -122,6 +134,7 @@ def _parser() -> argparse.ArgumentParser:
     mon.add_argument("--json", action="store_true")
     mon.add_argument("--live", action="store_true")
     mon.add_argument("--interval", type=_seconds("an interval"), default=1.0)
+    mon.add_argument("--config", default=argparse.SUPPRESS, help=config_help)
 
     sim = sub.add_parser("sim", help="run an embedded exchange simulator")
     sim.add_argument("exchange", choices=ConnectorFactory.available())
@@ -147,14 +160,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _settings(args):
-    """The Settings from the environment and --env-file; any malformed value or env file is a UsageError."""
-    from engine.config import ConfigError, Settings, read_env_file
+    """The Settings from --config, the environment and --env-file (in rising precedence); any malformed value,
+    env file or config file is a UsageError."""
+    from engine.config import ConfigError, load_settings, read_config_file, read_env_file
 
-    env = dict(os.environ)
     try:
-        if args.env_file:
-            env.update(read_env_file(args.env_file))
-        settings = Settings.from_env(env)
+        config = read_config_file(args.config) if args.config else None
+        env_file = read_env_file(args.env_file) if args.env_file else None
+        settings = load_settings(os.environ, env_file=env_file, config=config)
     except UnicodeDecodeError:
         raise UsageError(f"--env-file {args.env_file} is not UTF-8 text: give a file of KEY=VALUE lines") from None
     except ConfigError as e:
@@ -210,7 +223,8 @@ def _command(args, settings) -> int:
     if args.cmd in ("run", "monitor"):
         try:
             plan = app.plan_run(settings, _symbols(args, settings), live=args.live,
-                                strategy="monitor" if args.cmd == "monitor" else args.strategy)
+                                strategy="monitor" if args.cmd == "monitor" else args.strategy,
+                                params=getattr(args, "param", None))
         except ConfigError as e:
             raise UsageError(str(e)) from None
         for note in plan.notes:
@@ -294,7 +308,7 @@ async def _run(args, settings, plan) -> int:
                                stop=_stop_on_signals(), on_status=show,
                                announce=lambda line: _say(args.cmd, line),
                                on_started=lambda described: _say(args.cmd, _banner(described, plan)))
-    except app.UnknownSymbol as e:
+    except (app.UnknownSymbol, app.StrategyFailed) as e:
         raise UsageError(str(e)) from None
     except app.VenueUnavailable as e:
         print(f"engine: {e}", file=sys.stderr)
@@ -309,6 +323,9 @@ def _banner(described: dict, plan) -> str:
     """Exactly what runs: which symbols the market maker quotes on which venue, what the monitor compares."""
     watched = f"cross-venue monitor on {', '.join(plan.symbols)} across {', '.join(plan.venues)}"
     quotes = described["market_maker"]
+    if plan.strategy not in ("mm", "monitor", "none") and described.get("trading"):
+        per_venue = "; ".join(f"{v}: {', '.join(s)}" for v, s in described["trading"].items())
+        return f"{described['strategy']} trades {per_venue}; {watched}"
     if not quotes:
         return f"{described['strategy']}: {watched}; no trading"
     per_venue = {tuple(s) for s in quotes.values()}

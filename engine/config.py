@@ -8,11 +8,30 @@ it names the variable and the form expected (a value in the wrong variable may b
 
 Each venue's own variables are parsed by its settings class (``engine/connectors/<venue>/settings.py``, a
 ``VenueSettings``), which the factory names; ``Settings.venues`` holds one per registered venue.
+
+A TOML file (``engine --config engine.toml``, read with the standard library's tomllib; ``read_config_file``)
+can hold the same settings; ``load_settings`` layers them: an environment variable (or ``--env-file``)
+overrides the file, the file overrides the defaults, and the CLI's flags override all of them. Secrets
+come only from the environment: a secret key in the file is refused naming the key, never its value.
+The file's form (every key optional)::
+
+    [engine]
+    symbols = ["BTC-USDT"]            # or "BTC-USDT,ETH-USDT"  (ENGINE_SYMBOLS)
+    active_exchange = "..."           # ACTIVE_EXCHANGE; monitor_exchanges, log_level, log_json likewise
+    [risk]
+    max_order_qty = "0.5"             # any field of RiskLimits (RISK_<FIELD>)
+    [venues.<venue>]
+    testnet = true                    # the venue's non-secret settings fields (its env_vars)
+    [strategy]
+    name = "examples/taker.py:Taker"  # what --strategy takes (ENGINE_STRATEGY)
+    [strategy.params]
+    size = "0.01"                     # the strategy's declared parameters (ENGINE_PARAM_<NAME>)
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields
+import re
+from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal, InvalidOperation
 from typing import ClassVar, Mapping, Optional
 
@@ -176,6 +195,9 @@ class Settings:
     risk: RiskLimits = RiskLimits()
     log_json: bool = False
     log_level: str = "INFO"
+    strategy: Optional[str] = None  # ENGINE_STRATEGY: what --strategy takes when it is not given
+    # strategy parameter name -> (text, where it came from), e.g. {"size": ("0.02", "ENGINE_PARAM_SIZE")}
+    strategy_params: dict = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "Settings":
@@ -199,6 +221,9 @@ class Settings:
             risk=RiskLimits(**risk_kw),
             log_json=parse_bool(e, "ENGINE_LOG_JSON", False),
             log_level=_log_level(e, "ENGINE_LOG_LEVEL", "INFO"),
+            strategy=(e.get("ENGINE_STRATEGY") or "").strip() or None,
+            strategy_params={var[len(PARAM_PREFIX):].lower(): (value, var) for var, value in e.items()
+                             if var.startswith(PARAM_PREFIX) and len(var) > len(PARAM_PREFIX)},
         )
 
     def __getattr__(self, name: str):
@@ -229,6 +254,157 @@ class Settings:
             out.update(vs.summary())
         out["ENGINE_SYMBOLS"] = ",".join(self.symbols)
         return out
+
+
+PARAM_PREFIX = "ENGINE_PARAM_"
+# the [engine] table of a config file: key -> the environment variable it stands for
+ENGINE_KEYS = {"active_exchange": "ACTIVE_EXCHANGE", "monitor_exchanges": "MONITOR_EXCHANGES",
+               "symbols": "ENGINE_SYMBOLS", "log_level": "ENGINE_LOG_LEVEL", "log_json": "ENGINE_LOG_JSON"}
+# a key named like this is taken for a secret wherever it appears in a config file
+_SECRET_NAME = re.compile(r"secret|private|password|passphrase|token|^api_?key$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """A checked config file: ``env`` (variable -> text, what the file sets), ``origin`` (variable -> the
+    file's key, for messages) and ``params`` (strategy parameter -> (text, the file's key))."""
+
+    path: str
+    env: dict
+    origin: dict
+    params: dict
+
+
+def read_config_file(path: str) -> ConfigFile:
+    """Parse and check the TOML file at ``path`` (the form is in the module docstring). Raises
+    ``ConfigError`` naming the file and key: a secret (refused before anything else is read), an unknown
+    table or key, a value of the wrong kind."""
+    import tomllib
+
+    try:
+        with open(path, "rb") as f:
+            doc = tomllib.load(f)
+    except OSError as e:
+        raise ConfigError(f"--config {path}: {e.strerror or e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"--config {path} is not TOML: {e}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"--config {path} is not UTF-8 TOML") from None
+    venue_classes = {name: _settings_class(name) for name in _venue_names()}
+    _refuse_secrets(path, doc, venue_classes)
+    env: dict = {}
+    origin: dict = {}
+    params: dict = {}
+
+    def put(var: str, where: str, value) -> None:
+        env[var], origin[var] = _config_text(path, where, value), f"{path} {where}"
+
+    for section, table in doc.items():
+        if section not in ("engine", "risk", "venues", "strategy"):
+            raise ConfigError(f"{path}: unknown table or key {section!r} (the file holds [engine], [risk], "
+                              "[venues.<venue>] and [strategy])")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: {section} must be a table ([{section}])")
+        if section == "engine":
+            for key, value in table.items():
+                if key not in ENGINE_KEYS:
+                    raise ConfigError(f"{path}: [engine] has no key {key!r} (keys: {', '.join(ENGINE_KEYS)})")
+                put(ENGINE_KEYS[key], f"[engine] {key}", value)
+        elif section == "risk":
+            names = [f.name for f in fields(RiskLimits)]
+            for key, value in table.items():
+                if key not in names:
+                    raise ConfigError(f"{path}: [risk] has no key {key!r} (keys: {', '.join(names)})")
+                put("RISK_" + key.upper(), f"[risk] {key}", value)
+        elif section == "venues":
+            for venue, vt in table.items():
+                if venue not in venue_classes:
+                    raise ConfigError(f"{path}: [venues.{venue}] is not a known venue; valid: "
+                                      f"{', '.join(venue_classes)}")
+                if not isinstance(vt, dict):
+                    raise ConfigError(f"{path}: venues.{venue} must be a table ([venues.{venue}])")
+                env_vars = venue_classes[venue].env_vars
+                for key, value in vt.items():
+                    if key not in env_vars:
+                        raise ConfigError(f"{path}: [venues.{venue}] has no key {key!r} (keys: "
+                                          f"{', '.join(k for k in env_vars if k not in venue_classes[venue].secret_fields)})")
+                    put(env_vars[key], f"[venues.{venue}] {key}", value)
+        else:
+            for key, value in table.items():
+                if key == "name":
+                    put("ENGINE_STRATEGY", "[strategy] name", value)
+                elif key == "params" and isinstance(value, dict):
+                    for name, v in value.items():
+                        where = f"[strategy.params] {name}"
+                        params[name] = (_config_text(path, where, v), f"{path} {where}")
+                else:
+                    raise ConfigError(f"{path}: [strategy] has no key {key!r} (keys: name, and the table "
+                                      "[strategy.params])")
+    return ConfigFile(path, env, origin, params)
+
+
+def _settings_class(name: str):
+    from engine.connectors.factory import ConnectorFactory
+
+    return ConnectorFactory.settings_class(name)
+
+
+def _refuse_secrets(path: str, doc: dict, venue_classes: dict) -> None:
+    """A secret anywhere in the file is one ConfigError naming its key (never the value)."""
+    secret_vars = {vs.env_vars[f] for vs in venue_classes.values() for f in vs.secret_fields}
+
+    def walk(table: dict, where: tuple) -> None:
+        for key, value in table.items():
+            var = None
+            if len(where) == 2 and where[0] == "venues" and where[1] in venue_classes:
+                vs = venue_classes[where[1]]
+                if key in vs.secret_fields:
+                    var = vs.env_vars[key]
+            if key.upper() in secret_vars:
+                var = key.upper()
+            if var is not None or _SECRET_NAME.search(key):
+                name = ".".join((*where, key))
+                hint = f"set {var} in the environment" if var else "give it through the environment"
+                raise ConfigError(f"{path}: {name} is a secret: secrets are read only from the environment "
+                                  f"({hint}); remove it from the file")
+            if isinstance(value, dict):
+                walk(value, (*where, key))
+
+    walk(doc, ())
+
+
+def _config_text(path: str, where: str, value) -> str:
+    """A TOML value as the text its environment variable would hold."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float, str)):
+        return str(value)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return ",".join(value)
+    raise ConfigError(f"{path} {where} must be a string, a number, a boolean or a list of strings")
+
+
+def load_settings(environ: Mapping[str, str], *, env_file: Optional[Mapping[str, str]] = None,
+                  config: Optional[ConfigFile] = None) -> Settings:
+    """The Settings from the layers, highest precedence last applied: ``config`` (a checked file), then
+    ``environ``, then ``env_file``'s values. An error caused by a value from the file names the file's key."""
+    env = dict(config.env) if config else {}
+    env.update(environ)
+    env.update(env_file or {})
+    from_file = {var: label for var, label in (config.origin if config else {}).items()
+                 if env.get(var) == config.env[var] and var not in environ and var not in (env_file or {})}
+    try:
+        settings = Settings.from_env(env)
+    except ConfigError as e:
+        text = str(e)
+        for var, label in from_file.items():
+            text = re.sub(rf"\b{var}\b", lambda m, label=label: label, text)
+        raise ConfigError(text) from None
+    if config and config.params:
+        merged = dict(config.params)
+        merged.update(settings.strategy_params)  # ENGINE_PARAM_<NAME> overrides the file
+        settings = replace(settings, strategy_params=merged)
+    return settings
 
 
 def read_env_file(path: str) -> dict:

@@ -1,8 +1,15 @@
-"""The Strategy base class and the runner that wires it to connectors and the ExecutionEngine."""
+"""The Strategy base class and the runner that wires it to connectors and the ExecutionEngine.
+
+A strategy declares its parameters as a frozen dataclass named ``Params`` inside the class (field name,
+type, default); ``engine/strategy/loader.py`` turns ``--param key=value``, ``ENGINE_PARAM_<KEY>`` and a
+config file's ``[strategy.params]`` into one ``Params`` instance, typed as declared, and the strategy
+reads it as ``self.params``. The API is described in docs/strategy.md.
+"""
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from decimal import Decimal
 from typing import Optional
@@ -16,12 +23,29 @@ log = logging.getLogger("engine.strategy")
 class Strategy:
     name = "strategy"
     timer_s = 1.0
+    # how many orders one instance may send at once per venue and symbol (a market maker: its bid and
+    # ask); when set, ``engine run`` gives it only as many symbols as RISK_MAX_ORDERS_PER_SECOND lets
+    # send that burst without refusals (engine/app.py plan_run). 0: no such planning.
+    orders_per_symbol = 0
 
-    def __init__(self, engine: ExecutionEngine, symbols: dict):
-        """``symbols``: venue -> list of unified symbols this strategy watches."""
+    @dataclasses.dataclass(frozen=True)
+    class Params:
+        """No parameters (a subclass declares its own frozen dataclass of the same name)."""
+
+    def __init__(self, engine: ExecutionEngine, symbols: dict, params=None):
+        """``symbols``: venue -> list of unified symbols this strategy watches; ``params``: an instance of
+        the class's ``Params`` (its defaults when None)."""
         self.engine = engine
         self.symbols = symbols
+        self.params = params if params is not None else type(self).Params()
         self.books: dict = {}  # (venue, symbol) -> live compiled book
+
+    @classmethod
+    def create(cls, engine: ExecutionEngine, symbols: dict, params) -> list:
+        """The instances ``engine run`` starts for ``symbols`` (venue -> list of symbols it may trade):
+        one instance watching all of them. A subclass that wants one instance per venue and symbol (the
+        market maker) overrides this."""
+        return [cls(engine, symbols, params)]
 
     # -- callbacks (override)
     def on_book(self, venue: str, symbol: str, book) -> None:
@@ -41,6 +65,11 @@ class Strategy:
 
     async def on_stop(self) -> None:
         pass
+
+    def status(self) -> dict:
+        """Extra keys for this instance's row in the status (``engine run --json``: status["strategy"]
+        ["instances"]); keep it small and JSON-serializable. The base class adds nothing."""
+        return {}
 
     # -- trading
     async def submit(self, venue: str, req: OrderRequest) -> ManagedOrder:

@@ -3,10 +3,13 @@
 Every tick it quotes one post-only bid and ask around the mid: ``half_spread_bps`` away, shifted against
 its inventory (long -> both quotes lower, so it sells more easily and buys less), and sizes shrink on the
 side that would grow the position past ``max_inventory``. Quotes that drifted more than
-``requote_bps`` from where they should be are cancelled and replaced.
+``requote_bps`` from where they should be are cancelled and replaced. Its parameters are ``Params``
+(``engine run --strategy mm --param half_spread_bps=3``); ``create`` makes one instance per venue and
+symbol.
 """
 from __future__ import annotations
 
+import dataclasses
 from decimal import ROUND_DOWN, Decimal
 
 from engine.models import OrderRequest, OrderType, Side
@@ -17,17 +20,34 @@ from .base import Strategy
 class InventoryMarketMaker(Strategy):
     name = "market-maker"
     timer_s = 0.5
+    orders_per_symbol = 2  # a bid and an ask in the same tick
 
-    def __init__(self, engine, venue: str, symbol: str, *, size: Decimal = Decimal("0.01"),
-                 half_spread_bps: Decimal = Decimal("5"), skew_bps_per_unit: Decimal = Decimal("20"),
-                 max_inventory: Decimal = Decimal("0.1"), requote_bps: Decimal = Decimal("2"),
-                 tick: Decimal = Decimal("0.01")):
-        super().__init__(engine, {venue: [symbol]})
+    @dataclasses.dataclass(frozen=True)
+    class Params:
+        size: Decimal = Decimal("0.01")  # base units per quote
+        half_spread_bps: Decimal = Decimal("5")  # each quote's distance from the mid
+        skew_bps_per_unit: Decimal = Decimal("20")  # both quotes move this much against each unit held
+        max_inventory: Decimal = Decimal("0.1")  # no quote that would grow the position past this
+        requote_bps: Decimal = Decimal("2")  # a quote further than this from where it should be is replaced
+        tick: Decimal = Decimal("0.01")  # quotes are rounded down to a multiple of this
+
+    def __init__(self, engine, venue: str, symbol: str, params=None, **overrides):
+        """One quoting instance on ``venue``/``symbol``; ``overrides`` replace fields of ``params``
+        (``InventoryMarketMaker(ex, "binance", "ETH-USDT", size=Decimal("0.02"))``)."""
+        p = params if params is not None else type(self).Params()
+        if overrides:
+            p = dataclasses.replace(p, **overrides)
+        super().__init__(engine, {venue: [symbol]}, p)
         self.venue, self.symbol = venue, symbol
-        self.size, self.half_spread_bps, self.skew = size, half_spread_bps, skew_bps_per_unit
-        self.max_inventory, self.requote_bps, self.tick = max_inventory, requote_bps, tick
+        self.size, self.half_spread_bps, self.skew = p.size, p.half_spread_bps, p.skew_bps_per_unit
+        self.max_inventory, self.requote_bps, self.tick = p.max_inventory, p.requote_bps, p.tick
         self.quotes: dict = {Side.BUY: None, Side.SELL: None}  # side -> ManagedOrder
         self.fills = 0
+
+    @classmethod
+    def create(cls, engine, symbols: dict, params) -> list:
+        """One market maker per venue and symbol."""
+        return [cls(engine, venue, sym, params) for venue, syms in symbols.items() for sym in syms]
 
     def on_order(self, order) -> None:
         if order.request.symbol == self.symbol and order.filled > 0 and order.is_final:
