@@ -247,7 +247,8 @@ async def test_cancel_all_my_trades_and_order_counts():
         assert mine and all(t["orderId"] == market["orderId"] and t["isBuyer"] for t in mine)
         counts = (await api.signed("account.rateLimits.orders"))["result"]
         counts = {(c["interval"], c["intervalNum"]): c["count"] for c in counts}
-        assert counts[("DAY", 1)] == 3 and 1 <= counts[("SECOND", 10)] <= 3  # the 10 s window may turn meanwhile
+        # three orders counted, the market order's first fill took one off again (the 10 s window may turn)
+        assert counts[("DAY", 1)] == 2 and 0 <= counts[("SECOND", 10)] <= 2
         acct = (await api.signed("account.status", {"omitZeroBalances": True}))["result"]
         assert {b["asset"] for b in acct["balances"]} >= {"BTC", "USDT"}
 

@@ -2,7 +2,9 @@
 
 Validation and answers follow Binance's documented rules and error codes (filters -1013, precision -1111,
 balance -2010, unknown order -2011/-2013, duplicate client order id -2010). Every order event is published
-to user-data subscribers as ``executionReport`` + ``outboundAccountPosition``.
+to user-data subscribers as ``executionReport`` + ``outboundAccountPosition``. New orders are counted against
+the account's ORDERS limits (``order_limits``, engine/sim/binance/order_limits.py): refused with -1015 while a
+window is full, counted once accepted, and an order's first fill takes one off again.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from typing import Callable, Optional
 
 from .errors import SimError
 from .market import DEFAULT_SYMBOLS, Fill, Order, SymbolMarket, SymbolSpec, now_ms
+from .order_limits import OrderLimits
 
 COMMISSION = Decimal("0.001")
 TYPES = ("LIMIT", "MARKET", "LIMIT_MAKER", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT")
@@ -42,6 +45,7 @@ class SimExchange:
         self.my_trades: list[dict] = []
         self._ids = itertools.count(1)
         self.listeners: list[Callable[[dict], None]] = []
+        self.order_limits = OrderLimits()  # the account's unfilled order count, shared by REST and the WS API
 
     # -- user-data events
     def _publish(self, event: dict) -> None:
@@ -76,6 +80,8 @@ class SimExchange:
         qty = spec.step * f.qty
         quote = spec.tick * f.price * qty
         base_b, quote_b = self._bal(spec.base), self._bal(spec.quote)
+        if not o.fills:  # its first fill: the order no longer counts against the ORDERS limits
+            self.order_limits.filled()
         if o.side == "BUY":
             # the lock was taken at the order's limit price (or the ask for market orders)
             lock = spec.tick * (o.price or f.price) * qty
@@ -164,6 +170,7 @@ class SimExchange:
         return m, spec, side, typ, price, qty, stop, ref, tif, cid
 
     def place(self, p: dict) -> Order:
+        self.order_limits.check()  # -1015 while a window of the ORDERS limits is full, before anything else
         m, spec, side, typ, price, qty, stop, ref, tif, cid = self.check(p)
         sym = spec.symbol
         # lock funds
@@ -186,8 +193,10 @@ class SimExchange:
         self.orders[o.order_id] = o
         self.by_client[(sym, cid)] = o.order_id
         self._execution_report(o, "NEW")
+        self.order_limits.count()  # accepted (an IOC/FOK that expires unfilled counts too)
         m.submit(o)
         if o.status == "EXPIRED" and typ == "LIMIT_MAKER":
+            self.order_limits.uncount()  # refused after all
             self._release(o)
             del self.orders[o.order_id]
             raise SimError(-2010, "Order would immediately match and take.")

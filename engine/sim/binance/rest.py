@@ -1,4 +1,7 @@
-"""The simulator's REST API (aiohttp): Binance spot paths, shapes, weights, signatures and error codes."""
+"""The simulator's REST API (aiohttp): Binance spot paths, shapes, weights, signatures and error codes.
+
+Every answer to an order-placing request (``ORDER_PATHS``) carries the account's ``X-MBX-ORDER-COUNT-*``
+headers (engine/sim/binance/order_limits.py), refusals included."""
 from __future__ import annotations
 
 import asyncio
@@ -46,6 +49,9 @@ class WeightWindow:
         return max(1, 60 - int(time.time() % 60))
 
 
+# the requests that place an order: their answers carry the X-MBX-ORDER-COUNT-* headers
+ORDER_PATHS = frozenset({("POST", "/api/v3/order")})
+
 # the weight headers _wrap puts on every answer, for a handler that answers with its own response
 ANSWER_HEADERS = web.RequestKey("answer_headers", dict)
 
@@ -78,7 +84,8 @@ class RestApi:
                 ("GET", "/api/v3/openOrders", self.open_orders), ("DELETE", "/api/v3/openOrders", self.cancel_all),
                 ("GET", "/api/v3/myTrades", self.my_trades), ("GET", "/api/v3/trades", self.trades),
                 ("GET", "/api/v3/aggTrades", self.agg_trades), ("GET", "/api/v3/allOrders", self.all_orders),
-                ("POST", "/api/v3/order/test", self.order_test)):
+                ("POST", "/api/v3/order/test", self.order_test),
+                ("GET", "/api/v3/rateLimit/order", self.rate_limit_order)):
             r.add_route(method, path, self._wrap(handler))
 
     def _wrap(self, handler):
@@ -97,9 +104,13 @@ class RestApi:
                 result = await handler(request, params, raw_query, body)
                 if isinstance(result, web.StreamResponse):
                     return result
+                if (request.method, request.path) in ORDER_PATHS:
+                    headers.update(self.ex.order_limits.headers())
                 return web.json_response(result, headers=headers)
             except SimError as e:
                 headers.update(e.headers)
+                if (request.method, request.path) in ORDER_PATHS:
+                    headers.update(self.ex.order_limits.headers())
                 if e.code == -1003 and "Retry-After" not in headers:
                     headers["Retry-After"] = str(self.weights.retry_after())
                 return web.json_response(e.body(), status=e.http, headers=headers)
@@ -214,8 +225,7 @@ class RestApi:
                 "rateLimits": [
                     {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
                      "limit": self.weights.limit},
-                    {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
-                    {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
+                    *self.ex.order_limits.rate_limits(with_count=False),
                     {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 300000}],
                 "exchangeFilters": [], "symbols": symbols}
 
@@ -363,6 +373,10 @@ class RestApi:
                 "canTrade": True, "canWithdraw": True, "canDeposit": True, "brokered": False,
                 "requireSelfTradePrevention": False, "preventSor": False, "updateTime": now_ms(),
                 "accountType": "SPOT", "balances": bal, "permissions": ["SPOT"], "uid": 354937868}
+
+    async def rate_limit_order(self, request, p, q, b):
+        self._signed(request, p, q, b)
+        return self.ex.order_limits.rate_limits()
 
     async def new_order(self, request, p, q, b):
         self._signed(request, p, q, b)

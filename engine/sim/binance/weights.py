@@ -17,6 +17,7 @@ WEIGHTS = {  # (method, path) -> weight (depth and openOrders depend on paramete
     ("GET", "/api/v3/order"): 4, ("POST", "/api/v3/order"): 1, ("DELETE", "/api/v3/order"): 1,
     ("DELETE", "/api/v3/openOrders"): 1, ("GET", "/api/v3/myTrades"): 20, ("GET", "/api/v3/trades"): 25,
     ("GET", "/api/v3/aggTrades"): 4, ("GET", "/api/v3/allOrders"): 20, ("POST", "/api/v3/order/test"): 1,
+    ("GET", "/api/v3/rateLimit/order"): 40,
 }
 
 # WS API method -> the REST endpoint whose weight it costs (docs/binance.md, "WebSocket API")
@@ -24,6 +25,7 @@ WSAPI_AS_REST = {
     "ping": ("GET", "/api/v3/ping"), "time": ("GET", "/api/v3/time"),
     "exchangeInfo": ("GET", "/api/v3/exchangeInfo"), "klines": ("GET", "/api/v3/klines"),
     "avgPrice": ("GET", "/api/v3/avgPrice"), "account.status": ("GET", "/api/v3/account"),
+    "account.rateLimits.orders": ("GET", "/api/v3/rateLimit/order"),
     "order.place": ("POST", "/api/v3/order"), "order.status": ("GET", "/api/v3/order"),
     "order.cancel": ("DELETE", "/api/v3/order"), "openOrders.cancelAll": ("DELETE", "/api/v3/openOrders"),
     "myTrades": ("GET", "/api/v3/myTrades"),
@@ -31,7 +33,7 @@ WSAPI_AS_REST = {
 # WS API methods whose REST twin the simulator's REST table does not price, at their documented weights
 WSAPI_WEIGHTS = {
     "order.test": 1, "order.cancelReplace": 1, "allOrders": 20, "trades.recent": 25, "trades.aggregate": 4,
-    "account.rateLimits.orders": 40, "session.logon": 2, "session.status": 2, "session.logout": 2,
+    "session.logon": 2, "session.status": 2, "session.logout": 2,
     "userDataStream.subscribe": 2, "userDataStream.subscribe.signature": 2, "userDataStream.unsubscribe": 2,
     "session.subscriptions": 2,
 }

@@ -35,8 +35,6 @@ from .rest import WeightWindow
 from .weights import wsapi_weight
 from .wsapi_methods import METHODS, ORDER_METHODS, SIGNED, DataError, RestBackend
 
-ORDER_LIMITS = (("SECOND", 10, 100), ("DAY", 1, 200000))  # as the simulator's exchangeInfo announces them
-INTERVAL_S = {"SECOND": 1, "MINUTE": 60, "DAY": 86400}
 
 
 @dataclass
@@ -68,7 +66,6 @@ class WsApi:
         self.ed25519_keys: dict[str, bytes] = {}  # API key -> 32-byte Ed25519 public key
         self.rest = RestBackend(ex, Faults(), api_key, api_secret, weight_limit)
         self.weights = WeightWindow(weight_limit)
-        self.order_counts: dict[tuple, int] = {}  # (interval, number, window index) -> orders sent
         self._sub_ids = itertools.count(0)
         self.sockets: set = set()
         self.calls: collections.Counter = collections.Counter()  # method -> requests received (tests count retries)
@@ -254,18 +251,9 @@ class WsApi:
                             http=429)
         return used
 
-    def count_order(self) -> None:
-        """Count one order sent (order.place, order.cancelReplace) in every ORDERS interval."""
-        now = time.time()
-        for interval, num, _ in ORDER_LIMITS:
-            w = (interval, num, int(now // (INTERVAL_S[interval] * num)))
-            self.order_counts[w] = self.order_counts.get(w, 0) + 1
-
     def order_limits(self) -> list:
-        now = time.time()
-        return [{"rateLimitType": "ORDERS", "interval": interval, "intervalNum": num, "limit": limit,
-                 "count": self.order_counts.get((interval, num, int(now // (INTERVAL_S[interval] * num))), 0)}
-                for interval, num, limit in ORDER_LIMITS]
+        """The account's ORDERS rows with their counts (shared with REST: engine/sim/binance/order_limits.py)."""
+        return self.ex.order_limits.rate_limits()
 
     def _rate_limits(self, used: int, orders: bool) -> list:
         out = [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,

@@ -122,7 +122,6 @@ async def account_rate_limits_orders(api, p, sess):
 
 
 async def order_place(api, p, sess):
-    api.count_order()
     return await api.rest.new_order(None, p, "", "")
 
 
@@ -163,7 +162,7 @@ async def order_cancel_replace(api, p, sess):
         raise SimError(-1102, "Param 'cancelOrigClientOrderId' or 'cancelOrderId' must be sent, but both were "
                               "empty/null!")
     api.ex.check(new)  # filters are evaluated before anything is canceled
-    api.count_order()
+    api.ex.order_limits.check()  # and the ORDERS limits: -1015 cancels nothing (orderRateLimitExceededMode DO_NOTHING)
     try:
         cancel_result, cancel_body = "SUCCESS", await api.rest.cancel_order(None, cancel, "", "")
     except SimError as e:
