@@ -1,0 +1,201 @@
+"""Reading recordings for a backtest: every raw frame with its local receive time, in recorded order.
+
+Two shapes are read (the ones ``engine replay`` reads, see engine/record.py):
+
+- an ``engine record`` file (JSONL, gzip when the name ends in ``.gz``): ``{"recv_ns", "mono_ns", "conn",
+  "raw"}`` frame lines, ``{"recv_ns", "snapshot": SYMBOL, "raw"}`` depth snapshots and one
+  ``{"exchange_info": true, "raw"}`` line;
+- a capture directory as under tests/data/binance/: ``ws_session.jsonl`` (``{"recv_ts": "<epoch s>",
+  "raw"}``), ``rest_depth_snapshot_<SYMBOL>.json``, ``rest_exchangeInfo*.json`` and ``session_meta.json``
+  (whose ``snapshots[].recv_ts`` places each snapshot among the frames; without it a snapshot comes first).
+
+A frame is classified once here (its stream name or its ``e`` field): a depth diff, an aggTrade, or
+something the backtest does not use (bookTicker, klines: kept as ``OTHER`` and skipped). The exchange's
+event time ``E`` (ms) is kept for the feed-latency model. Nothing in a line is trusted: a line that is not a
+JSON object, or lacks its fields, is a ``RecordingError`` naming the file and line.
+"""
+from __future__ import annotations
+
+import glob
+import gzip
+import json
+import os
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Iterable, Optional
+
+DEPTH, TRADE, SNAPSHOT, OTHER = 0, 1, 2, 3
+
+
+class RecordingError(ValueError):
+    """A recording that cannot be backtested; the message names the file (and line)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    recv_ns: int  # local receive time (wall ns), made non-decreasing in recorded order
+    kind: int  # DEPTH, TRADE, SNAPSHOT or OTHER
+    symbol: str  # the venue's spelling, upper case ("" when unknown)
+    raw: bytes  # the frame (or REST body) exactly as recorded
+    event_ms: Optional[int] = None  # the exchange's event time E, when the frame has one
+
+
+@dataclass
+class Recording:
+    events: list = field(default_factory=list)
+    exchange_info: Optional[dict] = None
+    futures: bool = False
+    sources: list = field(default_factory=list)
+
+    @property
+    def start_ns(self) -> int:
+        return self.events[0].recv_ns if self.events else 0
+
+    def symbols(self) -> list:
+        return sorted({e.symbol for e in self.events if e.kind in (DEPTH, SNAPSHOT) and e.symbol})
+
+
+def load(paths: "str | Iterable[str]") -> Recording:
+    """Read one or more recordings into one event list, in the order given (each must start no earlier than
+    the previous one ends)."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    rec = Recording()
+    last = None
+    for path in paths:
+        path = os.fspath(path)
+        events, info = _load_one(path)
+        if events and last is not None and events[0].recv_ns < last:
+            raise RecordingError(f"{path}: starts before the previous recording ends (give them in time order)")
+        rec.events.extend(events)
+        if events:
+            last = events[-1].recv_ns
+        if info is not None:
+            rec.exchange_info = _merge_info(rec.exchange_info, info)
+        rec.sources.append(path)
+    if not rec.events:
+        raise RecordingError(f"{', '.join(rec.sources) or 'no path'}: no frames to backtest")
+    info = rec.exchange_info or {}
+    rec.futures = any("contractType" in s for s in info.get("symbols", ())) or any(
+        e.kind == DEPTH and b'"pu":' in e.raw for e in rec.events[:200])
+    return rec
+
+
+def _merge_info(old: Optional[dict], new: dict) -> dict:
+    if old is None:
+        return new
+    seen = {s.get("symbol") for s in old.get("symbols", ())}
+    old.setdefault("symbols", []).extend(s for s in new.get("symbols", ()) if s.get("symbol") not in seen)
+    return old
+
+
+def _lines(path: str):
+    opener = gzip.open if path.endswith(".gz") else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                if line.strip():
+                    try:
+                        obj = json.loads(line)
+                    except ValueError as e:
+                        raise RecordingError(f"{path}:{n}: not a JSON line ({e})") from None
+                    if not isinstance(obj, dict) or not isinstance(obj.get("raw"), str):
+                        raise RecordingError(f"{path}:{n}: a recording line is an object with a 'raw' string")
+                    yield n, obj
+    except OSError as e:
+        raise RecordingError(f"{path}: cannot read ({e.strerror or e})") from None
+    except EOFError:
+        raise RecordingError(f"{path}: truncated gzip file") from None
+
+
+def _recv_ns(path: str, n: int, obj: dict) -> int:
+    try:
+        if "recv_ns" in obj:
+            return int(obj["recv_ns"])
+        return int(Decimal(str(obj["recv_ts"])) * 1_000_000_000)
+    except (KeyError, ValueError, ArithmeticError, TypeError):
+        raise RecordingError(f"{path}:{n}: no usable receive time (recv_ns or recv_ts)") from None
+
+
+def classify(raw: str) -> tuple:
+    """(kind, SYMBOL, E) of one market-stream frame."""
+    try:
+        msg = json.loads(raw)
+    except ValueError:
+        return OTHER, "", None
+    if not isinstance(msg, dict):
+        return OTHER, "", None
+    stream = msg.get("stream") if isinstance(msg.get("stream"), str) else None
+    data = msg.get("data") if stream is not None else msg
+    if not isinstance(data, dict):
+        return OTHER, "", None
+    e = data.get("e")
+    sym = data.get("s") if isinstance(data.get("s"), str) else (stream.split("@")[0] if stream else "")
+    E = data.get("E") if isinstance(data.get("E"), int) else None
+    if e == "depthUpdate":
+        return DEPTH, sym.upper(), E
+    if e == "aggTrade":
+        return TRADE, sym.upper(), E
+    return OTHER, sym.upper(), E
+
+
+def _load_one(path: str) -> tuple:
+    events: list = []
+    info = None
+    if os.path.isdir(path):
+        frames = os.path.join(path, "ws_session.jsonl")
+        if not os.path.isfile(frames):
+            raise RecordingError(f"{path} is a directory without ws_session.jsonl")
+        snaps = {}
+        for f in sorted(glob.glob(os.path.join(path, "rest_depth_snapshot_*.json"))):
+            sym = os.path.basename(f)[len("rest_depth_snapshot_"):-len(".json")].upper()
+            with open(f, "rb") as fh:
+                snaps[sym] = fh.read()
+        infos = sorted(glob.glob(os.path.join(path, "rest_exchangeInfo*.json")))
+        if infos:
+            with open(infos[0]) as fh:
+                try:
+                    info = json.load(fh)
+                except ValueError as e:
+                    raise RecordingError(f"{infos[0]}: not JSON ({e})") from None
+        at = {}
+        meta = os.path.join(path, "session_meta.json")
+        if os.path.isfile(meta):
+            with open(meta) as fh:
+                try:
+                    for s in json.load(fh).get("snapshots", ()):
+                        at[str(s["symbol"]).upper()] = int(Decimal(str(s["recv_ts"])) * 1_000_000_000)
+                except (ValueError, KeyError, TypeError, ArithmeticError):
+                    raise RecordingError(f"{meta}: snapshots[] need symbol and recv_ts") from None
+        pending = sorted(((at.get(sym, -1), sym) for sym in snaps), key=lambda x: (x[0], x[1]))
+        for n, obj in _lines(frames):
+            t = _recv_ns(frames, n, obj)
+            while pending and pending[0][0] <= t:
+                ts, sym = pending.pop(0)
+                events.append(Event(t if ts < 0 else ts, SNAPSHOT, sym, snaps[sym]))
+            kind, sym, E = classify(obj["raw"])
+            events.append(Event(t, kind, sym, obj["raw"].encode(), E))
+        for ts, sym in pending:
+            events.append(Event(ts, SNAPSHOT, sym, snaps[sym]))
+    else:
+        for n, obj in _lines(path):
+            t = _recv_ns(path, n, obj)
+            if obj.get("exchange_info"):
+                try:
+                    info = json.loads(obj["raw"])
+                except ValueError as e:
+                    raise RecordingError(f"{path}:{n}: exchangeInfo body is not JSON ({e})") from None
+                continue
+            if "snapshot" in obj:
+                events.append(Event(t, SNAPSHOT, str(obj["snapshot"]).upper(), obj["raw"].encode()))
+                continue
+            kind, sym, E = classify(obj["raw"])
+            events.append(Event(t, kind, sym, obj["raw"].encode(), E))
+    # local time never goes back in recorded order (a wall clock can step): keep the order, clamp the time
+    out, last = [], None
+    for e in events:
+        if last is not None and e.recv_ns < last:
+            e = Event(last, e.kind, e.symbol, e.raw, e.event_ms)
+        last = e.recv_ns
+        out.append(e)
+    return out, info

@@ -1,0 +1,650 @@
+"""The backtest venue: a ``BaseConnector`` whose exchange is a matching model over recorded frames.
+
+Two copies of every recorded book are kept, both ``engine.book.BookSync`` over the compiled
+``OrderBook``, fed the recorded raw frames in recorded order, as the live connector feeds them:
+
+- the *local* book is what the strategy reads (``add_book`` returns it, callbacks fire after each applied
+  frame), fed at each frame's local receive time;
+- the *exchange* book is what the venue matches against, fed at the frame's exchange time (the receive
+  time minus the feed latency, see docs/backtest.md).
+
+Orders go through the usual ``create_order``/``cancel_order`` calls. A request reaches the venue
+``Latency.entry`` after it was sent; answers and user-stream updates come back ``Latency.response`` after
+the venue produced them. At the venue an order is checked against the recorded exchangeInfo filters and
+refused with Binance's code (-1111, -1013, -2010) as the ``TradingError`` subclass the live connector
+raises for it (engine/connectors/binance/errors.py), then matched: a taker walks the exchange book and
+consumes what it takes, a resting order joins its level's queue (``QueueModel``) and fills on trades at its
+price or through it. Every price and quantity is a scaled integer at 8 decimals, as in the compiled book;
+money is exact ``Decimal``. Nothing here reads a clock: time is what the runner passes in.
+"""
+from __future__ import annotations
+
+import asyncio
+import decimal
+import random
+from collections import deque
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, AsyncIterator, Callable, Optional
+
+from engine.book import BookSync, DepthOutcome, OrderBook
+from engine.connectors.base import BaseConnector, BookState, BookStatus, ConnectorState, StreamHealth, UserDataStream
+from engine.connectors.binance.errors import binance_error
+from engine.errors import FrameError, InvalidRequestError, TradingError
+from engine.feed import decode_agg_trade
+from engine.models import (Balance, Candle, OrderBookSnapshot, OrderStatus, OrderType, OrderUpdate, Side,
+                           TimeInForce, Trade)
+from engine.symbols import Symbol, SymbolMap
+
+from . import recording as R
+from .clock import VirtualClock
+from .models import Fees, Latency, QueueModel
+
+SCALE = 10 ** 8  # the compiled book's 8 decimals
+MONEY = decimal.Context(prec=80)  # products of exact amounts stay exact
+S = OrderStatus
+VENUE = "binance"
+
+
+def scaled(value, name: str) -> int:
+    """An exact amount as an integer at 8 decimals; ValueError when it has more decimals than that."""
+    if isinstance(value, float):
+        raise TypeError(f"{name} must be Decimal, str or int, not float (a float is not an exact amount)")
+    try:
+        d = Decimal(value)
+    except (ArithmeticError, ValueError, TypeError):
+        raise ValueError(f"{name}={value!r} is not a number") from None
+    if not d.is_finite():
+        raise ValueError(f"{name}={value!r} is not finite")
+    q = MONEY.multiply(d, SCALE)
+    if q != q.to_integral_value():
+        raise binance_error(400, {"code": -1111, "msg": "Precision is over the maximum defined for this asset."})
+    return int(q)
+
+
+def unscale(n: int) -> Decimal:
+    return Decimal(n).scaleb(-8)
+
+
+def plain(d: Decimal) -> str:
+    s = format(d, "f")
+    if "." in s:
+        s = s.rstrip("0").rstrip(".")
+    return s or "0"
+
+
+def reject(code: int, msg: str):
+    """The TradingError the live connector raises for this Binance answer."""
+    return binance_error(400, {"code": code, "msg": msg})
+
+
+@dataclass(frozen=True)
+class Filters:
+    """One symbol's exchangeInfo filters as scaled integers (0 = no limit)."""
+
+    symbol: str
+    base: str = ""
+    quote: str = ""
+    status: str = "TRADING"
+    tick: int = 0
+    min_price: int = 0
+    max_price: int = 0
+    step: int = 0
+    min_qty: int = 0
+    max_qty: int = 0
+    min_notional: int = 0  # scaled at 8 decimals, like a price
+    notional_filter: str = "NOTIONAL"
+    apply_to_market: bool = True
+
+    @classmethod
+    def from_exchange_info(cls, s: dict) -> "Filters":
+        f = {x.get("filterType"): x for x in s.get("filters", ()) if isinstance(x, dict)}
+        pf, ls = f.get("PRICE_FILTER", {}), f.get("LOT_SIZE", {})
+        nf = f.get("NOTIONAL")
+        name = "NOTIONAL" if nf is not None else "MIN_NOTIONAL"
+        nf = nf if nf is not None else f.get("MIN_NOTIONAL", {})
+
+        def sc(x):
+            return scaled(str(x), "filter") if x not in (None, "") else 0
+        return cls(symbol=str(s["symbol"]).upper(), base=s.get("baseAsset", ""), quote=s.get("quoteAsset", ""),
+                   status=s.get("status", "TRADING"), tick=sc(pf.get("tickSize")), min_price=sc(pf.get("minPrice")),
+                   max_price=sc(pf.get("maxPrice")), step=sc(ls.get("stepSize")), min_qty=sc(ls.get("minQty")),
+                   max_qty=sc(ls.get("maxQty")),
+                   min_notional=sc(nf.get("minNotional", nf.get("notional"))), notional_filter=name,
+                   apply_to_market=bool(nf.get("applyMinToMarket", nf.get("applyToMarket", True))))
+
+    def check(self, price: Optional[int], qty: int, ref_price: Optional[int], market: bool) -> None:
+        """Raise the venue's refusal for an order breaking a filter (Binance spot: -1013 "Filter failure")."""
+        if self.status != "TRADING":
+            raise reject(-1013, f"Filter failure: symbol status is {self.status}")
+        if price is not None:
+            if price <= 0 or (self.min_price and price < self.min_price) or \
+                    (self.max_price and price > self.max_price) or (self.tick and price % self.tick):
+                raise reject(-1013, "Filter failure: PRICE_FILTER")
+        if qty <= 0 or (self.min_qty and qty < self.min_qty) or (self.max_qty and qty > self.max_qty) or \
+                (self.step and qty % self.step):
+            raise reject(-1013, "Filter failure: LOT_SIZE")
+        ref = price if price is not None else ref_price
+        if self.min_notional and ref is not None and (not market or self.apply_to_market):
+            if ref * qty < self.min_notional * SCALE:
+                raise reject(-1013, f"Filter failure: {self.notional_filter}")
+
+
+@dataclass(slots=True)
+class VOrder:
+    """One order as the venue holds it."""
+
+    cid: str
+    oid: str
+    symbol: str  # native
+    side: Side
+    type: OrderType
+    tif: TimeInForce
+    price: Optional[int]
+    qty: int
+    sent_ns: int
+    arrival_ns: int = 0
+    filled: int = 0
+    notional: int = 0  # sum of price * qty over fills (scale 10**16)
+    fees: Decimal = Decimal(0)
+    status: OrderStatus = S.SUBMITTED
+    ahead: int = 0  # queue quantity ahead of it at its level
+    level_seen: int = 0  # its level's size at the last exchange-book frame
+    traded_since: int = 0  # traded at its price (its side) since that frame
+    reason: str = ""
+
+    @property
+    def remaining(self) -> int:
+        return self.qty - self.filled
+
+    @property
+    def open(self) -> bool:
+        return self.status in (S.OPEN, S.PARTIALLY_FILLED)
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    t_ns: int  # venue (exchange) time of the fill
+    symbol: str  # unified
+    client_order_id: str
+    side: str
+    price: str
+    qty: str
+    liquidity: str  # "maker" or "taker"
+    fee: str
+
+
+class LocalFeed:
+    """One symbol's local book as the strategy sees it (``.book``, ``.health``, like the live feed)."""
+
+    def __init__(self, symbol: str, futures: bool):
+        self.symbol = symbol
+        self.book = OrderBook(symbol, futures=futures)
+        self.sync = BookSync(self.book)
+        self.health = StreamHealth(symbol, self.book)
+        self.callbacks: list = []
+        self.applied_ns: Optional[int] = None
+        self.changed = asyncio.Event()
+
+
+class ExchangeBook:
+    """One symbol at the venue: the exchange-time book, what our takers consumed since its last frame, and
+    our resting orders in arrival order."""
+
+    def __init__(self, symbol: str, futures: bool):
+        self.book = OrderBook(symbol, futures=futures)
+        self.sync = BookSync(self.book)
+        self.consumed = {Side.BUY: {}, Side.SELL: {}}  # side of the book -> price -> qty taken off it
+        self.resting: list = []
+
+    def levels(self, side: Side) -> list:
+        """(price, available) best first on ``side`` (BUY = bids), after what was consumed."""
+        raw = self.book.bids_scaled() if side is Side.BUY else self.book.asks_scaled()
+        used = self.consumed[side]
+        if not used:
+            return raw
+        return [(p, q - used.get(p, 0)) for p, q in raw if q - used.get(p, 0) > 0]
+
+    def level_qty(self, side: Side, price: int) -> int:
+        for p, q in (self.book.bids_scaled() if side is Side.BUY else self.book.asks_scaled()):
+            if p == price:
+                return max(0, q - self.consumed[side].get(p, 0))
+            if (p < price) if side is Side.BUY else (p > price):
+                break
+        return 0
+
+
+class BacktestUserStream(UserDataStream):
+    async def start(self) -> None:
+        self.running = True
+        self._set_up(True)
+
+    async def stop(self) -> None:
+        self.running = False
+        self._set_up(False)
+
+
+class BacktestConnector(BaseConnector):
+    """The venue behind ``BaseConnector`` for a backtest (see the module docstring and docs/backtest.md)."""
+
+    name = VENUE
+
+    def __init__(self, rec: "R.Recording", *, seed: int = 0, latency: Latency = Latency(),
+                 queue_model: QueueModel = QueueModel(), fees: Fees = Fees(), clock: VirtualClock):
+        super().__init__()
+        self.rec = rec
+        self.rng = random.Random(seed)
+        self.latency, self.queue_model, self.fees = latency, queue_model, fees
+        self.clock = clock
+        self._now_ns = clock.now_ns
+        self.symbols = SymbolMap(VENUE)
+        self.filters: dict = {}
+        for s in (rec.exchange_info or {}).get("symbols", ()):
+            try:
+                flt = Filters.from_exchange_info(s)
+            except (KeyError, ValueError, TypeError) as e:
+                raise R.RecordingError(f"exchangeInfo symbol {s.get('symbol')!r}: unusable filters ({e})") from None
+            self.filters[flt.symbol] = flt
+            if flt.base and flt.quote:
+                self.symbols.add(Symbol(flt.base, flt.quote), flt.symbol)
+        self.exch = {sym: ExchangeBook(sym, rec.futures) for sym in rec.symbols()}
+        self.local: dict = {}
+        self.trade_callbacks: dict = {}
+        self.orders: dict = {}  # cid -> VOrder (every order that reached the venue or was refused there)
+        self.fills: list = []
+        self.positions: list = []  # (t_ns, unified symbol, position after the fill)
+        self.position_qty: dict = {}
+        self._stream = BacktestUserStream()
+        self._user_stream = self._stream
+        self._out: deque = deque()  # (deliver_ns, callable): answers and updates on their way back
+        self._out_last = 0
+        self._out_timer = None
+        self._in_last = 0
+        self._cid = 0
+        self._oid = 0
+        self.malformed = 0
+
+    # -- symbols
+    def native(self, symbol: str) -> str:
+        if symbol.upper() in self.exch:
+            return symbol.upper()
+        try:
+            n = self.symbols.native(symbol)
+        except ValueError:
+            n = None
+        if n is None or n not in self.exch:
+            raise reject(-1121, "Invalid symbol.")
+        return n
+
+    def unified(self, symbol: str) -> str:
+        n = symbol.upper()
+        if n in self.symbols:
+            return str(self.symbols.unified(n))
+        return n
+
+    def new_client_order_id(self) -> str:
+        self._cid += 1
+        return f"bt-{self._cid}"
+
+    # -- lifecycle
+    async def connect(self) -> None:
+        self.state = ConnectorState.LIVE
+
+    async def disconnect(self) -> None:
+        self.state = ConnectorState.CLOSED
+
+    # -- market data
+    async def add_book(self, symbol: str, callback=None):
+        n = self.native(symbol)
+        feed = self.local.get(n)
+        if feed is None:
+            feed = self.local[n] = LocalFeed(n, self.rec.futures)
+        if callback is not None:
+            feed.callbacks.append(callback)
+        return feed
+
+    async def add_trades(self, symbol: str, callback) -> None:
+        self.trade_callbacks.setdefault(self.native(symbol), []).append((callback, symbol))
+
+    def _book_feed(self, symbol: str):
+        return self.local.get(self.native(symbol))
+
+    def _book_feeds(self):
+        return self.local.values()
+
+    def book_status(self, symbol: str) -> BookStatus:
+        try:
+            feed = self._book_feed(symbol)
+        except Exception:
+            feed = None
+        name = self.unified(symbol)
+        if feed is None:
+            return BookStatus(name, BookState.UNSUBSCRIBED)
+        age = float("inf") if feed.applied_ns is None else (self._now_ns() - feed.applied_ns) / 1e9
+        book = feed.book
+        if not book.synced:
+            st = feed.health.state if feed.health.state is not BookState.LIVE else BookState.RESYNCING
+            return BookStatus(name, st, None, age)
+        bids, asks = book.top_exact(1)
+        mid = (Decimal(bids[0][0]) + Decimal(asks[0][0])) / 2 if bids and asks else None
+        return BookStatus(name, feed.health.state, mid, age, bool(book.crossed))
+
+    async def get_orderbook(self, symbol: str, limit: int = 100) -> OrderBookSnapshot:
+        feed = await self.add_book(symbol)
+        bids, asks = feed.book.top(limit)
+        return OrderBookSnapshot(VENUE, self.unified(feed.symbol), bids, asks, feed.book.last_update_id,
+                                 self._now_ns() // 1_000_000)
+
+    async def get_candlesticks(self, symbol, interval="1m", limit=100, start_ms=None, end_ms=None) -> list[Candle]:
+        raise InvalidRequestError("backtest venue: candles are not part of a recording", exchange=VENUE)
+
+    async def get_ticker_price(self, symbol: str) -> Decimal:
+        st = self.book_status(symbol)
+        if st.mid is None:
+            raise InvalidRequestError(f"backtest venue: {st.reason}", exchange=VENUE)
+        return st.mid
+
+    async def get_account(self) -> dict[str, Balance]:
+        return {}
+
+    def stream_orderbook(self, symbol: str) -> AsyncIterator[Any]:
+        async def gen():
+            feed = await self.add_book(symbol)
+            while True:
+                feed.changed.clear()
+                await feed.changed.wait()
+                yield feed.book
+        return gen()
+
+    def stream_trades(self, symbol: str) -> AsyncIterator[Trade]:
+        async def gen():
+            q: asyncio.Queue = asyncio.Queue()
+            await self.add_trades(symbol, q.put_nowait)
+            while True:
+                yield await q.get()
+        return gen()
+
+    def get_user_data_stream(self) -> UserDataStream:
+        return self._stream
+
+    # -- the clock: requests in, answers out, each in order
+
+    async def _arrive(self) -> int:
+        """Wait for a request sent now to reach the venue; its arrival time."""
+        t = max(self._in_last, self._now_ns() + self.latency.entry(self.rng))
+        self._in_last = t
+        await self.clock.sleep_until(t)
+        return t
+
+    def _send_back(self, t_ns: int, fn: Callable[[], None]) -> None:
+        t = max(self._out_last, t_ns + self.latency.response(self.rng))
+        self._out_last = t
+        self._out.append((t, fn))
+        if self._out_timer is None:
+            self._out_timer = asyncio.get_running_loop().call_at(self.clock.loop_time(t), self._deliver, t)
+
+    def _deliver(self, t_ns: int) -> None:
+        self._out_timer = None
+        self.clock.reach(t_ns)
+        now = self._now_ns()
+        while self._out and self._out[0][0] <= now:
+            self._out.popleft()[1]()
+        if self._out:
+            head = self._out[0][0]
+            self._out_timer = asyncio.get_running_loop().call_at(self.clock.loop_time(head), self._deliver, head)
+
+    async def _answer(self, t_ns: int, result=None, error: Optional[BaseException] = None):
+        fut = asyncio.get_running_loop().create_future()
+        self._send_back(t_ns, (lambda: fut.set_exception(error)) if error is not None else
+                        (lambda: fut.set_result(result)))
+        return await fut
+
+    def _update(self, o: VOrder, t_ns: int, last_qty: int = 0, last_px: Optional[int] = None,
+                last_fee: Decimal = Decimal(0)) -> OrderUpdate:
+        avg = None if not o.filled else MONEY.divide(Decimal(o.notional), Decimal(o.filled) * SCALE)
+        return OrderUpdate(VENUE, self.unified(o.symbol), o.oid, o.cid, o.status, o.side, o.type,
+                           unscale(o.price) if o.price is not None else None, unscale(o.qty), unscale(o.filled),
+                           avg, unscale(last_qty), unscale(last_px) if last_px is not None else None,
+                           last_fee if last_qty else o.fees, self.filters.get(o.symbol, Filters(o.symbol)).quote or None,
+                           o.reason, t_ns // 1_000_000)
+
+    def _emit(self, upd: OrderUpdate, t_ns: int) -> None:
+        self._send_back(t_ns, lambda: self._stream.emit(upd))
+
+    # -- orders
+    async def create_order(self, symbol, side, order_type, quantity, price=None, *, stop_price=None,
+                           time_in_force=None, client_order_id=None, reduce_only=False) -> OrderUpdate:
+        side, otype = Side(side), OrderType(order_type)
+        tif = TimeInForce(time_in_force) if time_in_force is not None else TimeInForce.GTC
+        cid = client_order_id or self.new_client_order_id()
+        sent = self._now_ns()
+        if otype not in (OrderType.LIMIT, OrderType.LIMIT_MAKER, OrderType.MARKET):
+            raise ValueError(f"backtest venue: {otype.value} orders are not modelled")
+        if reduce_only:
+            raise ValueError("reduce_only is not a Binance spot order flag")
+        if otype is not OrderType.MARKET and price is None:
+            raise ValueError(f"{otype.value} order needs a price")
+        t = await self._arrive()
+        try:
+            native = self.native(symbol)
+            px = scaled(price, "price") if otype is not OrderType.MARKET else None
+            qty = scaled(quantity, "quantity")
+            if cid in self.orders:
+                raise reject(-2010, "Duplicate order sent.")
+            self._oid += 1
+            o = VOrder(cid, str(self._oid), native, side, otype, tif, px, qty, sent, t)
+            self._place(o, t)
+        except Exception as e:  # a venue refusal (the TradingError built from Binance's answer) or bad input
+            if isinstance(e, TradingError):
+                self.orders.setdefault(cid, VOrder(cid, "", str(symbol).upper(), side, otype, tif, None, 0, sent, t,
+                                                   status=S.REJECTED, reason=str(e)))
+            return await self._answer(t, error=e)
+        return await self._answer(t, result=self._update(o, t))
+
+    def _place(self, o: VOrder, t: int) -> None:
+        """Match one order that reached the venue at ``t`` (raises the venue's refusal)."""
+        xb = self.exch[o.symbol]
+        flt = self.filters.get(o.symbol)
+        if not xb.book.synced:
+            raise reject(-1013, "Filter failure: the venue's book is not synced (no recorded snapshot yet)")
+        opp = Side.SELL if o.side is Side.BUY else Side.BUY  # the book side a taker of o.side eats
+        levels = xb.levels(opp)
+        if flt is not None:
+            ref = None
+            if o.price is None:
+                bids, asks = xb.levels(Side.BUY), xb.levels(Side.SELL)
+                ref = (bids[0][0] + asks[0][0]) // 2 if bids and asks else None
+            flt.check(o.price, o.qty, ref, o.price is None)
+        crosses = bool(levels) and (o.price is None or (levels[0][0] <= o.price if o.side is Side.BUY
+                                                        else levels[0][0] >= o.price))
+        if o.type is OrderType.LIMIT_MAKER and crosses:
+            raise reject(-2010, "Order would immediately match and take.")
+        self.orders[o.cid] = o
+        if o.tif is TimeInForce.FOK:
+            avail = sum(q for p, q in levels if o.price is None or
+                        (p <= o.price if o.side is Side.BUY else p >= o.price))
+            if avail < o.qty:
+                o.status = S.EXPIRED
+                self._emit(self._update(o, t), t)
+                return
+        o.status = S.OPEN
+        self._emit(self._update(o, t), t)  # executionReport NEW
+        if crosses:
+            for p, q in levels:
+                if o.remaining <= 0 or (o.price is not None and (p > o.price if o.side is Side.BUY else p < o.price)):
+                    break
+                take = min(q, o.remaining)
+                xb.consumed[opp][p] = xb.consumed[opp].get(p, 0) + take
+                self._fill(o, t, p, take, maker=False)
+        if o.remaining <= 0:
+            return
+        if o.type is OrderType.MARKET or o.tif in (TimeInForce.IOC, TimeInForce.FOK):
+            o.status = S.EXPIRED
+            self._emit(self._update(o, t), t)
+            return
+        o.ahead = o.level_seen = xb.level_qty(o.side, o.price)
+        xb.resting.append(o)
+
+    def _fill(self, o: VOrder, t: int, price: int, qty: int, maker: bool) -> None:
+        o.filled += qty
+        o.notional += price * qty
+        rate = self.fees.maker if maker else self.fees.taker
+        fee = MONEY.multiply(MONEY.multiply(unscale(price), unscale(qty)), rate)
+        o.fees = MONEY.add(o.fees, fee)
+        o.status = S.FILLED if o.remaining <= 0 else S.PARTIALLY_FILLED
+        uni = self.unified(o.symbol)
+        self.fills.append(Fill(t, uni, o.cid, o.side.value, plain(unscale(price)), plain(unscale(qty)),
+                               "maker" if maker else "taker", plain(fee)))
+        pos = self.position_qty.get(uni, 0) + (qty if o.side is Side.BUY else -qty)
+        self.position_qty[uni] = pos
+        self.positions.append((t, uni, plain(unscale(pos))))
+        self._emit(self._update(o, t, qty, price, fee), t)
+
+    async def cancel_order(self, symbol, order_id=None, client_order_id=None) -> OrderUpdate:
+        t = await self._arrive()
+        o = self.orders.get(client_order_id) if client_order_id else \
+            next((x for x in self.orders.values() if x.oid == order_id), None)
+        if o is None or not o.open:
+            return await self._answer(t, error=reject(-2011, "Unknown order sent."))
+        self._cancel(o, t)
+        return await self._answer(t, result=self._update(o, t))
+
+    def _cancel(self, o: VOrder, t: int) -> None:
+        o.status = S.CANCELED
+        self.exch[o.symbol].resting.remove(o)
+        self._emit(self._update(o, t), t)
+
+    async def cancel_all_orders(self, symbol: str) -> list[OrderUpdate]:
+        t = await self._arrive()
+        try:
+            native = self.native(symbol)
+        except Exception as e:
+            return await self._answer(t, error=e)
+        out = []
+        for o in list(self.exch[native].resting):
+            self._cancel(o, t)
+            out.append(self._update(o, t))
+        return await self._answer(t, result=out)
+
+    async def get_order(self, symbol, order_id=None, client_order_id=None) -> Optional[OrderUpdate]:
+        t = await self._arrive()
+        o = self.orders.get(client_order_id) if client_order_id else \
+            next((x for x in self.orders.values() if x.oid == order_id), None)
+        return await self._answer(t, result=None if o is None or not o.oid else self._update(o, t))
+
+    async def get_open_orders(self, symbol: Optional[str] = None) -> list[OrderUpdate]:
+        t = await self._arrive()
+        want = None if symbol is None else self.native(symbol)
+        out = [self._update(o, t) for xb in self.exch.values() for o in xb.resting if want in (None, o.symbol)]
+        return await self._answer(t, result=out)
+
+    # -- the recorded market, fed by the runner
+    def on_exchange_event(self, ev: "R.Event", t: int) -> None:
+        """One recorded frame at the venue, at its exchange time ``t``."""
+        xb = self.exch.get(ev.symbol)
+        if xb is None:
+            return
+        if ev.kind == R.DEPTH or (ev.kind == R.SNAPSHOT and xb.sync.needs_snapshot):
+            try:
+                out = xb.sync.feed(ev.raw) if ev.kind == R.DEPTH else xb.sync.apply_snapshot(ev.raw)
+            except FrameError:
+                self.malformed += 1
+                return
+            if out == DepthOutcome.APPLIED:
+                xb.consumed[Side.BUY].clear()
+                xb.consumed[Side.SELL].clear()
+                if xb.resting:
+                    self._on_depth(xb, t)
+        elif ev.kind == R.TRADE:
+            try:
+                agg = decode_agg_trade(ev.raw)
+            except ValueError:
+                self.malformed += 1
+                return
+            self._on_trade(xb, agg, t)
+
+    def _on_depth(self, xb: ExchangeBook, t: int) -> None:
+        bids, asks = dict(xb.book.bids_scaled()), dict(xb.book.asks_scaled())
+        prob = self.queue_model.kind == "probabilistic"
+        n = self.queue_model.power
+        for o in list(xb.resting):
+            level = (bids if o.side is Side.BUY else asks).get(o.price, 0)
+            if prob:
+                drop = o.level_seen - level - o.traded_since
+                if drop > 0 and o.ahead > 0:
+                    front = o.ahead
+                    back = max(0, o.level_seen - o.traded_since - front)
+                    fw, bw = front ** n, back ** n
+                    o.ahead -= min(front, drop * fw // (fw + bw))
+            o.ahead = min(o.ahead, level)
+            o.level_seen, o.traded_since = level, 0
+        # the recorded book crossed a resting order: those sellers (buyers) trade with it, at its price
+        for o in list(xb.resting):
+            opp = Side.SELL if o.side is Side.BUY else Side.BUY
+            for p, q in xb.levels(opp):
+                if o.remaining <= 0 or (p > o.price if o.side is Side.BUY else p < o.price):
+                    break
+                take = min(q, o.remaining)
+                xb.consumed[opp][p] = xb.consumed[opp].get(p, 0) + take
+                self._fill(o, t, o.price, take, maker=True)
+            if o.remaining <= 0:
+                xb.resting.remove(o)
+
+    def _on_trade(self, xb: ExchangeBook, agg, t: int) -> None:
+        px, qty = agg.price_scaled, agg.qty_scaled
+        hit = Side.BUY if agg.buyer_is_maker else Side.SELL  # the passive side: a sell aggressor hits bids
+        # the traded liquidity is gone from the displayed book until the next frame shows it
+        xb.consumed[hit][px] = xb.consumed[hit].get(px, 0) + qty
+        taken = 0  # fills this trade gave our orders at its price, in arrival order
+        for o in list(xb.resting):
+            if o.side is not hit:
+                continue
+            through = px < o.price if hit is Side.BUY else px > o.price
+            if through:
+                o.ahead = 0
+                self._fill(o, t, o.price, o.remaining, maker=True)
+            elif px == o.price:
+                past = qty - o.ahead  # what trades after the queue ahead of it is gone
+                o.ahead = max(0, o.ahead - qty)
+                o.traded_since += qty
+                give = min(o.remaining, past - taken)
+                if give > 0:
+                    taken += give
+                    self._fill(o, t, o.price, give, maker=True)
+            if o.remaining <= 0:
+                xb.resting.remove(o)
+
+    def on_local_event(self, ev: "R.Event", t: int) -> None:
+        """One recorded frame as the strategy's side receives it, at its local receive time ``t``."""
+        if ev.kind == R.TRADE:
+            cbs = self.trade_callbacks.get(ev.symbol)
+            if not cbs:
+                return
+            try:
+                agg = decode_agg_trade(ev.raw)
+            except ValueError:
+                return
+            for cb, sym in cbs:
+                trade = Trade(VENUE, sym, agg.price, agg.qty, Side.SELL if agg.buyer_is_maker else Side.BUY,
+                              agg.agg_id, agg.trade_time, agg.price_str, agg.qty_str)
+                cb(trade)
+            return
+        feed = self.local.get(ev.symbol)
+        if feed is None or not (ev.kind == R.DEPTH or (ev.kind == R.SNAPSHOT and feed.sync.needs_snapshot)):
+            return
+        try:
+            out = feed.sync.feed(ev.raw) if ev.kind == R.DEPTH else feed.sync.apply_snapshot(ev.raw)
+        except FrameError:
+            return
+        if out == DepthOutcome.APPLIED:
+            feed.applied_ns = t
+            feed.health.applied(feed.book, feed.callbacks)
+            feed.changed.set()
+        elif out == DepthOutcome.GAP:
+            feed.health.gaps += 1
+            feed.health.resyncs += 1
+            feed.health.state = BookState.RESYNCING
+
+    def mid(self, native: str) -> Optional[Decimal]:
+        bids, asks = self.exch[native].book.top_exact(1)
+        return (Decimal(bids[0][0]) + Decimal(asks[0][0])) / 2 if bids and asks else None
