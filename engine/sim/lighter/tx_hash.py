@@ -186,3 +186,16 @@ def verify_auth_token(token: str, public_key_hex: str) -> bool:
     except ValueError:
         return False
     return len(sig) == 80 and schnorr.verify(key, auth_message(text), sig)
+
+
+def registered_key(sim, key: tuple) -> str:
+    """The public key (hex) the simulator has registered for ``(account, api key index)``: the one a
+    ChangePubKey set (``sim.account.public_keys``), else the simulator's own ``sim.api_public_key``, the same
+    key GET /api/v1/apikeys answers."""
+    keys = getattr(getattr(sim, "account", None), "public_keys", None) or {}
+    return keys.get(key) or sim.api_public_key
+
+
+def signature_ok(sim, tx_type: int, info: dict, key: tuple) -> bool:
+    """tx.py's hook: whether the tx is signed by the key registered for ``key`` (see verify_tx)."""
+    return verify_tx(tx_type, info, registered_key(sim, key))
