@@ -74,7 +74,7 @@ def _orders_ok(v) -> bool:
 SHAPED = {
     "PubKey": lambda v: isinstance(v, str) and bool(v),
     "L1Sig": lambda v: isinstance(v, str),
-    "Memo": lambda v: isinstance(v, list) and len(v) >= 0 and all(_is_int(b) and 0 <= b <= 255 for b in v),
+    "Memo": lambda v: isinstance(v, list) and len(v) == 32 and all(_is_int(b) and 0 <= b <= 255 for b in v),
     "Orders": _orders_ok,
 }
 
