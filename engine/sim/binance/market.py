@@ -146,8 +146,11 @@ class SymbolMarket:
                 "bids": [[self.spec.px(p), self.spec.qty(q)] for p, q in bids],
                 "asks": [[self.spec.px(p), self.spec.qty(q)] for p, q in asks]}
 
-    def drain_changes(self) -> list:
-        out, self.changes = self.changes, []
+    def drain_changes(self, keep: int = 0) -> list:
+        """The unpublished changes in update-id order, all but the last ``keep`` (those stay for the next
+        drain, so a diff can end before the book's current update id)."""
+        cut = len(self.changes) - max(0, keep)
+        out, self.changes = self.changes[:cut], self.changes[cut:]
         return out
 
     # -- the random walk that keeps the market alive

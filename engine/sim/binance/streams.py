@@ -1,7 +1,9 @@
 """The simulator's market streams on a picows server: raw ``/ws/<stream>`` and combined ``/stream?streams=``.
 
 Per 100 ms tick each symbol's book changes are sent as one ``depthUpdate`` (U..u contiguous with the
-previous event; ``@depth`` gathers them per 1000 ms), trades as ``aggTrade`` and ``trade``, top-of-book
+previous event; ``@depth`` gathers them per 1000 ms); a diff may end before the book's current update id,
+the rest of that tick's changes opening the next diff (``diff_split``), so a REST snapshot taken between two
+diffs can fall inside the next one's U..u as on the venue; trades as ``aggTrade`` and ``trade``, top-of-book
 changes as ``bookTicker`` (same update-id space as the diffs), partial books as ``@depth5/10/20``; candles as
 ``@kline_<interval>`` and ``@ticker``, ``@miniTicker``, ``@avgPrice`` from the simulated trades. A URL under
 ``/ws`` or ``/stream`` naming no market stream opens a bare connection for SUBSCRIBE. Control messages (SUBSCRIBE, UNSUBSCRIBE,
@@ -14,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import time
 from datetime import datetime, timezone
 from typing import Optional
@@ -223,6 +226,16 @@ class StreamServer:
         self.port = 0
         self._last_ping = time.monotonic()
         self._slow_changes: dict[str, list] = {}  # for the 1000 ms @depth stream
+        # Where a diff ends inside the changes the market made since the previous publish:
+        #   "random" (default): a seeded random number of the newest changes (possibly none) wait for the next
+        #            diff, so a snapshot taken between two diffs often lands inside the next diff's U..u;
+        #   "always": whenever the market made two or more new changes, at least one waits and at least one is
+        #            sent, so every snapshot taken between two such ticks straddles the next diff;
+        #   "never":  every diff ends at the book's update id (a snapshot never straddles a diff).
+        # Changes held back are always sent with the next publish, so a paused market catches up in one tick.
+        self.diff_split = "random"
+        self._split_rng = random.Random(20_261_203)
+        self._held: dict[str, int] = {}  # symbol -> changes kept back by the last publish
         self._last_slow = time.monotonic()
         self._bbo: dict[str, tuple] = {}
         self._trade_seen: dict[str, int] = {m: 0 for m in ex.markets}
@@ -274,7 +287,7 @@ class StreamServer:
         wanted = set().union(*(c.streams for c in self.conns))
         for sym, m in self.ex.markets.items():
             s = sym.lower()
-            changes = m.drain_changes()
+            changes = m.drain_changes(self._keep(sym, len(m.changes)))
             self._slow_changes.setdefault(sym, []).extend(changes)
             if changes:
                 if self.faults.take("drop_diffs"):
@@ -331,6 +344,20 @@ class StreamServer:
             if len(self.sent_at) > 10_000:  # stamps nobody consumed (symbols without a probe)
                 self.sent_at.clear()
         self._keepalive(now)
+
+    def _keep(self, sym: str, pending: int) -> int:
+        """How many of the newest unpublished changes this publish leaves for the next one (never any that a
+        previous publish held back already)."""
+        new = pending - self._held.get(sym, 0)
+        keep = 0
+        if new >= 2 and self.diff_split == "always":
+            keep = self._split_rng.randint(1, new - 1)
+        elif new >= 1 and self.diff_split == "random":
+            keep = self._split_rng.randint(0, new - 1)
+        elif self.diff_split not in ("random", "always", "never"):
+            raise ValueError(f"diff_split must be 'random', 'always' or 'never', not {self.diff_split!r}")
+        self._held[sym] = keep
+        return keep
 
     def _klines(self, m, s: str, trades: list, wanted: set, now: float, E: int, out: dict) -> None:
         """``@kline_<interval>``: the open candle every 1000 ms for 1s and every 2000 ms for the other
