@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, AsyncIterator, Callable, Optional
 
+import orjson
+
 from engine.book import BookSync, DepthOutcome, OrderBook
 from engine.connectors.base import BaseConnector, BookState, BookStatus, ConnectorState, StreamHealth, UserDataStream
 from engine.connectors.binance.errors import binance_error
@@ -196,6 +198,16 @@ class ExchangeBook:
         self.sync = BookSync(self.book)
         self.consumed = {Side.BUY: {}, Side.SELL: {}}  # side of the book -> price -> qty taken off it
         self.resting: list = []
+
+    def restated(self, raw: bytes) -> None:
+        """A depth frame states these levels afresh: what was consumed at them is forgotten."""
+        msg = orjson.loads(raw)
+        data = msg.get("data", msg)
+        for key, side in (("b", Side.BUY), ("a", Side.SELL)):
+            used = self.consumed[side]
+            if used:
+                for lvl in data.get(key, ()):
+                    used.pop(scaled(lvl[0], "price"), None)
 
     def levels(self, side: Side) -> list:
         """(price, available) best first on ``side`` (BUY = bids), after what was consumed."""
@@ -551,8 +563,11 @@ class BacktestConnector(BaseConnector):
                 self.malformed += 1
                 return
             if out == DepthOutcome.APPLIED:
-                xb.consumed[Side.BUY].clear()
-                xb.consumed[Side.SELL].clear()
+                if ev.kind == R.SNAPSHOT:
+                    xb.consumed[Side.BUY].clear()
+                    xb.consumed[Side.SELL].clear()
+                elif xb.consumed[Side.BUY] or xb.consumed[Side.SELL]:
+                    xb.restated(ev.raw)
                 if xb.resting:
                     self._on_depth(xb, t)
         elif ev.kind == R.TRADE:
