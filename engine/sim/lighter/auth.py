@@ -2,9 +2,13 @@
 
 The rules are the venue's as captured: a missing token is 20001 ("auth query param and Authorization header
 are empty" on REST, "auth field is required: <channel>" on the stream); a deadline in the past or more than
-8 h ahead is 20013 "invalid auth: invalid deadline" (HTTP 401 on REST). The signature is not verified (the
-simulator has no ECgFp5 code), only its shape. The ``auth_ttl_s`` fault makes every token expire that many
-seconds after the simulator first saw it, whatever its deadline, so clients must rotate or re-mint.
+8 h ahead is 20013 "invalid auth: invalid deadline" (HTTP 401 on REST). The signature's shape is always
+checked; the signature itself only when the simulator is built with ``verify_signatures=True``: then a token
+that is not signed by the key registered for its account and key index (tx_hash.verify_auth_token, the
+simulator's own Schnorr check; the answer is remembered per token and key) is 20013 "invalid auth: invalid
+signature" (HTTP 401; the venue's code for this is not captured: the simulator's choice). The
+``auth_ttl_s`` fault makes every token expire that many seconds after the simulator first saw it, whatever
+its deadline, so clients must rotate or re-mint.
 
 ``sim.refuse_key(code)`` makes the venue refuse the simulator's API key for good: every token of that key
 (private REST reads, account channels) and every transaction it signs is answered with ``code`` (21108
@@ -16,6 +20,8 @@ from __future__ import annotations
 
 import time
 from typing import Optional
+
+from .tx_hash import registered_key, verify_auth_token
 
 MAX_AHEAD_S = 8 * 3600
 REFUSALS = {21108: "invalid public key", 21109: "api key not found", 21120: "invalid signature",
@@ -33,6 +39,16 @@ class TokenBook:
         self.sim = sim
         self.first_seen: dict = {}  # token -> time first presented
         self.checked = 0
+        self.signed: dict = {}  # (token, public key) -> whether its signature verified (verify_signatures)
+
+    def _signed(self, token: str, key: tuple) -> bool:
+        """Whether ``token`` carries the registered key's signature (remembered per token and key)."""
+        pub = registered_key(self.sim, key)
+        if (token, pub) not in self.signed:
+            if len(self.signed) > 10_000:
+                self.signed.clear()
+            self.signed[(token, pub)] = verify_auth_token(token, pub)
+        return self.signed[(token, pub)]
 
     def expires_at(self, token: str) -> float:
         """When ``token`` stops being accepted (its deadline, or earlier under the auth_ttl_s fault)."""
@@ -57,6 +73,8 @@ class TokenBook:
         refused = self.sim.refused_keys.get((acct, key))
         if refused is not None:
             raise AuthError(refused, REFUSALS[refused], 400)
+        if getattr(self.sim, "verify_signatures", False) and not self._signed(token, (acct, key)):
+            raise AuthError(20013, "invalid auth: invalid signature", 401)
         self.first_seen.setdefault(token, now)
         if not now < deadline <= now + MAX_AHEAD_S or self.expires_at(token) <= now:
             raise AuthError(20013, "invalid auth: invalid deadline", 401)
