@@ -64,10 +64,10 @@ def test_gtc_limit_takes_then_rests_the_rest(tmp_path):
 
 def queue_tape():
     # a bid joins 99.00 behind 5; trades at 99 of 3 (no fill), the level grows to 10 behind it and shrinks
-    # to 8 without trades (trades only: the queue ahead stays 2), then trades of 1 and 2 at 99
+    # to 4 without trades (trades only: the queue ahead stays 2), then trades of 1 and 2 at 99
     return (book()
             .trade(2000, "99.00", "3", True).depth(2100, bids=[["99.00", "2"]])
-            .depth(2200, bids=[["99.00", "10"]]).depth(2300, bids=[["99.00", "8"]])
+            .depth(2200, bids=[["99.00", "10"]]).depth(2300, bids=[["99.00", "4"]])
             .trade(3000, "99.00", "1", True)
             .trade(4000, "99.00", "2", True)
             .depth(9000, asks=[["101.00", "5"]]))
@@ -75,7 +75,7 @@ def queue_tape():
 
 def test_resting_bid_fills_only_after_the_queue_ahead_trades_away(tmp_path):
     res, s = backtest(tmp_path, queue_tape(), [(1000, order("buy", "limit", "1", "99.00"))])
-    # ahead 5 -> 2 (trade 3) -> 2 (growth, then a fall without trades) -> 1 (trade 1) -> the trade of 2
+    # ahead 5 -> 2 (trade 3) -> 2 (growth, then a fall of 6 without trades) -> 1 (trade 1) -> the trade of 2
     # takes the last 1 ahead and gives the order 1
     assert fills(res) == [("bt-1", "buy", "99", "1", "maker")]
     assert res.fills[0]["t_ns"] == (1_700_000_000_000 + 4000) * 1_000_000
