@@ -108,12 +108,70 @@ def test_signer_orders_cancels_and_auth_token(lighter_sim_thread):
     run_sdk(sim, body)
 
 
-@lacks("the UpdateLeverage transaction (tx type 20): the signer's update_leverage is refused with 21100 'invalid tx "
-       "type 20' (engine/sim/lighter/tx.py)")
+async def eth_position(api, sim):
+    acct = (await lighter.AccountApi(api).account(by="index", value=str(sim.account_index))).accounts[0]
+    return next(p for p in acct.positions if p.market_id == ETH)
+
+
 def test_signer_update_leverage(lighter_sim_thread):
+    sim = lighter_sim_thread
+
     async def body(signer, api):
-        await sent(signer.update_leverage(ETH, signer.CROSS_MARGIN_MODE, 5))
-    run_sdk(lighter_sim_thread, body)
+        await sent(signer.update_leverage(ETH, signer.ISOLATED_MARGIN_MODE, 4))  # 10000 / 4 = 2500 bp
+        pos = await until(lambda: eth_position(api, sim), lambda p: p.initial_margin_fraction == "25.00")
+        assert pos.margin_mode == signer.ISOLATED_MARGIN_MODE
+        await sent(signer.update_leverage(ETH, signer.CROSS_MARGIN_MODE, 20))
+        pos = await until(lambda: eth_position(api, sim), lambda p: p.initial_margin_fraction == "5.00")
+        assert pos.margin_mode == signer.CROSS_MARGIN_MODE
+    run_sdk(sim, body)
+
+
+def test_signer_update_margin(lighter_sim_thread):
+    sim = lighter_sim_thread
+
+    async def body(signer, api):
+        await sent(signer.update_leverage(ETH, signer.ISOLATED_MARGIN_MODE, 10))
+        await sent(signer.update_margin(ETH, 12.5, signer.ISOLATED_MARGIN_ADD_COLLATERAL))
+        await until(lambda: eth_position(api, sim), lambda p: p.allocated_margin == "12.500000")
+        await sent(signer.update_margin(ETH, 2.5, signer.ISOLATED_MARGIN_REMOVE_COLLATERAL))
+        await until(lambda: eth_position(api, sim), lambda p: p.allocated_margin == "10.000000")
+        await sent(signer.update_margin(ETH, 10, signer.ISOLATED_MARGIN_REMOVE_COLLATERAL))
+        await sent(signer.update_leverage(ETH, signer.CROSS_MARGIN_MODE, 20))  # leave the shared sim as found
+        await until(lambda: eth_position(api, sim), lambda p: p.margin_mode == signer.CROSS_MARGIN_MODE)
+    run_sdk(sim, body)
+
+
+def test_signer_create_grouped_orders(lighter_sim_thread):
+    sim = lighter_sim_thread
+    req = lighter.signer_client.CreateOrderTxReq
+
+    async def body(signer, api):
+        token, err = signer.create_auth_token_with_expiry()
+        assert err is None
+        far = await best_bid(api) // 2  # rests: the random walk never trades down to it
+
+        def active():
+            return lighter.OrderApi(api).account_active_orders(authorization=token, account_index=sim.account_index,
+                                                               market_id=ETH)
+
+        entry = req(MarketIndex=ETH, ClientOrderIndex=71, BaseAmount=100, Price=far, IsAsk=0, Type=0,
+                    TimeInForce=signer.ORDER_TIME_IN_FORCE_POST_ONLY, ReduceOnly=0, TriggerPrice=0, OrderExpiry=-1)
+        tp = req(MarketIndex=ETH, ClientOrderIndex=72, BaseAmount=0, Price=far * 3, IsAsk=1,
+                 Type=signer.ORDER_TYPE_TAKE_PROFIT, TimeInForce=0, ReduceOnly=1, TriggerPrice=far * 2, OrderExpiry=-1)
+        sl = req(MarketIndex=ETH, ClientOrderIndex=73, BaseAmount=0, Price=far // 3, IsAsk=1,
+                 Type=signer.ORDER_TYPE_STOP_LOSS, TimeInForce=0, ReduceOnly=1, TriggerPrice=far // 2, OrderExpiry=-1)
+        await sent(signer.create_grouped_orders(signer.GROUPING_TYPE_ONE_TRIGGERS_A_ONE_CANCELS_THE_OTHER,
+                                                [entry, tp, sl]))
+        got = await until(active, lambda r: len([o for o in r.orders if o.client_order_index in (71, 72, 73)]) == 3)
+        rows = {o.client_order_index: o for o in got.orders}
+        assert (rows[71].status, rows[71].to_trigger_order_id_0, rows[71].to_trigger_order_id_1) == \
+            ("open", rows[72].order_id, rows[73].order_id)
+        assert [(rows[i].status, rows[i].trigger_status, rows[i].parent_order_index) for i in (72, 73)] == \
+            [("pending", "parent-order", rows[71].order_index)] * 2
+        assert rows[72].to_cancel_order_id_0 == rows[73].order_id
+        await sent(signer.cancel_order(market_index=ETH, order_index=rows[71].order_index))
+        await until(active, lambda r: not [o for o in r.orders if o.client_order_index in (71, 72, 73)])
+    run_sdk(sim, body)
 
 
 @lacks("a Schnorr signature check: a transaction signed with a key that is not the account's is accepted "

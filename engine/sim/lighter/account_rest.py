@@ -93,7 +93,8 @@ class LighterAccountRest:
             account, key = int(q["account_index"]), int(q.get("api_key_index", 255))
         except (KeyError, ValueError):
             return self.rest._error(20001, "invalid param : account_index, api_key_index")
-        rows = [{"account_index": a, "api_key_index": k, "nonce": n, "public_key": self.sim.api_public_key,
+        pub = self.sim.account.public_keys
+        rows = [{"account_index": a, "api_key_index": k, "nonce": n, "public_key": pub.get((a, k), self.sim.api_public_key),
                  "transaction_time": int(time.time() * 1e6)}
                 for (a, k), n in sorted(self.sim.nonces.items()) if a == account and key in (255, k)]
         return web.json_response({"code": 200, "api_keys": rows})
@@ -105,18 +106,20 @@ class LighterAccountRest:
         idx = int(request.query["value"])
         if idx != self.sim.account_index:
             return web.json_response({"code": 200, "total": 0, "accounts": []})
-        usdc = self.sim.collateral
+        usdc, acct_tx = self.sim.collateral, self.sim.account
         acct = {"code": 0, "account_type": 0 if idx < 2 ** 47 else 1, "index": idx, "l1_address": "0x" + "0" * 40,
                 "cancel_all_time": 0, "total_order_count": 0, "total_isolated_order_count": 0,
                 "pending_order_count": 0, "available_balance": f"{usdc:.6f}", "status": 1,
-                "collateral": f"{usdc:.6f}", "transaction_time": 0, "account_trading_mode": 0, "account_index": idx,
+                "collateral": f"{usdc:.6f}", "transaction_time": 0, "account_trading_mode": acct_tx.trading_mode,
+                "account_index": idx,
                 "name": "", "description": "", "can_invite": False, "referral_points_percentage": "", "can_rfq": False,
                 "can_rfq_market_ids": None, "created_at": 0, "metadata": {"color": ""},
                 "positions": [self.sim.orders.position_json(m) for m in self.sim.markets.values()],
                 "assets": [{"symbol": "USDC", "asset_id": 3, "balance": f"{usdc:.6f}", "locked_balance": "0.000000",
-                            "margin_mode": "disabled", "margin_balance": f"{usdc:.6f}"}],
+                            "margin_mode": "enabled" if acct_tx.asset_margin_modes.get(3) else "disabled",
+                            "margin_balance": f"{usdc:.6f}"}],
                 "total_asset_value": f"{usdc:.6f}", "cross_asset_value": f"{usdc:.6f}",
                 "cross_initial_margin_requirement": "0.000000", "cross_maintenance_margin_requirement": "0.000000",
-                "shares": [], "pending_unlocks": [], "approved_integrators": []}
+                "shares": [], "pending_unlocks": [], "approved_integrators": acct_tx.approved_integrators()}
         return web.json_response({"code": 200, "total": 1, "accounts": [acct]})
 

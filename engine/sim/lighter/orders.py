@@ -11,6 +11,16 @@ A second order with the client order index of one still active is dropped withou
 venue (sendTx still answered 200). When the random walk trades through a price level, the resting orders
 there are filled.
 
+Grouped orders (CreateGroupedOrders, tx 28): OTO is an entry order (limit or market) and one stop-loss or
+take-profit on the other side; OCO a take-profit and a stop-loss on the same side; OTOCO an entry and both.
+The entry's children wait with status "pending" and trigger_status "parent-order" (in the active orders, not
+in the book) until the entry is done: then they go live as trigger orders ("open", "mark-price") for the
+size the entry filled, or are cancelled if it filled nothing. The two orders of an OCO pair name each other
+in ``to_cancel_order_id_0``: when one triggers, fills or is cancelled the other is cancelled. A trigger order
+sent with BaseAmount 0 (the signer's grouped-order children) takes the position's size when it triggers. A
+group that breaks these rules is dropped without any report, like an invalid order. Every other transaction
+type goes to account_tx.py.
+
 Every change is queued for ``account_all_orders``; every fill for ``account_all_trades`` (trade rows with
 our client order id on our side) and the touched market for ``account_all_positions``.
 """
@@ -19,6 +29,7 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 
+TRIGGER_TYPES = (2, 3, 4, 5)
 ORDER_TYPES = {0: "limit", 1: "market", 2: "stop-loss", 3: "stop-loss-limit", 4: "take-profit", 5: "take-profit-limit"}
 TIFS = {0: "immediate-or-cancel", 1: "good-till-time", 2: "post-only"}
 ACTIVE = ("open", "pending")
@@ -58,6 +69,10 @@ class SimOrders:
             # a stop sells below / buys above its trigger; a take-profit sells above / buys below
             hit = (m.mid <= trig) if (ask == stop) else (m.mid >= trig)
             if hit:
+                if o["base_size"] == 0:  # sized by the position when it triggers (a grouped child sent with 0)
+                    size = abs(self.positions.get(m.spec.market_id, 0))
+                    o["base_size"], o["remaining_base_amount"] = size, m.spec.sz(size)
+                    o["initial_base_amount"] = m.spec.sz(size)
                 o["trigger_status"] = "ready"
                 o["trigger_time"] = int(time.time() * 1000)
                 # market stops always, and limit stops sent immediate-or-cancel, must not rest once triggered
@@ -80,6 +95,10 @@ class SimOrders:
             o = self._find(info["Index"])
             if o is not None:
                 self._modify(o, info)
+        elif tx_type == 28:
+            self._create_group(info)
+        else:
+            self.sim.account.execute(tx_type, info)
 
     def _find(self, index: int):
         for o in self.orders.values():
@@ -87,16 +106,18 @@ class SimOrders:
                 return o
         return None
 
-    def _create(self, info: dict) -> None:
+    def _create(self, info: dict, *, start: bool = True, hold: bool = False):
+        """Make the order; with ``start`` it goes to the book (or waits for its trigger) now; with ``hold`` it
+        waits for its parent (a grouped child). The order, or None when it was dropped."""
         m = self.sim.markets.get(info["MarketIndex"])
         coi = info["ClientOrderIndex"]
         if coi and any(o["client_order_index"] == coi and o["status"] in ACTIVE for o in self.orders.values()):
             self.dropped.append((coi, "21728 client order index already exists"))
-            return  # the venue drops it silently: sendTx said 200, no order ever appears
+            return None  # the venue drops it silently: sendTx said 200, no order ever appears
         if self.sim.faults.get("drop_order", 0) > 0:  # fault: dropped like an invalid reduce-only (no report)
             self.sim.faults["drop_order"] -= 1
             self.dropped.append((coi, "dropped by the drop_order fault"))
-            return
+            return None
         self.next_index += 1
         spec = m.spec if m else None
         sz = spec.sz if spec else (lambda x: "0")
@@ -116,17 +137,80 @@ class SimOrders:
              "to_trigger_order_id_1": "0", "to_cancel_order_id_0": "0", "integrator_fee_collector_index": "0",
              "integrator_taker_fee": "0", "integrator_maker_fee": "0", "order_flags": 0, "order_version": 0,
              "block_height": 510869, "timestamp": int(now), "created_at": int(now), "updated_at": int(now),
-             "transaction_time": int(now * 1e6), "_tif": info["TimeInForce"], "_trigger": info["TriggerPrice"]}
+             "transaction_time": int(now * 1e6), "_tif": info["TimeInForce"], "_trigger": info["TriggerPrice"],
+             "_type": info["Type"]}
         self.orders[o["order_index"]] = o
         if m is None:
             o["status"] = "canceled"
             self._touch(o)
-            return
-        if info["Type"] in (2, 3, 4, 5):
+            return o
+        if hold:
+            o["status"], o["trigger_status"] = "pending", "parent-order"
+            self._touch(o)
+        elif start:
+            self._start(m, o)
+        return o
+
+    def _start(self, m, o: dict) -> None:
+        if o["_type"] in TRIGGER_TYPES:
             o["trigger_status"] = "mark-price"  # waits for its trigger, outside the public book
             self._touch(o)
             return
-        self._execute_resting(m, o, ioc=info["Type"] == 1 or info["TimeInForce"] == 0)
+        self._execute_resting(m, o, ioc=o["_type"] == 1 or o["_tif"] == 0)
+
+    def _create_group(self, info: dict) -> None:
+        """CreateGroupedOrders: OTO (1), OCO (2), OTOCO (3); the rules are in the module docstring."""
+        g, raw = info["GroupingType"], info["Orders"]
+        orders = [{**o, "AccountIndex": info["AccountIndex"], "Nonce": info["Nonce"]} for o in raw]
+        entry = orders[0] if g in (1, 3) else None
+        triggers = orders[1:] if entry else orders
+        kinds = sorted("tp" if o["Type"] in (4, 5) else "sl" for o in triggers if o["Type"] in TRIGGER_TYPES)
+        ok = (len(kinds) == len(triggers) and len({o["MarketIndex"] for o in orders}) == 1
+              and (entry is None or (entry["Type"] in (0, 1)
+                                     and all(o["IsAsk"] != entry["IsAsk"] for o in triggers)))
+              and (len(triggers) == 1 or (kinds == ["sl", "tp"] and triggers[0]["IsAsk"] == triggers[1]["IsAsk"])))
+        if not ok or orders[0]["MarketIndex"] not in self.sim.markets:
+            self.dropped.append((orders[0]["ClientOrderIndex"], "invalid order group"))
+            return
+        m = self.sim.markets[orders[0]["MarketIndex"]]
+        parent = self._create(entry, start=False) if entry else None
+        if entry and parent is None:
+            return
+        kids = [k for k in (self._create(o, start=False, hold=parent is not None) for o in triggers) if k is not None]
+        if parent is not None:
+            parent["_children"] = [k["order_index"] for k in kids]
+            for i, k in enumerate(kids):
+                parent[f"to_trigger_order_id_{i}"] = k["order_id"]
+                k["parent_order_index"], k["parent_order_id"] = parent["order_index"], parent["order_id"]
+        if len(kids) == 2:
+            a, b = kids
+            a["_oco"], b["_oco"] = b["order_index"], a["order_index"]
+            a["to_cancel_order_id_0"], b["to_cancel_order_id_0"] = b["order_id"], a["order_id"]
+        if parent is not None:
+            self._start(m, parent)
+        else:
+            for k in kids:
+                self._start(m, k)
+
+    def _links(self, o: dict) -> None:
+        """A grouped order changed: release or cancel its waiting children; cancel its OCO partner."""
+        if o["status"] not in ACTIVE:
+            filled = o.get("_filled", 0)
+            for i in o.get("_children", ()):
+                k = self.orders[i]
+                if k["status"] != "pending":
+                    continue
+                if filled > 0:
+                    m = self.sim.markets[k["market_index"]]
+                    k["status"], k["trigger_status"], k["base_size"] = "open", "mark-price", filled
+                    k["initial_base_amount"] = k["remaining_base_amount"] = m.spec.sz(filled)
+                    self._touch(k)
+                else:
+                    self._cancel(k)
+        partner = self.orders.get(o.get("_oco"))
+        if (partner is not None and partner["status"] == "open" and partner["trigger_status"] == "mark-price"
+                and (o["status"] not in ACTIVE or o["trigger_status"] == "ready")):
+            self._cancel(partner)
 
     def _execute_resting(self, m, o: dict, *, ioc: bool) -> None:
         """Match ``o`` against the book (post-only refuses to cross), then rest or cancel what is left."""
@@ -173,7 +257,7 @@ class SimOrders:
         if info["TriggerPrice"]:
             o["_trigger"], o["trigger_price"] = info["TriggerPrice"], m.spec.px(info["TriggerPrice"])
         o["order_version"] += 1
-        if o["trigger_status"] == "mark-price":
+        if o["trigger_status"] in ("mark-price", "parent-order"):
             self._touch(o)
             return
         self._execute_resting(m, o, ioc=False)
@@ -190,7 +274,7 @@ class SimOrders:
     # -- helpers
     @staticmethod
     def _in_book(o: dict) -> bool:
-        return o["trigger_status"] != "mark-price" and o["base_size"] > 0
+        return o["trigger_status"] not in ("mark-price", "parent-order") and o["base_size"] > 0
 
     @staticmethod
     def _unbook(m, o: dict) -> None:
@@ -249,6 +333,8 @@ class SimOrders:
         o["updated_at"] = int(time.time())
         o["transaction_time"] = int(time.time() * 1e6)
         self.changed.append(o)
+        if "_children" in o or "_oco" in o:
+            self._links(o)
 
     # -- views for the REST reads and the account channels
     @staticmethod
@@ -269,13 +355,16 @@ class SimOrders:
         spec, mid = m.spec, m.spec.market_id
         pos, cost = self.positions.get(mid, 0), self.entry_cost.get(mid, 0)
         avg = Decimal(abs(cost)) / abs(pos) if pos else Decimal(0)
-        return {"market_id": mid, "symbol": spec.symbol, "initial_margin_fraction": "5.00",
+        acct = self.sim.account
+        return {"market_id": mid, "symbol": spec.symbol,
+                "initial_margin_fraction": f"{Decimal(acct.imf(mid)).scaleb(-2):.2f}",
                 "open_order_count": sum(1 for o in self.active() if o["market_index"] == mid),
                 "pending_order_count": 0, "position_tied_order_count": 0, "sign": -1 if pos < 0 else 1,
                 "position": spec.sz(abs(pos)), "avg_entry_price": spec.px(int(avg)),
                 "position_value": f"{Decimal(abs(pos) * m.mid).scaleb(-(spec.price_decimals + spec.size_decimals)):.6f}",
                 "unrealized_pnl": "0.000000", "realized_pnl": "0.000000", "liquidation_price": "0",
-                "margin_mode": 0, **({"margin_set_flag": 1} if stream else {}), "allocated_margin": "0.000000"}
+                "margin_mode": acct.margin_mode(mid), **({"margin_set_flag": 1} if stream else {}),
+                "allocated_margin": acct.allocated_margin(mid)}
 
     def take_changed(self) -> dict:
         """The orders changed since the last publish, one row each in its latest state (an order touched twice

@@ -28,6 +28,7 @@ from typing import Optional
 from aiohttp import web
 
 from .account_rest import LighterAccountRest
+from .account_tx import SimAccount
 from .auth import REFUSALS, TokenBook
 from .history_rest import LighterHistoryRest
 from .info_rest import LighterInfoRest
@@ -61,6 +62,7 @@ class LighterSimulator:
         self.tx_hashes: dict = {}  # tx_hash -> the record GET /api/v1/tx serves (tx.py remember)
         self.collateral = Decimal("100000")  # USDC
         self.pending_txs: list = []  # sequenced, executed at the next tick (a block later, as on the venue)
+        self.account = SimAccount(self)  # leverage, margin, transfers, keys (account_tx.py)
         self.orders = SimOrders(self)
         for m in self.markets.values():
             m.on_sweep = self.orders.on_sweep
