@@ -109,12 +109,12 @@ def plan_run(settings: Settings, symbols, *, strategy: Optional[str] = None, liv
         else len(symbols)
     if trading and per_venue < len(symbols):
         mm = strategy == "mm"
-        who, what = ("the market maker quotes", "market makers send both quotes") if mm else \
-            (f"{strategy} trades", f"instances send {burst} orders")
+        who, what, verb = ("the market maker quotes", "market makers send both quotes", "quote") if mm else \
+            (f"{strategy} trades", f"instances send {burst} orders", "trade")
         notes.append(f"{who} {', '.join(symbols[:per_venue])} only: "
                      f"RISK_MAX_ORDERS_PER_SECOND={settings.risk.max_orders_per_second:g} lets "
                      f"{per_venue * len(trading)} {what} at once; set it to "
-                     f"{burst * len(trading) * len(symbols)} to trade every symbol on every venue")
+                     f"{burst * len(trading) * len(symbols)} to {verb} every symbol on every venue")
     quotes = {v: tuple(symbols[:per_venue]) for v in trading}
     return RunPlan(symbols, strategy, live, venues, trading, quotes, tuple(notes), cls, chosen)
 

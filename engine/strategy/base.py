@@ -112,7 +112,10 @@ class StrategyRunner:
             self._timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._timer
-        await self.strategy.on_stop()
+        try:
+            await self.strategy.on_stop()
+        except Exception:  # the shutdown goes on (the ExecutionEngine still cancels what is open)
+            log.exception("%s: on_stop failed", self.strategy.name)
 
     async def _tick(self) -> None:
         risk = self.strategy.engine.risk

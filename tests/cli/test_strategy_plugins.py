@@ -120,10 +120,27 @@ def test_hedger_example_quotes_on_one_venue_and_hedges_fills_on_the_other():
     assert h["hedges_sent"] >= h["hedges_filled"] >= 1
 
 
-@pytest.mark.skipif(HAS_LIGHTER, reason="with two trading venues the hedger starts")
-def test_hedger_with_one_trading_venue_is_one_line():
-    out = engine("run", "--duration", "5", "--strategy", "examples/hedger.py:Hedger", "--symbols", "BTC-USDT")
-    one_line_exit_2(out, "the hedger needs two")
+def _ends_with_exit_2(out, *needles):
+    """A failure after connecting: the start-up lines, then one line saying what failed; no traceback."""
+    assert out.returncode == 2, out.stderr
+    assert "Traceback" not in out.stderr, out.stderr
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("engine: ") and all(n in last for n in needles), last
+
+
+def test_hedger_with_one_trading_venue_says_so_and_exits_2():
+    out = engine("run", "--duration", "20", "--strategy", "examples/hedger.py:Hedger", "--symbols", "BTC-USDT",
+                 env={"MONITOR_EXCHANGES": "binance", "ACTIVE_EXCHANGE": "binance"})
+    _ends_with_exit_2(out, "create() failed", "the hedger needs two")
+
+
+def test_a_strategy_whose_on_start_raises_ends_the_run_with_exit_2(tmp_path):
+    path = tmp_path / "bad_start.py"
+    path.write_text("from engine.strategy import Strategy\n"
+                    "class S(Strategy):\n    async def on_start(self):\n        raise KeyError('no such thing')\n")
+    out = engine("run", "--duration", "20", "--strategy", f"{path}:S", "--symbols", "BTC-USDT",
+                 env={"MONITOR_EXCHANGES": "binance", "ACTIVE_EXCHANGE": "binance"})
+    _ends_with_exit_2(out, f"strategy {path}:S: starting strategy failed: KeyError")
 
 
 # -- bad input: one line, exit 2, before trading
