@@ -15,7 +15,7 @@ from .server import LighterSimulator
 
 
 async def serve(args) -> int:
-    sim = LighterSimulator(seed=args.seed, port=args.port)
+    sim = LighterSimulator(seed=args.seed, port=args.port, verify_signatures=args.verify_signatures)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -45,6 +45,9 @@ def parser() -> argparse.ArgumentParser:
                    help="fault: close every stream socket every S seconds")
     p.add_argument("--drop-order", type=int, default=0, metavar="N",
                    help="fault: the next N sequenced orders vanish without any report (sendTx still 200)")
+    p.add_argument("--verify-signatures", action="store_true",
+                   help="check every transaction's and auth token's Schnorr signature against the registered key "
+                        "(else 21120 invalid signature, a token 20013; ~30 ms each)")
     return p
 
 

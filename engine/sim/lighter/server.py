@@ -41,7 +41,7 @@ from .stream import LighterStream
 class LighterSimulator:
     def __init__(self, *, seed: int = 1, host: str = "127.0.0.1", port: int = 0, markets: tuple = DEFAULT_MARKETS,
                  tick_s: float = 0.1, account_index: int = 281474976710608, api_key_index: int = 3,
-                 user_tier: str = "premium"):
+                 user_tier: str = "premium", verify_signatures: bool = False):
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError("the simulator only listens on loopback")
         self.host, self._port, self.tick_s = host, port, tick_s
@@ -53,6 +53,8 @@ class LighterSimulator:
         # says "premium" by default; "standard" is what the captured testnet account said
         self.user_tier = user_tier
         self.api_private_key, self.api_public_key = _throwaway_key()
+        # check each tx's and auth token's Schnorr signature against the registered key (tx.py, auth.py; ~30 ms)
+        self.verify_signatures = verify_signatures
         self.tokens = TokenBook(self)
         self.refused_keys: dict = {}  # (account, api key) -> the code the venue refuses it with (refuse_key)
         self.nonces: dict = {(account_index, api_key_index): 1}
@@ -166,7 +168,7 @@ class LighterSimulator:
 
 def _throwaway_key() -> tuple:
     """A throwaway API key pair (80 hex each). With lighter-sdk installed it is a real signer key, so clients
-    can sign with it; the simulator itself never verifies signatures."""
+    can sign with it (and, with verify_signatures on, only with it)."""
     try:
         from lighter.signer_client import create_api_key
 
