@@ -4,7 +4,10 @@ A session is either a directory shaped like the captured fixtures (``ws_session.
 ``{"recv_ts": "<epoch s>", "raw": "<frame>"}`` lines, ``rest_depth_snapshot_<SYMBOL>.json``, optionally
 ``rest_exchangeInfo*.json``) or a (gzip) JSONL file of recorded frames ``{"recv_ns": ..., "raw": "..."}``.
 Each client connection gets the recorded frames of the streams it asked for, in order, either as fast as
-the socket takes them or paced by the recorded receive times.
+the socket takes them or paced by the recorded receive times. Connections are routed as in the live mode
+(``streams.py``): ``/ws``, ``/ws/<names>`` (a name that is not a stream, such as ccxt.pro's ``/ws/0``, opens
+nothing for it) and ``/stream?streams=``, filled or emptied by SUBSCRIBE / UNSUBSCRIBE; ``/ws`` connections get
+raw payloads, ``/stream`` ones combined frames (``SET_PROPERTY combined`` switches).
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ class Session:
     frames: list = field(default_factory=list)  # (recv_seconds, stream name or None, raw bytes)
     snapshots: dict = field(default_factory=dict)  # SYMBOL -> raw REST /depth body
     exchange_info: Optional[dict] = None
+    stream_names: set = field(default_factory=set)  # every stream name the frames carry
 
 
 def load_session(path: str) -> Session:
@@ -53,6 +57,7 @@ def load_session(path: str) -> Session:
         stream = None
         if raw.startswith('{"stream":"'):
             stream = raw[11:raw.index('"', 11)]
+            s.stream_names.add(stream)
         s.frames.append((t, stream, raw.encode()))
     return s
 
@@ -63,21 +68,63 @@ def _read_lines(path: str) -> list:
         return [json.loads(line) for line in f if line.strip()]
 
 
+def _is_stream_name(name: str, session: Session) -> bool:
+    """A market stream name (``btcusdt@depth@100ms``, ``!miniTicker@arr``) or one the recording holds; ccxt.pro's
+    ``0`` in ``/ws/0`` or a listen key is not."""
+    return "@" in name or name in session.stream_names
+
+
+def _raw_payload(stream: str, raw: bytes) -> bytes:
+    """The payload of a recorded combined frame ``{"stream":"<name>","data":<payload>}``, as a raw ``/ws``
+    connection receives it on the venue."""
+    head = b'{"stream":"' + stream.encode() + b'","data":'
+    if raw.startswith(head) and raw.endswith(b"}"):
+        return raw[len(head):-1]
+    try:
+        msg = json.loads(raw)
+    except ValueError:
+        return raw
+    if isinstance(msg, dict) and "data" in msg:
+        return json.dumps(msg["data"], separators=(",", ":")).encode()
+    return raw
+
+
 class ReplayConn(WSListener):
-    def __init__(self, server: "ReplayStreams", streams: list):
+    """One client connection. ``/ws/<names>`` and ``/stream?streams=`` name its first streams; a name that is not
+    a stream (ccxt.pro's ``/ws/0``) or none at all opens a bare connection that SUBSCRIBE fills, as in the live
+    mode. Frames go out as the live mode sends them: raw payloads on ``/ws``, ``{"stream","data"}`` on
+    ``/stream`` (or as ``SET_PROPERTY combined`` says); frames recorded without a stream name go out once, with
+    the playback of the streams named in the URL."""
+
+    def __init__(self, server: "ReplayStreams", streams: list, combined: bool = True):
         super().__init__()
         self.server = server
-        self.streams = set(streams)
+        self.streams = list(dict.fromkeys(streams))
+        self.combined = combined
         self.transport = None
         self.tasks: list = []
 
     def on_ws_connected(self, transport):
         self.transport = transport
-        self.tasks = [asyncio.get_running_loop().create_task(self.server.play(self, set(self.streams)))]
+        self.server.conns.add(self)
+        if self.streams:
+            self._play(set(self.streams), with_unnamed=True)
 
     def on_ws_disconnected(self, transport):
+        self.server.conns.discard(self)
         for t in self.tasks:
             t.cancel()
+
+    def _play(self, streams: set, with_unnamed: bool = False) -> None:
+        self.tasks.append(asyncio.get_running_loop().create_task(self.server.play(self, streams, with_unnamed)))
+
+    def send_frame(self, stream: Optional[str], raw: bytes) -> None:
+        if stream is not None and not self.combined:
+            raw = _raw_payload(stream, raw)
+        self.transport.send(WSMsgType.TEXT, raw)
+
+    def _reply(self, body: dict) -> None:
+        self.transport.send(WSMsgType.TEXT, json.dumps(body).encode())
 
     def on_ws_frame(self, transport, frame):
         if frame.msg_type == WSMsgType.CLOSE:
@@ -86,20 +133,46 @@ class ReplayConn(WSListener):
         elif frame.msg_type == WSMsgType.PING:
             transport.send_pong(frame.get_payload_as_bytes())
         elif frame.msg_type == WSMsgType.TEXT:
-            try:
-                msg = json.loads(frame.get_payload_as_bytes())
-            except ValueError:
-                transport.send(WSMsgType.TEXT, b'{"code":3,"msg":"Invalid JSON"}')
+            self.on_control(frame.get_payload_as_bytes())
+
+    def on_control(self, raw: bytes) -> None:
+        try:
+            msg = json.loads(raw)
+        except ValueError:
+            self._reply({"code": 3, "msg": "Invalid JSON: expected value at line 1 column 1"})
+            return
+        if not isinstance(msg, dict):
+            self._reply({"code": 3, "msg": "Invalid JSON: expected an object"})
+            return
+        mid, method, params = msg.get("id"), msg.get("method"), msg.get("params", [])
+        if method in ("SUBSCRIBE", "UNSUBSCRIBE"):
+            if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
+                self._reply({"code": 2, "msg": "Invalid request: invalid params", "id": mid})
                 return
-            if msg.get("method") == "SUBSCRIBE":
-                new = set(msg.get("params") or []) - self.streams
-                self.streams.update(new)
+            bad = [p for p in params if not _is_stream_name(p, self.server.session)]
+            if bad:
+                self._reply({"code": 2, "msg": f"Invalid request: unknown stream {bad[0]!r}", "id": mid})
+                return
+            if method == "SUBSCRIBE":
+                new = [p for p in dict.fromkeys(params) if p not in self.streams]
+                self.streams.extend(new)
                 if new:  # a late subscriber gets its streams from the start of the recording
-                    self.tasks.append(asyncio.get_running_loop().create_task(self.server.play(self, new)))
-            elif msg.get("method") == "UNSUBSCRIBE":
-                self.streams.difference_update(msg.get("params") or [])
-            result = sorted(self.streams) if msg.get("method") == "LIST_SUBSCRIPTIONS" else None
-            transport.send(WSMsgType.TEXT, json.dumps({"result": result, "id": msg.get("id")}).encode())
+                    self._play(set(new))
+            else:
+                self.streams = [x for x in self.streams if x not in params]
+            self._reply({"result": None, "id": mid})
+        elif method == "LIST_SUBSCRIPTIONS":
+            self._reply({"result": self.streams, "id": mid})
+        elif method == "SET_PROPERTY" and isinstance(params, list) and params and params[0] == "combined":
+            if len(params) < 2 or not isinstance(params[1], bool):
+                self._reply({"code": 1, "msg": "Invalid value type: expected Boolean", "id": mid})
+                return
+            self.combined = params[1]
+            self._reply({"result": None, "id": mid})
+        elif method == "GET_PROPERTY" and params == ["combined"]:
+            self._reply({"result": self.combined, "id": mid})
+        else:
+            self._reply({"code": 2, "msg": f"Invalid request: unknown variant {method!r}", "id": mid})
 
 
 class ReplayStreams:
@@ -136,35 +209,34 @@ class ReplayStreams:
     def _factory(self, request):
         path = request.path if isinstance(request.path, str) else request.path.decode()
         parts = urlsplit(path)
-        if parts.path == "/stream":
-            streams = [s for s in parse_qs(parts.query).get("streams", [""])[0].split("/") if s]
-        elif parts.path.startswith("/ws/"):
-            streams = [s for s in parts.path[4:].split("/") if s]
+        if parts.path in ("/stream", "/stream/"):
+            names = [s for s in parse_qs(parts.query).get("streams", [""])[0].split("/") if s]
+            combined = True
+        elif parts.path == "/ws" or parts.path.startswith("/ws/"):
+            names = [s for s in parts.path[4:].split("/") if s]
+            combined = False
         else:
             return None
-        return ReplayConn(self, streams)
+        return ReplayConn(self, [n for n in names if _is_stream_name(n, self.session)], combined)
 
-    async def play(self, conn: ReplayConn, streams: set) -> None:
-        self.conns.add(conn)
-        try:
-            # a client subscribes first and buffers while it fetches the snapshot, as it would live
-            await asyncio.sleep(self.start_delay_s)
-            t0 = None
-            loop = asyncio.get_running_loop()
-            start = loop.time()
-            for n, (t, stream, raw) in enumerate(self.session.frames):
-                if stream is not None and (stream not in streams or stream not in conn.streams):
+    async def play(self, conn: ReplayConn, streams: set, with_unnamed: bool = False) -> None:
+        # a client subscribes first and buffers while it fetches the snapshot, as it would live
+        await asyncio.sleep(self.start_delay_s)
+        t0 = None
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        for n, (t, stream, raw) in enumerate(self.session.frames):
+            if stream is None:
+                if not with_unnamed:
                     continue
-                if stream is None and streams != conn.streams:
-                    continue  # un-named frames go out once, with the connection's first playback
-                if self.pace == "recorded":
-                    t0 = t if t0 is None else t0
-                    delay = start + (t - t0) / self.speed - loop.time()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                elif n % 64 == 0:
-                    await asyncio.sleep(0)  # let the client breathe
-                conn.transport.send(WSMsgType.TEXT, raw)
-                self.sent += 1
-        finally:
-            self.conns.discard(conn)
+            elif stream not in streams or stream not in conn.streams:
+                continue
+            if self.pace == "recorded":
+                t0 = t if t0 is None else t0
+                delay = start + (t - t0) / self.speed - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            elif n % 64 == 0:
+                await asyncio.sleep(0)  # let the client breathe
+            conn.send_frame(stream, raw)
+            self.sent += 1
