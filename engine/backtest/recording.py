@@ -106,6 +106,8 @@ def _lines(path: str):
         raise RecordingError(f"{path}: cannot read ({e.strerror or e})") from None
     except EOFError:
         raise RecordingError(f"{path}: truncated gzip file") from None
+    except UnicodeDecodeError:
+        raise RecordingError(f"{path}: not UTF-8 text (a gzip recording needs a name ending in .gz)") from None
 
 
 def _recv_ns(path: str, n: int, obj: dict) -> int:

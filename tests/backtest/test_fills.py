@@ -176,3 +176,14 @@ def test_response_latency_delays_what_the_strategy_sees(tmp_path):
     # sent at 1.000 s, filled at the venue at 1.005 s, seen at 1.025 s
     assert seen[0] == ("submitted", 1.0)
     assert ("filled", 1.025) in seen and all(t >= 1.025 for st, t in seen[1:])
+
+
+def test_two_resting_orders_at_one_price_share_a_trade_in_arrival_order(tmp_path):
+    # both bids join 99.00 behind 5; a trade of 6 passes the queue by 1: the first order gets it, the
+    # second (also 5 behind, and behind the first) nothing; a later trade of 2 fills the second
+    tape = (book().trade(2000, "99.00", "6", True).depth(2100, bids=[["99.00", "0"]])
+            .trade(3000, "99.00", "2", True).depth(9000, asks=[["101.00", "5"]]))
+    res, _ = backtest(tmp_path, tape, [(1000, order("buy", "limit", "1", "99.00")),
+                                       (1000, order("buy", "limit", "1", "99.00"))])
+    assert [(f["client_order_id"], f["price"], f["qty"], f["t_ns"] // 1_000_000 - 1_700_000_000_000)
+            for f in res.fills] == [("bt-1", "99", "1", 2000), ("bt-2", "99", "1", 3000)]

@@ -94,9 +94,27 @@ def test_a_bad_recording_is_one_clear_error(tmp_path):
         run([str(tmp_path)], lambda e: None)
     with pytest.raises(RecordingError, match="cannot read"):
         run([str(tmp_path / "missing.jsonl")], lambda e: None)
+    (tmp_path / "gz.jsonl").write_bytes(b"\x1f\x8b\x08\x00\xff\xfe")
+    with pytest.raises(RecordingError, match="gz.jsonl: not UTF-8 text"):
+        run([str(tmp_path / "gz.jsonl")], lambda e: None)
     with pytest.raises(ValueError, match="queue_model"):
         run([FUTURES], lambda e: None, queue_model="fifo")
     with pytest.raises(ValueError, match="Latency.jitter"):
         Latency(jitter="gauss")
     with pytest.raises(ValueError, match="QueueModel.kind"):
         QueueModel("fifo")
+
+
+def test_a_gzip_recording_plays_like_the_plain_one(tmp_path):
+    import gzip
+    import shutil
+    tape = Tape().snapshot(0, [["99.00", "5"]], [["100.00", "5"]]).depth(5000, bids=[["99.00", "5"]])
+    plain = tape.write(tmp_path / "r.jsonl")
+    with open(plain, "rb") as src, gzip.open(tmp_path / "r.jsonl.gz", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+
+    def factory(engine):
+        return Scripted(engine, [(1000, order("buy", "market", "1"))])
+    kw = dict(feed_latency=0, risk_limits=RiskLimits(max_book_age_s=60.0))
+    a = run([plain], factory, **kw)
+    assert a.fills and a.to_json() == run([str(tmp_path / "r.jsonl.gz")], factory, **kw).to_json()
