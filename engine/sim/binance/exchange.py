@@ -30,6 +30,22 @@ class Balance:
     locked: Decimal = Decimal(0)
 
 
+class DataError(SimError):
+    """A SimError whose answer also carries ``data`` (cancelReplace outcomes, the WS API's retryAfter)."""
+
+    def __init__(self, code: int, msg: str, data: dict, http: int = 400):
+        super().__init__(code, msg, http=http)
+        self.data = data
+
+    def body(self) -> dict:
+        return {"code": self.code, "msg": self.msg, "data": self.data}
+
+
+# cancelReplace parameters naming the order to cancel -> their names in a cancel request
+CANCEL_PARAMS = {"cancelOrderId": "orderId", "cancelOrigClientOrderId": "origClientOrderId",
+                 "cancelNewClientOrderId": "newClientOrderId"}
+
+
 class SimExchange:
     def __init__(self, seed: int = 1, symbols: tuple = DEFAULT_SYMBOLS, balances: Optional[dict] = None):
         self.rng = random.Random(seed)
@@ -43,6 +59,7 @@ class SimExchange:
         self.orders: dict[int, Order] = {}
         self.by_client: dict[tuple, int] = {}  # (symbol, client id) -> order id
         self.my_trades: list[dict] = []
+        self.quote_order_qty: dict[int, Decimal] = {}  # order id -> quoteOrderQty of a MARKET order sent with it
         self._ids = itertools.count(1)
         self.listeners: list[Callable[[dict], None]] = []
         self.order_limits = OrderLimits()  # the account's unfilled order count, shared by REST and the WS API
@@ -146,7 +163,16 @@ class SimExchange:
             raise SimError(-1106, "Parameter 'timeInForce' sent when not required.")
         if tif and tif not in TIFS:
             raise SimError(-1115, "Invalid timeInForce.")
-        qty = self._num(p, "quantity")
+        if "quoteOrderQty" in p and typ != "MARKET":
+            raise SimError(-1106, "Parameter 'quoteOrderQty' sent when not required.")
+        if typ == "MARKET" and p.get("quoteOrderQty") not in (None, ""):
+            if p.get("quantity") not in (None, ""):
+                raise SimError(-1106, "Parameter 'quoteOrderQty' sent when not required.")
+            qty = self._quote_qty(m, side, self._num(p, "quoteOrderQty"))
+        elif typ == "MARKET" and p.get("quantity") in (None, ""):
+            raise SimError(-1102, "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!")
+        else:
+            qty = self._num(p, "quantity")
         price = self._num(p, "price") if needs_price else None
         stop = self._num(p, "stopPrice") if typ in ("STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT") else None
         for name, v, unit in (("price", price, spec.tick), ("quantity", qty, spec.step), ("stopPrice", stop, spec.tick)):
@@ -169,8 +195,29 @@ class SimExchange:
             raise SimError(-2010, "Duplicate order sent.")
         return m, spec, side, typ, price, qty, stop, ref, tif, cid
 
-    def place(self, p: dict) -> Order:
-        self.order_limits.check()  # -1015 while a window of the ORDERS limits is full, before anything else
+    @staticmethod
+    def _quote_qty(m: SymbolMarket, side: str, quote: Decimal) -> Decimal:
+        """The quantity a MARKET order sent with ``quoteOrderQty`` executes: as many lot steps as ``quote``
+        buys from the asks (BUY), or as are needed to receive at most ``quote`` from the bids (SELL), walking
+        the book as it is now; never off the LOT_SIZE grid (docs/binance.md, "quoteOrderQty")."""
+        spec = m.spec
+        levels = sorted(m.asks.items()) if side == "BUY" else sorted(m.bids.items(), reverse=True)
+        left, steps = quote, 0
+        for price, avail in levels:
+            per_step = spec.tick * price * spec.step
+            take = min(avail, int(left / per_step))
+            steps += take
+            left -= take * per_step
+            if take < avail:
+                break
+        if steps == 0:
+            raise SimError(-2010, "Order book liquidity is less than `LOT_SIZE` filter minimum quantity.")
+        return spec.step * steps
+
+    def place(self, p: dict, order_limits: bool = True) -> Order:
+        """Place a new order; ``order_limits=False`` when the caller counted it already (cancelReplace)."""
+        if order_limits:
+            self.order_limits.check()  # -1015 while a window of the ORDERS limits is full, before anything else
         m, spec, side, typ, price, qty, stop, ref, tif, cid = self.check(p)
         sym = spec.symbol
         # lock funds
@@ -192,11 +239,15 @@ class SimExchange:
             o.market_lock = lock
         self.orders[o.order_id] = o
         self.by_client[(sym, cid)] = o.order_id
+        if typ == "MARKET" and p.get("quoteOrderQty"):
+            self.quote_order_qty[o.order_id] = Decimal(p["quoteOrderQty"])
         self._execution_report(o, "NEW")
-        self.order_limits.count()  # accepted (an IOC/FOK that expires unfilled counts too)
+        if order_limits:
+            self.order_limits.count()  # accepted (an IOC/FOK that expires unfilled counts too)
         m.submit(o)
         if o.status == "EXPIRED" and typ == "LIMIT_MAKER":
-            self.order_limits.uncount()  # refused after all
+            if order_limits:
+                self.order_limits.uncount()  # refused after all
             self._release(o)
             del self.orders[o.order_id]
             raise SimError(-2010, "Order would immediately match and take.")
@@ -237,21 +288,129 @@ class SimExchange:
             raise SimError(-2013, "Order does not exist.")
         return o
 
-    def cancel(self, p: dict) -> Order:
+    def find_open(self, p: dict, code: int) -> Order:
+        """The open order ``p`` names; an unknown or closed one is ``code`` "Unknown order sent." (-2011 for a
+        cancel, -2038 for an amend)."""
         try:
             o = self.find(p)
         except SimError as e:
             if e.code == -2013:
-                raise SimError(-2011, "Unknown order sent.") from None
+                raise SimError(code, "Unknown order sent.") from None
             raise
         if o.status not in ("NEW", "PARTIALLY_FILLED"):
-            raise SimError(-2011, "Unknown order sent.")
+            raise SimError(code, "Unknown order sent.")
+        return o
+
+    def cancel(self, p: dict) -> Order:
+        o = self.find_open(p, -2011)
         self.markets[o.symbol].cancel(o)
         self._release(o)
         self._execution_report(o, "CANCELED")
         spec = self.markets[o.symbol].spec
         self._account_position((spec.base, spec.quote))
         return o
+
+    def cancel_json(self, o: Order, p: dict) -> dict:
+        """The answer to a cancel (``p`` the cancel request: its ``newClientOrderId`` names the cancel)."""
+        return self.order_json(o, "RESULT", cancel_client_id=p.get("newClientOrderId") or f"cancel-{o.order_id}")
+
+    def cancel_replace(self, p: dict) -> dict:
+        """Cancel an order and place a new one on the same symbol (REST ``POST /api/v3/order/cancelReplace``, WS
+        API ``order.cancelReplace``; docs/binance.md, "cancelReplace"). The new order's filters and the ORDERS
+        limits are checked before anything is canceled; the request counts one order, attempted or not. One
+        half failing is a DataError: -2021 (HTTP 409) when the other half succeeded, -2022 (400) when not."""
+        mode = p.get("cancelReplaceMode")
+        if mode not in ("STOP_ON_FAILURE", "ALLOW_FAILURE"):
+            raise SimError(-1102 if not mode else -1100, "Mandatory parameter 'cancelReplaceMode' was not sent, was "
+                           "empty/null, or malformed." if not mode else "Illegal characters found in parameter "
+                           "'cancelReplaceMode'; legal range is 'STOP_ON_FAILURE, ALLOW_FAILURE'.")
+        cancel = {"symbol": p.get("symbol", "")}
+        cancel.update({CANCEL_PARAMS[k]: v for k, v in p.items() if k in CANCEL_PARAMS})
+        new = {k: v for k, v in p.items() if k not in CANCEL_PARAMS and k != "cancelReplaceMode"}
+        if "orderId" not in cancel and "origClientOrderId" not in cancel:
+            raise SimError(-1102, "Param 'cancelOrigClientOrderId' or 'cancelOrderId' must be sent, but both were "
+                                  "empty/null!")
+        self.check(new)  # filters are evaluated before anything is canceled
+        self.order_limits.check()  # and the ORDERS limits: a plain -1015 cancels nothing (DO_NOTHING)
+        self.order_limits.count()
+        try:
+            o = self.find(cancel) if "orderId" in cancel else None
+            if o is not None and cancel.get("origClientOrderId") not in (None, o.client_id):
+                raise SimError(-2011, "Unknown order sent.")  # both sent: the id's order must carry that client id
+            cancel_result, cancel_body = "SUCCESS", self.cancel_json(self.cancel(cancel), cancel)
+        except SimError as e:
+            if e.code == -2013:
+                e = SimError(-2011, "Unknown order sent.")
+            cancel_result, cancel_body = "FAILURE", e.body()
+        new_result, new_body = "NOT_ATTEMPTED", None
+        if cancel_result == "SUCCESS" or mode == "ALLOW_FAILURE":
+            try:
+                n = self.place(new, order_limits=False)
+                resp = new.get("newOrderRespType") or ("FULL" if n.type in ("LIMIT", "MARKET") else "ACK")
+                new_result, new_body = "SUCCESS", self.order_json(n, resp)
+            except SimError as e:
+                new_result, new_body = "FAILURE", e.body()
+        out = {"cancelResult": cancel_result, "newOrderResult": new_result, "cancelResponse": cancel_body,
+               "newOrderResponse": new_body}
+        if cancel_result == new_result == "SUCCESS":
+            return out
+        if "SUCCESS" in (cancel_result, new_result):
+            raise DataError(-2021, "Order cancel-replace partially failed.", out, http=409)
+        raise DataError(-2022, "Order cancel-replace failed.", out)
+
+    def amend_keep_priority(self, p: dict) -> dict:
+        """Reduce an open order's quantity in place, keeping its priority (REST ``PUT
+        /api/v3/order/amend/keepPriority``, WS API ``order.amend.keepPriority``; docs/binance.md, "Order amend
+        keep priority"). Counts no order; the order keeps its id and place in the queue, its client id becomes
+        ``newClientOrderId`` (or a new one), and an ``executionReport`` with ``x`` REPLACED follows."""
+        if p.get("orderId") is None and not p.get("origClientOrderId"):
+            raise SimError(-1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!")
+        new_qty = self._num(p, "newQty")
+        o = self.find_open(p, -2038)
+        m = self.markets[o.symbol]
+        spec = m.spec
+        if (new_qty / spec.step) != (new_qty / spec.step).to_integral_value() or new_qty < spec.min_qty:
+            raise SimError(-1013, "Filter failure: LOT_SIZE")
+        steps = int(new_qty / spec.step)
+        if steps == o.qty:
+            raise SimError(-2038, "The requested action would change no state; rejecting")
+        if steps > o.qty:
+            raise SimError(-2038, "Order amend (quantity increase) is not supported.")
+        if steps <= o.filled:  # the simulator's choice: an amend may not fill the order by itself
+            raise SimError(-1013, "Invalid newQty.")
+        cid = p.get("newClientOrderId") or f"sim-{next(self._ids)}"
+        if len(cid) > 36 or not set(cid) <= CLIENT_ID_CHARS:
+            raise SimError(-1100, "Illegal characters found in parameter 'newClientOrderId'; legal range is "
+                                  "'^[a-zA-Z0-9-_]{1,36}$'.")
+        other = self.by_client.get((o.symbol, cid))
+        if other is not None and other != o.order_id and self.orders[other].status in ("NEW", "PARTIALLY_FILLED"):
+            raise SimError(-2010, "Duplicate order sent.")
+        cut = o.qty - steps
+        if o.working:  # the book level shrinks by what the order gives up; the order keeps its place
+            side = "b" if o.side == "BUY" else "a"
+            book = m.bids if side == "b" else m.asks
+            m._set(side, o.price, book.get(o.price, 0) - cut)
+        if o.side == "BUY":
+            b, amount = self._bal(spec.quote), spec.tick * o.price * spec.step * cut
+        else:
+            b, amount = self._bal(spec.base), spec.step * cut
+        amount = min(amount, b.locked)
+        b.locked -= amount
+        b.free += amount
+        orig = o.client_id
+        o.qty, o.client_id, o.update_ms = steps, cid, now_ms()
+        self.by_client[(o.symbol, cid)] = o.order_id
+        self._execution_report(o, "REPLACED")
+        self._account_position((spec.base, spec.quote))
+        return {"transactTime": o.update_ms, "executionId": next(self._ids),
+                "amendedOrder": {"symbol": o.symbol, "orderId": o.order_id, "orderListId": -1,
+                                 "origClientOrderId": orig, "clientOrderId": cid, "price": spec.px(o.price),
+                                 "qty": spec.qty(o.qty), "executedQty": spec.qty(o.filled),
+                                 "preventedQty": "0.00000000", "quoteOrderQty": "0.00000000",
+                                 "cumulativeQuoteQty": f"{o.quote_filled:.8f}", "status": o.status,
+                                 "timeInForce": o.tif or "GTC", "type": o.type, "side": o.side,
+                                 "workingTime": o.time_ms if o.working else -1,
+                                 "selfTradePreventionMode": "EXPIRE_MAKER"}}
 
     def open_orders(self, symbol: Optional[str] = None) -> list:
         return [o for o in self.orders.values()
@@ -267,7 +426,8 @@ class SimExchange:
         if resp_type == "ACK":
             return body
         body.update({"price": spec.px(o.price), "origQty": spec.qty(o.qty), "executedQty": spec.qty(o.filled),
-                     "origQuoteOrderQty": "0.00000000", "cummulativeQuoteQty": f"{o.quote_filled:.8f}",
+                     "origQuoteOrderQty": f"{self.quote_order_qty.get(o.order_id, Decimal(0)):.8f}",
+                     "cummulativeQuoteQty": f"{o.quote_filled:.8f}",
                      "status": o.status, "timeInForce": o.tif or "GTC", "type": o.type, "side": o.side,
                      "workingTime": o.time_ms if o.working else -1, "selfTradePreventionMode": "EXPIRE_MAKER"})
         if o.stop:
@@ -280,8 +440,7 @@ class SimExchange:
         body = self.order_json(o, "RESULT")
         body.pop("transactTime", None)
         body.update({"stopPrice": self.markets[o.symbol].spec.px(o.stop), "icebergQty": "0.00000000",
-                     "time": o.time_ms, "updateTime": o.update_ms, "isWorking": o.working,
-                     "origQuoteOrderQty": "0.00000000"})
+                     "time": o.time_ms, "updateTime": o.update_ms, "isWorking": o.working})
         return body
 
     def step(self) -> None:

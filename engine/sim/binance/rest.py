@@ -15,11 +15,13 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from .account_rest import AccountRest
 from .errors import SimError, key_problem
 from .exchange import SimExchange
 from .faults import Faults
 from .market import now_ms
-from .weights import WEIGHTS, depth_weight
+from .public_rest import PublicRest
+from .weights import WEIGHTS, depth_weight, my_trades_weight, rolling_ticker_weight
 
 INTERVALS_MS = {"1s": 1000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
                 "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000, "8h": 28_800_000,
@@ -50,13 +52,13 @@ class WeightWindow:
 
 
 # the requests that place an order: their answers carry the X-MBX-ORDER-COUNT-* headers
-ORDER_PATHS = frozenset({("POST", "/api/v3/order")})
+ORDER_PATHS = frozenset({("POST", "/api/v3/order"), ("POST", "/api/v3/order/cancelReplace")})
 
 # the weight headers _wrap puts on every answer, for a handler that answers with its own response
 ANSWER_HEADERS = web.RequestKey("answer_headers", dict)
 
 
-class RestApi:
+class RestApi(PublicRest, AccountRest):
     def __init__(self, ex: SimExchange, faults: Faults, api_key: str, api_secret: str, weight_limit: int = 6000):
         self.ex = ex
         self.faults = faults
@@ -85,7 +87,12 @@ class RestApi:
                 ("GET", "/api/v3/myTrades", self.my_trades), ("GET", "/api/v3/trades", self.trades),
                 ("GET", "/api/v3/aggTrades", self.agg_trades), ("GET", "/api/v3/allOrders", self.all_orders),
                 ("POST", "/api/v3/order/test", self.order_test),
-                ("GET", "/api/v3/rateLimit/order", self.rate_limit_order)):
+                ("GET", "/api/v3/rateLimit/order", self.rate_limit_order),
+                ("GET", "/api/v3/historicalTrades", self.historical_trades),
+                ("GET", "/api/v3/ticker", self.rolling_ticker),
+                ("GET", "/api/v3/account/commission", self.account_commission),
+                ("POST", "/api/v3/order/cancelReplace", self.cancel_replace),
+                ("PUT", "/api/v3/order/amend/keepPriority", self.amend_keep_priority)):
             r.add_route(method, path, self._wrap(handler))
 
     def _wrap(self, handler):
@@ -135,6 +142,14 @@ class RestApi:
             return _TICKERS[request.path] if params.get("symbols") else 2 * _TICKERS[request.path]
         if request.path == "/api/v3/order/test" and params.get("computeCommissionRates") == "true":
             return 20
+        if key == ("GET", "/api/v3/myTrades"):
+            return my_trades_weight(params)
+        if key == ("GET", "/api/v3/ticker"):
+            try:
+                n = 1 if params.get("symbol") else len(json.loads(params.get("symbols") or "[0]"))
+            except (ValueError, TypeError):
+                n = 1
+            return rolling_ticker_weight(max(1, n))
         return WEIGHTS.get(key, 1)
 
     def _charge(self, ip: str, weight: int) -> int:
@@ -206,7 +221,7 @@ class RestApi:
                 "quoteCommissionPrecision": 8,
                 "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"],
                 "icebergAllowed": True, "ocoAllowed": True, "quoteOrderQtyMarketAllowed": True,
-                "allowTrailingStop": True, "cancelReplaceAllowed": True, "isSpotTradingAllowed": True,
+                "allowTrailingStop": True, "cancelReplaceAllowed": True, "amendAllowed": True, "isSpotTradingAllowed": True,
                 "isMarginTradingAllowed": False,
                 "filters": [
                     {"filterType": "PRICE_FILTER", "minPrice": f"{s.tick:.8f}", "maxPrice": "1000000.00000000",
@@ -290,29 +305,36 @@ class RestApi:
         iv = p.get("interval")
         if iv not in INTERVALS_MS:
             raise SimError(-1120, "Invalid interval.")
+        # the streams' candle calendar (1w from Monday 00:00 UTC, 1M from the 1st of the UTC month), so REST
+        # and @kline_<interval> agree on open and close times; imported here as streams.py imports this module
+        from .streams import kline_close, kline_open
         limit = min(int(p.get("limit", 500) or 500), 1000)
-        step = INTERVALS_MS[iv]
         end = int(p.get("endTime", now_ms()))
-        start_open = (end // step) * step - (limit - 1) * step
         if "startTime" in p:
-            start_open = (int(p["startTime"]) // step) * step
+            start_open = kline_open(iv, int(p["startTime"]))
+        else:
+            start_open = kline_open(iv, end)
+            for _ in range(limit - 1):
+                start_open = kline_open(iv, start_open - 1)
         rows = []
         spec = m.spec
         price = m.mid
         rng = random.Random(f"{spec.symbol}/{iv}/{start_open}")  # the same candles on every call
+        t = start_open
         for k in range(limit):
-            t = start_open + k * step
             if t > end:
                 break
+            close = kline_close(iv, t)
             o = price
             hi = o + rng.randint(0, 20)
             lo = o - rng.randint(0, 20)
             c = rng.randint(lo, hi)
             price = c
             vol = spec.step * rng.randint(100, 10000)
-            rows.append([t, spec.px(o), spec.px(hi), spec.px(lo), spec.px(c), f"{vol:.8f}", t + step - 1,
+            rows.append([t, spec.px(o), spec.px(hi), spec.px(lo), spec.px(c), f"{vol:.8f}", close,
                          f"{vol * spec.tick * c:.8f}", rng.randint(10, 500), f"{vol / 2:.8f}",
                          f"{vol / 2 * spec.tick * c:.8f}", "0"])
+            t = close + 1
         return rows
 
     def _last_price(self, m) -> int:
@@ -445,14 +467,6 @@ class RestApi:
 
         self._signed(request, p, q, b)
         return await order_test(self._as_wsapi(), p, None)
-
-    async def my_trades(self, request, p, q, b):
-        self._signed(request, p, q, b)
-        m = self._market(p)
-        rows = [t for t in self.ex.my_trades if t["symbol"] == m.spec.symbol]
-        if "orderId" in p:
-            rows = [t for t in rows if str(t["orderId"]) == p["orderId"]]
-        return rows[-int(p.get("limit", 500) or 500):]
 
 
 # ticker endpoints -> the weight of a symbols=[...] request (every symbol costs twice that)

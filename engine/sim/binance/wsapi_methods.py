@@ -1,23 +1,17 @@
 """The WS API's request methods (``/ws-api/v3``), served by the same exchange and REST handlers as REST.
 
 Every method takes the request's parameters as REST would see them (strings; ``symbols`` stays a list) and
-returns the ``result`` or raises SimError. Methods with a REST twin call REST's own handler, so shapes,
-validation and error codes are the same by construction; the rest (order.test, order.cancelReplace,
-allOrders, trades.recent, trades.aggregate, account.rateLimits.orders) are built from the exchange here.
+returns the ``result`` or raises SimError. Methods with a REST twin call REST's own handler or the exchange
+method that handler calls (order.cancelReplace, order.amend.keepPriority), so shapes, validation and error
+codes are the same by construction; the rest (order.test, allOrders, trades.recent, trades.aggregate,
+account.rateLimits.orders) are built from the exchange here.
 Which methods need a signature is ``SIGNED``; the WS layer (wsapi.py) checks it before calling one.
 """
 from __future__ import annotations
 
 from .errors import SimError
+from .exchange import DataError  # noqa: F401  (the WS layer answers its ``data`` as ``error.data``)
 from .rest import RestApi
-
-
-class DataError(SimError):
-    """A SimError whose WS API answer also carries ``error.data`` (cancelReplace outcomes, retryAfter)."""
-
-    def __init__(self, code: int, msg: str, data: dict, http: int = 400):
-        super().__init__(code, msg, http=http)
-        self.data = data
 
 
 class RestBackend(RestApi):
@@ -145,41 +139,12 @@ async def order_cancel(api, p, sess):
     return await api.rest.cancel_order(None, p, "", "")
 
 
-CANCEL_PARAMS = {"cancelOrderId": "orderId", "cancelOrigClientOrderId": "origClientOrderId",
-                 "cancelNewClientOrderId": "newClientOrderId"}
-
-
 async def order_cancel_replace(api, p, sess):
-    mode = p.get("cancelReplaceMode")
-    if mode not in ("STOP_ON_FAILURE", "ALLOW_FAILURE"):
-        raise SimError(-1102 if not mode else -1100, "Mandatory parameter 'cancelReplaceMode' was not sent, was "
-                       "empty/null, or malformed." if not mode else "Illegal characters found in parameter "
-                       "'cancelReplaceMode'; legal range is 'STOP_ON_FAILURE, ALLOW_FAILURE'.")
-    cancel = {"symbol": p.get("symbol", "")}
-    cancel.update({CANCEL_PARAMS[k]: v for k, v in p.items() if k in CANCEL_PARAMS})
-    new = {k: v for k, v in p.items() if k not in CANCEL_PARAMS and k != "cancelReplaceMode"}
-    if "orderId" not in cancel and "origClientOrderId" not in cancel:
-        raise SimError(-1102, "Param 'cancelOrigClientOrderId' or 'cancelOrderId' must be sent, but both were "
-                              "empty/null!")
-    api.ex.check(new)  # filters are evaluated before anything is canceled
-    api.ex.order_limits.check()  # and the ORDERS limits: -1015 cancels nothing (orderRateLimitExceededMode DO_NOTHING)
-    try:
-        cancel_result, cancel_body = "SUCCESS", await api.rest.cancel_order(None, cancel, "", "")
-    except SimError as e:
-        cancel_result, cancel_body = "FAILURE", e.body()
-    new_result, new_body = "NOT_ATTEMPTED", None
-    if cancel_result == "SUCCESS" or mode == "ALLOW_FAILURE":
-        try:
-            new_result, new_body = "SUCCESS", await api.rest.new_order(None, new, "", "")
-        except SimError as e:
-            new_result, new_body = "FAILURE", e.body()
-    out = {"cancelResult": cancel_result, "newOrderResult": new_result, "cancelResponse": cancel_body,
-           "newOrderResponse": new_body}
-    if cancel_result == new_result == "SUCCESS":
-        return out
-    if "SUCCESS" in (cancel_result, new_result):
-        raise DataError(-2021, "Order cancel-replace partially failed.", out, http=409)
-    raise DataError(-2022, "Order cancel-replace failed.", out)
+    return api.ex.cancel_replace(p)
+
+
+async def order_amend_keep_priority(api, p, sess):
+    return api.ex.amend_keep_priority(p)
 
 
 async def open_orders_status(api, p, sess):
@@ -211,10 +176,11 @@ METHODS = {
     "account.status": account_status, "account.rateLimits.orders": account_rate_limits_orders,
     "order.place": order_place, "order.test": order_test, "order.status": order_status,
     "order.cancel": order_cancel, "order.cancelReplace": order_cancel_replace,
+    "order.amend.keepPriority": order_amend_keep_priority,
     "openOrders.status": open_orders_status, "openOrders.cancelAll": open_orders_cancel_all,
     "allOrders": all_orders, "myTrades": my_trades,
 }
 SIGNED = {"account.status", "account.rateLimits.orders", "order.place", "order.test", "order.status",
-          "order.cancel", "order.cancelReplace", "openOrders.status", "openOrders.cancelAll", "allOrders",
-          "myTrades"}
+          "order.cancel", "order.cancelReplace", "order.amend.keepPriority", "openOrders.status",
+          "openOrders.cancelAll", "allOrders", "myTrades"}
 ORDER_METHODS = {"order.place", "order.cancelReplace"}  # their answers also carry the ORDERS counts
