@@ -321,7 +321,7 @@ class RestApi(PublicRest, AccountRest):
         price = m.mid
         rng = random.Random(f"{spec.symbol}/{iv}/{start_open}")  # the same candles on every call
         t = start_open
-        for k in range(limit):
+        for _ in range(limit):
             if t > end:
                 break
             close = kline_close(iv, t)
