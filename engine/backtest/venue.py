@@ -209,21 +209,44 @@ class ExchangeBook:
                 for lvl in data.get(key, ()):
                     used.pop(scaled(lvl[0], "price"), None)
 
-    def levels(self, side: Side) -> list:
-        """(price, available) best first on ``side`` (BUY = bids), after what was consumed."""
-        raw = self.book.bids_scaled() if side is Side.BUY else self.book.asks_scaled()
+    def top(self, side: Side, n: int = -1) -> list:
+        """The recorded (price, qty) levels best first on ``side`` (BUY = bids), at most ``n`` (all: -1)."""
+        return self.book.bids_scaled(n) if side is Side.BUY else self.book.asks_scaled(n)
+
+    def levels(self, side: Side):
+        """(price, available) best first on ``side``, after what was consumed (read lazily: most callers
+        stop at the first level or two)."""
         used = self.consumed[side]
-        if not used:
-            return raw
-        return [(p, q - used.get(p, 0)) for p, q in raw if q - used.get(p, 0) > 0]
+        n, seen = 16, 0
+        while True:
+            raw = self.top(side, n)
+            for p, q in raw[seen:]:
+                left = q - used.get(p, 0) if used else q
+                if left > 0:
+                    yield p, left
+            if len(raw) < n:
+                return
+            seen, n = len(raw), n * 8
 
     def level_qty(self, side: Side, price: int) -> int:
-        for p, q in (self.book.bids_scaled() if side is Side.BUY else self.book.asks_scaled()):
-            if p == price:
-                return max(0, q - self.consumed[side].get(p, 0))
-            if (p < price) if side is Side.BUY else (p > price):
-                break
-        return 0
+        """The available size at ``price`` on ``side`` (0 when there is no such level)."""
+        n = 16
+        while True:
+            raw = self.top(side, n)
+            for p, q in raw:
+                if p == price:
+                    return max(0, q - self.consumed[side].get(p, 0))
+                if (p < price) if side is Side.BUY else (p > price):
+                    return 0
+            if len(raw) < n:
+                return 0
+            n *= 8
+
+    def crosses(self, side: Side, price: int) -> bool:
+        """Whether available liquidity on ``side`` is at or through ``price`` (for an order of the other side)."""
+        for p, _ in self.levels(side):
+            return p >= price if side is Side.BUY else p <= price
+        return False
 
 
 class BacktestUserStream(UserDataStream):
@@ -254,8 +277,9 @@ class BacktestConnector(BaseConnector):
         for s in (rec.exchange_info or {}).get("symbols", ()):
             try:
                 flt = Filters.from_exchange_info(s)
-            except (KeyError, ValueError, TypeError) as e:
-                raise R.RecordingError(f"exchangeInfo symbol {s.get('symbol')!r}: unusable filters ({e})") from None
+            except (KeyError, ValueError, TypeError, AttributeError, TradingError) as e:
+                name = s.get("symbol") if isinstance(s, dict) else s
+                raise R.RecordingError(f"exchangeInfo symbol {name!r}: unusable filters ({e})") from None
             self.filters[flt.symbol] = flt
             if flt.base and flt.quote:
                 self.symbols.add(Symbol(flt.base, flt.quote), flt.symbol)
@@ -460,21 +484,24 @@ class BacktestConnector(BaseConnector):
         if not xb.book.synced:
             raise reject(-1013, "Filter failure: the venue's book is not synced (no recorded snapshot yet)")
         opp = Side.SELL if o.side is Side.BUY else Side.BUY  # the book side a taker of o.side eats
-        levels = xb.levels(opp)
         if flt is not None:
             ref = None
             if o.price is None:
-                bids, asks = xb.levels(Side.BUY), xb.levels(Side.SELL)
-                ref = (bids[0][0] + asks[0][0]) // 2 if bids and asks else None
+                bid, ask = next(xb.levels(Side.BUY), None), next(xb.levels(Side.SELL), None)
+                ref = (bid[0] + ask[0]) // 2 if bid and ask else None
             flt.check(o.price, o.qty, ref, o.price is None)
-        crosses = bool(levels) and (o.price is None or (levels[0][0] <= o.price if o.side is Side.BUY
-                                                        else levels[0][0] >= o.price))
+        best = next(xb.levels(opp), None)
+        crosses = best is not None and (o.price is None or (best[0] <= o.price if o.side is Side.BUY
+                                                            else best[0] >= o.price))
         if o.type is OrderType.LIMIT_MAKER and crosses:
             raise reject(-2010, "Order would immediately match and take.")
         self.orders[o.cid] = o
         if o.tif is TimeInForce.FOK:
-            avail = sum(q for p, q in levels if o.price is None or
-                        (p <= o.price if o.side is Side.BUY else p >= o.price))
+            avail = 0
+            for p, q in xb.levels(opp):
+                if o.price is not None and (p > o.price if o.side is Side.BUY else p < o.price):
+                    break
+                avail += q
             if avail < o.qty:
                 o.status = S.EXPIRED
                 self._emit(self._update(o, t), t)
@@ -482,7 +509,7 @@ class BacktestConnector(BaseConnector):
         o.status = S.OPEN
         self._emit(self._update(o, t), t)  # executionReport NEW
         if crosses:
-            for p, q in levels:
+            for p, q in xb.levels(opp):
                 if o.remaining <= 0 or (o.price is not None and (p > o.price if o.side is Side.BUY else p < o.price)):
                     break
                 take = min(q, o.remaining)
@@ -579,11 +606,10 @@ class BacktestConnector(BaseConnector):
             self._on_trade(xb, agg, t)
 
     def _on_depth(self, xb: ExchangeBook, t: int) -> None:
-        bids, asks = dict(xb.book.bids_scaled()), dict(xb.book.asks_scaled())
         prob = self.queue_model.kind == "probabilistic"
         n = self.queue_model.power
         for o in list(xb.resting):
-            level = (bids if o.side is Side.BUY else asks).get(o.price, 0)
+            level = xb.level_qty(o.side, o.price)
             if prob:
                 drop = o.level_seen - level - o.traded_since
                 if drop > 0 and o.ahead > 0:
@@ -596,6 +622,8 @@ class BacktestConnector(BaseConnector):
         # the recorded book crossed a resting order: those sellers (buyers) trade with it, at its price
         for o in list(xb.resting):
             opp = Side.SELL if o.side is Side.BUY else Side.BUY
+            if not xb.crosses(opp, o.price):
+                continue
             for p, q in xb.levels(opp):
                 if o.remaining <= 0 or (p > o.price if o.side is Side.BUY else p < o.price):
                     break
