@@ -3,7 +3,7 @@ import pytest
 
 spot = pytest.importorskip("binance_sdk_spot.spot", reason="the fidelity extra (binance-sdk-spot) is not installed")
 
-from fidelity_env import gap, lacks, shallow, with_trades  # noqa: E402
+from fidelity_env import shallow, with_trades  # noqa: E402
 
 FAR_BID = 30000.0  # far below the simulated BTCUSDT market (~60000): a BUY there rests
 
@@ -57,24 +57,40 @@ def test_exchange_info_of_one_symbol(binance_sim_thread):
     assert [s.symbol for s in data(lambda: r.exchange_info(symbol="BTCUSDT")).symbols] == ["BTCUSDT"]
 
 
+def test_orders_by_quote_qty_cancel_replace_amend_and_my_trades_filters(binance_sim_thread):
+    r = client(binance_sim_thread)
+    m = data(lambda: r.new_order("BTCUSDT", "BUY", "MARKET", quote_order_qty=100.0))
+    assert m.status == "FILLED" and float(m.cummulative_quote_qty) <= 100 and m.orig_quote_order_qty == "100.00000000"
+    mine = data(lambda: r.my_trades("BTCUSDT", order_id=m.order_id))
+    assert mine and {t.order_id for t in mine} == {m.order_id}
+    assert [t.id for t in data(lambda: r.my_trades("BTCUSDT", from_id=mine[0].id, limit=1))] == [mine[0].id]
+    assert data(lambda: r.my_trades("BTCUSDT", start_time=mine[0].time, end_time=mine[-1].time))
+    o = data(lambda: r.new_order("BTCUSDT", "BUY", "LIMIT", time_in_force="GTC", quantity=0.003, price=FAR_BID))
+    amended = data(lambda: r.order_amend_keep_priority("BTCUSDT", 0.002, order_id=o.order_id))
+    assert amended.amended_order.order_id == o.order_id and amended.amended_order.qty == "0.00200000"
+    cr = data(lambda: r.order_cancel_replace("BTCUSDT", "BUY", "LIMIT", "STOP_ON_FAILURE", time_in_force="GTC",
+                                             quantity=0.001, price=FAR_BID, cancel_order_id=o.order_id))
+    assert (cr.cancel_result, cr.new_order_result) == ("SUCCESS", "SUCCESS")
+    assert data(lambda: r.get_order("BTCUSDT", order_id=o.order_id)).status == "CANCELED"
+
+
 SERVED = {
     "get_trades": lambda r: data(lambda: r.get_trades("BTCUSDT", limit=5)),
     "agg_trades": lambda r: data(lambda: r.agg_trades("BTCUSDT", limit=5)),
     "ticker24hr_all": lambda r: data(r.ticker24hr),
     "all_orders": lambda r: isinstance(data(lambda: r.all_orders("BTCUSDT")), list),
     "order_test": lambda r: data(lambda: r.order_test("BTCUSDT", "BUY", "MARKET", quantity=0.001)) is not None,
+    "rate_limit_order": lambda r: [x.rate_limit_type for x in data(r.rate_limit_order)] == ["ORDERS", "ORDERS"],
+    "account_commission": lambda r: data(lambda: r.account_commission("BTCUSDT")).standard_commission.taker
+    == "0.00100000",
+    "historical_trades": lambda r: len(data(lambda: r.historical_trades("BTCUSDT", limit=1))) == 1,
+    "ticker": lambda r: data(lambda: r.ticker(symbol="BTCUSDT", window_size="1h")).actual_instance.symbol
+    == "BTCUSDT",
+    "ticker_symbols_mini": lambda r: [x.symbol for x in data(lambda: r.ticker(
+        symbols=["BTCUSDT", "ETHUSDT"], type="MINI")).actual_instance] == ["BTCUSDT", "ETHUSDT"],
 }
 
 
 @pytest.mark.parametrize("name", sorted(SERVED))
 def test_served(binance_sim_thread, name):
     assert SERVED[name](client(with_trades(binance_sim_thread)))
-
-
-@pytest.mark.parametrize("call", [
-    gap("rate_limit_order", lambda r: data(r.rate_limit_order), lacks("/api/v3/rateLimit/order (404)")),
-    gap("account_commission", lambda r: data(lambda: r.account_commission("BTCUSDT")),
-        lacks("/api/v3/account/commission (404)")),
-])
-def test_unserved(binance_sim_thread, call):
-    assert call(client(binance_sim_thread))

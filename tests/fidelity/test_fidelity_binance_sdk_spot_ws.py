@@ -38,7 +38,18 @@ def test_ws_api_calls():
                 assert placed.status == "NEW"
                 opened = (await call(conn.open_orders_status(symbol="BTCUSDT"))).result
                 assert [o.order_id for o in opened] == [placed.order_id]
-                canceled = (await call(conn.order_cancel(symbol="BTCUSDT", order_id=placed.order_id))).result
+                counts = (await call(conn.account_rate_limits_orders())).result
+                assert [c.interval for c in counts] == ["SECOND", "DAY"] and counts[1].count == 1
+                assert counts[0].count in (0, 1)  # the 10 s window may have turned since the order
+                amended = (await call(conn.order_amend_keep_priority(symbol="BTCUSDT", new_qty=0.0005,
+                                                                     order_id=placed.order_id))).result
+                assert (amended.amended_order.order_id, amended.amended_order.qty) == (placed.order_id, "0.00050000")
+                replaced = (await call(conn.order_cancel_replace(
+                    symbol="BTCUSDT", cancel_replace_mode="STOP_ON_FAILURE", side="BUY", type="LIMIT",
+                    time_in_force="GTC", quantity=0.001, price=FAR_BID, cancel_order_id=placed.order_id))).result
+                assert (replaced.cancel_result, replaced.new_order_result) == ("SUCCESS", "SUCCESS")
+                new_id = replaced.new_order_response.order_id
+                canceled = (await call(conn.order_cancel(symbol="BTCUSDT", order_id=new_id))).result
                 assert canceled.status == "CANCELED"
             finally:
                 await asyncio.wait_for(conn.close_connection(close_session=True), CALL_TIMEOUT)
