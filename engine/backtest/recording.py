@@ -71,6 +71,9 @@ def load(paths: "str | Iterable[str]") -> Recording:
         if events:
             last = events[-1].recv_ns
         if info is not None:
+            if not isinstance(info, dict) or not isinstance(info.get("symbols", []), list) or \
+                    not all(isinstance(x, dict) and isinstance(x.get("symbol"), str) for x in info.get("symbols", [])):
+                raise RecordingError(f"{path}: exchangeInfo is not an object whose symbols are objects with a symbol")
             rec.exchange_info = _merge_info(rec.exchange_info, info)
         rec.sources.append(path)
     if not rec.events:

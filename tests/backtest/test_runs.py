@@ -1,4 +1,5 @@
 """Whole backtests: the built-in market maker on a real captured session, determinism, the books, inputs."""
+import json
 import pathlib
 from decimal import Decimal as D
 
@@ -97,6 +98,16 @@ def test_a_bad_recording_is_one_clear_error(tmp_path):
     (tmp_path / "gz.jsonl").write_bytes(b"\x1f\x8b\x08\x00\xff\xfe")
     with pytest.raises(RecordingError, match="gz.jsonl: not UTF-8 text"):
         run([str(tmp_path / "gz.jsonl")], lambda e: None)
+    info = tmp_path / "info.jsonl"
+    for body, why in (([1], "exchangeInfo is not an object"), ({"symbols": [5]}, "exchangeInfo is not an object"),
+                      ({"symbols": [{"symbol": "X", "filters": [{"filterType": "PRICE_FILTER",
+                                                                  "tickSize": "1e-10"}]}]}, "unusable filters")):
+        info.write_text(json.dumps({"recv_ns": 1, "exchange_info": True, "raw": json.dumps(body)}) + "\n" +
+                        json.dumps({"recv_ns": 2, "snapshot": "X", "raw": "{}"}) + "\n")
+        with pytest.raises(RecordingError, match=why):
+            run([str(info)], lambda e: None)
+    with pytest.raises(ValueError, match="not an engine.strategy.Strategy"):
+        run([FUTURES], lambda e: None)
     with pytest.raises(ValueError, match="queue_model"):
         run([FUTURES], lambda e: None, queue_model="fifo")
     with pytest.raises(ValueError, match="Latency.jitter"):
