@@ -5,7 +5,8 @@ a 1 DAY window at 00:00 UTC); shared by REST and the WS API, as the venue shares
 account. The rules, from docs/binance.md ("Simulator: unfilled order count (ORDERS limits)"):
 
 - an order request the matching engine accepts adds one to every row's current window; an order refused
-  (a filter, the balance, a bad signature, or this limit itself) adds nothing;
+  (a filter, the balance, a bad signature, or this limit itself) adds nothing; a cancelReplace that passes
+  its filters and this limit adds one whatever becomes of its two halves (``SimExchange.cancel_replace``);
 - an order request arriving when a row's window already holds ``limit`` orders is refused with HTTP 429,
   ``-1015 "Too many new orders; current limit is N orders per 10 SECOND."``, with a ``Retry-After`` of the
   seconds until that window ends;
