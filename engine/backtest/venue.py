@@ -431,8 +431,11 @@ class BacktestConnector(BaseConnector):
 
     async def _answer(self, t_ns: int, result=None, error: Optional[BaseException] = None):
         fut = asyncio.get_running_loop().create_future()
-        self._send_back(t_ns, (lambda: fut.set_exception(error)) if error is not None else
-                        (lambda: fut.set_result(result)))
+
+        def land() -> None:
+            if not fut.done():  # the caller may have been cancelled meanwhile (shutdown): nobody waits
+                fut.set_exception(error) if error is not None else fut.set_result(result)
+        self._send_back(t_ns, land)
         return await fut
 
     def _update(self, o: VOrder, t_ns: int, last_qty: int = 0, last_px: Optional[int] = None,

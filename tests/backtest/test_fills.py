@@ -187,3 +187,14 @@ def test_two_resting_orders_at_one_price_share_a_trade_in_arrival_order(tmp_path
                                        (1000, order("buy", "limit", "1", "99.00"))])
     assert [(f["client_order_id"], f["price"], f["qty"], f["t_ns"] // 1_000_000 - 1_700_000_000_000)
             for f in res.fills] == [("bt-1", "99", "1", 2000), ("bt-2", "99", "1", 3000)]
+
+
+def test_an_answer_for_a_caller_cancelled_at_shutdown_is_dropped_cleanly(tmp_path, caplog):
+    # the order reaches the venue at 8 s; its answer would come back at 13 s, after the recording ends at
+    # 9 s, when the strategy's task is already cancelled: the answer must land nowhere, quietly, and the
+    # shutdown's cancel-all still cancels the order
+    tape = book().depth(9000, bids=[["99.00", "5"]])
+    res, s = backtest(tmp_path, tape, [(8000, order("buy", "limit", "1", "98.00"))],
+                      latency=Latency(response_ns=5_000_000_000))
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], [r.getMessage() for r in caplog.records]
+    assert [o["status"] for o in res.orders] == ["canceled"]
