@@ -4,8 +4,8 @@ bare connections filled by SUBSCRIBE (ccxt.pro's /ws/0), @trade, @kline_<interva
 simulator"."""
 import asyncio
 import json
+from datetime import datetime, timezone
 from decimal import Decimal
-
 from pathlib import Path
 
 import aiohttp
@@ -13,6 +13,7 @@ import pytest
 from helpers import shape
 
 from engine.sim.binance import BinanceSimulator
+from engine.sim.binance.streams import kline_close, kline_open
 
 CAPTURED = Path(__file__).resolve().parents[1] / "data" / "binance" / "spot"
 
@@ -205,3 +206,54 @@ async def test_python_binance_trade_and_kline_sockets_unchanged():
             await client.close_connection()
         assert trade["e"] == "trade" and trade["s"] == "BTCUSDT"
         assert kline["e"] == "kline" and kline["k"]["i"] == "1m"
+
+
+def utc_ms(*ymd_hms) -> int:
+    return int(datetime(*ymd_hms, tzinfo=timezone.utc).timestamp()) * 1000
+
+
+@pytest.mark.parametrize("at, interval, open_at, next_open", [
+    # 2024-02-29 (a leap day) was a Thursday: its week opened on Monday 2024-02-26
+    ((2024, 2, 29, 12, 30), "1w", (2024, 2, 26), (2024, 3, 4)),
+    ((2024, 2, 29, 12, 30), "1M", (2024, 2, 1), (2024, 3, 1)),
+    ((2025, 12, 31, 23, 59, 59), "1M", (2025, 12, 1), (2026, 1, 1)),  # the year rolls over
+    ((2026, 3, 1), "1M", (2026, 3, 1), (2026, 4, 1)),  # the first millisecond of a month opens it
+    ((2026, 3, 1), "1w", (2026, 2, 23), (2026, 3, 2)),  # a Sunday is the last day of the week
+    ((2026, 3, 2), "1w", (2026, 3, 2), (2026, 3, 9)),  # a Monday opens one
+    ((2026, 3, 2, 7, 5), "1d", (2026, 3, 2), (2026, 3, 3)),
+])
+def test_weekly_and_monthly_candles_open_on_the_venue_calendar(at, interval, open_at, next_open):
+    o = kline_open(interval, utc_ms(*at))
+    assert o == utc_ms(*open_at) and kline_close(interval, o) == utc_ms(*next_open) - 1
+    assert kline_open(interval, utc_ms(*next_open) - 1) == o and kline_open(interval, utc_ms(*next_open)) != o
+
+
+async def test_rest_klines_and_the_kline_stream_agree_on_open_and_close_times():
+    ivs = ("1m", "1h", "1d", "3d", "1w", "1M")
+    async with BinanceSimulator(seed=5) as sim, aiohttp.ClientSession() as s:
+        async with s.ws_connect(sim.ws_url + "/stream?streams=" + "/".join(f"btcusdt@kline_{i}" for i in ivs)) as ws:
+            got = await frames(ws, lambda m: True, n=3 * len(ivs))
+        streamed = {f["data"]["k"]["i"]: (f["data"]["k"]["t"], f["data"]["k"]["T"]) for f in got}
+        assert set(streamed) == set(ivs)
+        for iv in ivs:
+            async with s.get(sim.rest_url + f"/api/v3/klines?symbol=BTCUSDT&interval={iv}&limit=3") as r:
+                rows = await r.json()
+            # the stream's latest candle is one of REST's last three (a 1m candle may have closed since)
+            assert streamed[iv] in [(x[0], x[6]) for x in rows], iv
+            for a, b in zip(rows, rows[1:]):
+                assert b[0] == a[6] + 1  # each candle opens the millisecond after the previous one closed
+        # a range over months and weeks: every row opens on the calendar
+        start, end = utc_ms(2025, 11, 15), utc_ms(2026, 2, 10)
+        async with s.get(sim.rest_url + f"/api/v3/klines?symbol=BTCUSDT&interval=1M&startTime={start}"
+                                        f"&endTime={end}") as r:
+            months = [(datetime.fromtimestamp(x[0] // 1000, timezone.utc), x[6]) for x in await r.json()]
+        assert [(d.year, d.month, d.day, d.hour) for d, _ in months] == \
+            [(2025, 11, 1, 0), (2025, 12, 1, 0), (2026, 1, 1, 0), (2026, 2, 1, 0)]
+        assert [c for _, c in months] == [utc_ms(2025, 12, 1) - 1, utc_ms(2026, 1, 1) - 1, utc_ms(2026, 2, 1) - 1,
+                                          utc_ms(2026, 3, 1) - 1]
+        async with s.get(sim.rest_url + f"/api/v3/klines?symbol=BTCUSDT&interval=1w&endTime={end}&limit=10") as r:
+            weeks = await r.json()
+        assert len(weeks) == 10 and all(datetime.fromtimestamp(x[0] // 1000, timezone.utc).weekday() == 0
+                                        and x[0] % 86_400_000 == 0 and x[6] - x[0] == 7 * 86_400_000 - 1
+                                        for x in weeks)
+        assert weeks[-1][0] <= end <= weeks[-1][6]

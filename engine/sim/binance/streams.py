@@ -56,8 +56,8 @@ def kline_open(interval: str, ms: int) -> int:
     """Open time of the candle holding ``ms``: UTC months for 1M, weeks from Monday 00:00 UTC for 1w, and
     multiples of the interval since the epoch otherwise."""
     if interval == "1M":
-        d = datetime.fromtimestamp(ms / 1000, timezone.utc)
-        return int(datetime(d.year, d.month, 1, tzinfo=timezone.utc).timestamp() * 1000)
+        d = datetime.fromtimestamp(ms // 1000, timezone.utc)
+        return int(datetime(d.year, d.month, 1, tzinfo=timezone.utc).timestamp()) * 1000
     step = INTERVALS_MS[interval]
     if interval == "1w":
         return (ms - MONDAY_MS) // step * step + MONDAY_MS
@@ -65,10 +65,12 @@ def kline_open(interval: str, ms: int) -> int:
 
 
 def kline_close(interval: str, open_ms: int) -> int:
+    """Close time (the last millisecond) of the candle opening at ``open_ms``: the ms before the next UTC
+    month for 1M, open + interval - 1 otherwise."""
     if interval == "1M":
-        d = datetime.fromtimestamp(open_ms / 1000, timezone.utc)
+        d = datetime.fromtimestamp(open_ms // 1000, timezone.utc)
         y, mo = (d.year + 1, 1) if d.month == 12 else (d.year, d.month + 1)
-        return int(datetime(y, mo, 1, tzinfo=timezone.utc).timestamp() * 1000) - 1
+        return int(datetime(y, mo, 1, tzinfo=timezone.utc).timestamp()) * 1000 - 1
     return open_ms + INTERVALS_MS[interval] - 1
 
 
