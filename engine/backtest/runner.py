@@ -2,11 +2,11 @@
 
 The strategy runs inside the live classes, unchanged: ``StrategyRunner`` (engine/strategy/base.py) wires it
 to the backtest venue's books, trades and timer, every order goes through ``ExecutionEngine.submit`` and
-``RiskManager.check`` (engine/execution.py, engine/risk.py) to ``BacktestConnector`` (venue.py). Everything
-runs on a ``VirtualTimeLoop``: the recorded frames are played at their recorded times, each twice (to the
-venue at its exchange time, to the strategy at its receive time), and the strategy's timer, order latency
-and every other timer run on the same virtual clock. The same recordings, strategy, settings and seed give
-the same result, byte for byte (``BacktestResult.to_json``).
+``RiskManager.check`` (engine/execution.py, engine/risk.py) to ``BacktestConnector``
+(engine/backtest/venue.py). Everything runs on a ``VirtualTimeLoop``: the recorded frames are played at
+their recorded times, each twice (to the venue at its exchange time, to the strategy at its receive time),
+and the strategy's timer, order latency and every other timer run on the same virtual clock. The same
+recordings, strategy, settings and seed give the same result, byte for byte (``BacktestResult.to_json``).
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from engine.strategy.base import Strategy, StrategyRunner
 from . import recording as R
 from .clock import VirtualClock, VirtualTimeLoop
 from .models import Fees, Latency, QueueModel
-from .venue import MONEY, VENUE, BacktestConnector, plain, scaled, unscale
+from .venue import MONEY, VENUE, BacktestConnector, plain, unscale
 
 ZERO = Decimal(0)
 
@@ -98,9 +98,10 @@ def run(recordings: "Union[str, Iterable[str], R.Recording]", strategy_factory: 
         feed_latency: Union[str, int] = "recorded") -> BacktestResult:
     """Backtest ``strategy_factory(engine)`` (a ``Strategy`` trading venue ``"binance"``) on ``recordings``.
 
-    ``recordings``: paths (engine record files or capture directories, see recording.py) or a loaded
-    ``Recording``. Raises ``RecordingError`` for a recording that cannot be read, ``ValueError`` for a bad
-    setting, before anything runs."""
+    ``recordings``: paths (engine record files or capture directories, see engine/backtest/recording.py)
+    or a loaded ``Recording``. Raises ``RecordingError`` for a recording that cannot be read and
+    ``ValueError`` for a bad setting, before anything runs, and ``ValueError`` when the factory returns no
+    ``Strategy``."""
     rec = recordings if isinstance(recordings, R.Recording) else R.load(recordings)
     if not isinstance(seed, int):
         raise ValueError(f"seed must be an int, got {seed!r}")
@@ -191,4 +192,4 @@ def _result(conn: BacktestConnector, ex: ExecutionEngine, risk: RiskManager, see
     return res
 
 
-__all__ = ["run", "BacktestResult", "feed_times", "scaled"]
+__all__ = ["run", "BacktestResult", "feed_times"]

@@ -11,11 +11,12 @@ Two copies of every recorded book are kept, both ``engine.book.BookSync`` over t
 Orders go through the usual ``create_order``/``cancel_order`` calls. A request reaches the venue
 ``Latency.entry`` after it was sent; answers and user-stream updates come back ``Latency.response`` after
 the venue produced them. At the venue an order is checked against the recorded exchangeInfo filters and
-refused with Binance's code (-1111, -1013, -2010) as the ``TradingError`` subclass the live connector
-raises for it (engine/connectors/binance/errors.py), then matched: a taker walks the exchange book and
+refused with Binance's code (the table is in docs/backtest.md) as the ``TradingError`` subclass the live
+connector raises for it (engine/connectors/binance/errors.py), then matched: a taker walks the exchange book and
 consumes what it takes, a resting order joins its level's queue (``QueueModel``) and fills on trades at its
 price or through it. Every price and quantity is a scaled integer at 8 decimals, as in the compiled book;
-money is exact ``Decimal``. Nothing here reads a clock: time is what the runner passes in.
+money is exact ``Decimal``. Time is the runner's ``VirtualClock`` (engine/backtest/clock.py); nothing here
+reads the wall clock.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ import asyncio
 import decimal
 import random
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, AsyncIterator, Callable, Optional
 
@@ -444,8 +445,12 @@ class BacktestConnector(BaseConnector):
         return OrderUpdate(VENUE, self.unified(o.symbol), o.oid, o.cid, o.status, o.side, o.type,
                            unscale(o.price) if o.price is not None else None, unscale(o.qty), unscale(o.filled),
                            avg, unscale(last_qty), unscale(last_px) if last_px is not None else None,
-                           last_fee if last_qty else o.fees, self.filters.get(o.symbol, Filters(o.symbol)).quote or None,
+                           last_fee if last_qty else o.fees, self._quote(o.symbol),
                            o.reason, t_ns // 1_000_000)
+
+    def _quote(self, native: str) -> Optional[str]:
+        flt = self.filters.get(native)
+        return flt.quote if flt is not None and flt.quote else None
 
     def _emit(self, upd: OrderUpdate, t_ns: int) -> None:
         self._send_back(t_ns, lambda: self._stream.emit(upd))
