@@ -101,7 +101,8 @@ def run(recordings: "Union[str, Iterable[str], R.Recording]", strategy_factory: 
     ``recordings``: paths (engine record files or capture directories, see engine/backtest/recording.py)
     or a loaded ``Recording``. Raises ``RecordingError`` for a recording that cannot be read and
     ``ValueError`` for a bad setting, before anything runs, and ``ValueError`` when the factory returns no
-    ``Strategy``."""
+    ``Strategy``. It runs its own event loop, so it is called from synchronous code (inside a running loop,
+    call it in a worker thread: ``await asyncio.to_thread(run, ...)``)."""
     rec = recordings if isinstance(recordings, R.Recording) else R.load(recordings)
     if not isinstance(seed, int):
         raise ValueError(f"seed must be an int, got {seed!r}")

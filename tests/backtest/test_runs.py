@@ -5,7 +5,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from engine.backtest import Fees, Latency, QueueModel, RecordingError, load, run
+from engine.backtest import Fees, Latency, QueueModel, RecordingError, feed_times, load, run
 from engine.book import BookSync, DepthOutcome, OrderBook
 from engine.config import RiskLimits
 from engine.strategy.market_maker import InventoryMarketMaker
@@ -129,3 +129,17 @@ def test_a_gzip_recording_plays_like_the_plain_one(tmp_path):
     kw = dict(feed_latency=0, risk_limits=RiskLimits(max_book_age_s=60.0))
     a = run([plain], factory, **kw)
     assert a.fills and a.to_json() == run([str(tmp_path / "r.jsonl.gz")], factory, **kw).to_json()
+
+
+def test_feed_latency_from_the_recorded_timestamps():
+    from engine.backtest.recording import DEPTH, SNAPSHOT, Event
+    ms = 1_000_000
+    # receive minus event time: 7, 5 (the fastest: latency 0), -, 9, 10 ms; the snapshot keeps the previous
+    # latency; the last frame (latency 5 ms) would go back before the one before it: held at that one's time
+    events = [Event(1007 * ms, DEPTH, "X", b"", 1000), Event(1105 * ms, DEPTH, "X", b"", 1100),
+              Event(1109 * ms, SNAPSHOT, "X", b""), Event(1209 * ms, DEPTH, "X", b"", 1200),
+              Event(1209 * ms, DEPTH, "X", b"", 1199)]
+    assert feed_times(events, "recorded") == [1005 * ms, 1105 * ms, 1109 * ms, 1205 * ms, 1205 * ms]
+    assert feed_times(events, 3 * ms) == [1004 * ms, 1102 * ms, 1106 * ms, 1206 * ms, 1206 * ms]
+    with pytest.raises(ValueError, match="feed_latency"):
+        feed_times(events, -1)
