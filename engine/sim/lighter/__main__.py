@@ -15,7 +15,8 @@ from .server import LighterSimulator
 
 
 async def serve(args) -> int:
-    sim = LighterSimulator(seed=args.seed, port=args.port, verify_signatures=args.verify_signatures)
+    sim = LighterSimulator(seed=args.seed, port=args.port, verify_signatures=args.verify_signatures,
+                           api_key_index=args.api_key_index)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -33,6 +34,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="engine sim lighter", description=__doc__.splitlines()[0])
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--api-key-index", type=_key_index, default=3, metavar="N",
+                   help="the throwaway account's API key index, 0..254 (default 3; ccxt's lighter takes only 4..254)")
     p.add_argument("--gap", type=int, default=0, help="fault: never send the next N order-book updates")
     p.add_argument("--nonce-conflict", type=int, default=0, metavar="N",
                    help="fault: the next N sendTx get 21104 and the key's nonce moves on (another client used it)")
@@ -49,6 +52,12 @@ def parser() -> argparse.ArgumentParser:
                    help="check every transaction's and auth token's Schnorr signature against the registered key "
                         "(else 21120 invalid signature, a token 20013; ~30 ms each)")
     return p
+
+
+def _key_index(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 254:
+        raise argparse.ArgumentTypeError(f"not an API key index 0..254: {text!r}")
+    return int(text)
 
 
 def main(argv=None) -> int:

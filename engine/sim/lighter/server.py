@@ -44,6 +44,8 @@ class LighterSimulator:
                  user_tier: str = "premium", verify_signatures: bool = False):
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError("the simulator only listens on loopback")
+        if type(api_key_index) is not int or not 0 <= api_key_index <= 254:  # 255 is the signer's "any key"
+            raise ValueError("api_key_index must be an integer 0..254")
         self.host, self._port, self.tick_s = host, port, tick_s
         rng = random.Random(seed)
         self.markets = {m.market_id: LighterMarket(m, random.Random(rng.random()), nonce=18_032_383_898 + 1000 * i)
@@ -58,6 +60,7 @@ class LighterSimulator:
         self.tokens = TokenBook(self)
         self.refused_keys: dict = {}  # (account, api key) -> the code the venue refuses it with (refuse_key)
         self.nonces: dict = {(account_index, api_key_index): 1}
+        self.skip_nonces: dict = {}  # (account, api key) -> the skip-nonce Nonces used (tx.py)
         self.trades_sent: dict = {}
         self.next_fill_id = 27_000_000_000
         self.txs: list = []  # (tx_type, tx_info) sequenced, in order

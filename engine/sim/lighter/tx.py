@@ -133,11 +133,26 @@ def check_tx(sim, tx_type: int, tx_info, *, expect_nonce=None, consume: bool = T
         sim.faults["nonce_conflict"] -= 1
         sim.nonces[key] += 1
         raise TxError(21104, "invalid nonce")
+    if (info.get("L2TxAttributes") or {}).get("4") == 1 and not info.get("L1Sig") and expect_nonce is None:
+        # skip nonce (attribute 4, docs/lighter.md): the key's nonce is neither checked nor consumed, except on a
+        # tx carrying an L1 signature; the simulator's reading (not captured) is that Nonce (ccxt sends the time
+        # in ms) must be positive and not used before
+        used = sim.skip_nonces.setdefault(key, set())
+        if info["Nonce"] <= 0 or info["Nonce"] in used:
+            raise TxError(21104, "invalid nonce")
+        if consume:
+            used.add(info["Nonce"])
+            if len(used) > MAX_SKIP_NONCES:
+                used.discard(min(used))
+        return info
     if info["Nonce"] != (sim.nonces.get(key, 0) if expect_nonce is None else expect_nonce):
         raise TxError(21104, "invalid nonce")
     if consume:
         sim.nonces[key] = sim.nonces.get(key, 0) + 1
     return info
+
+
+MAX_SKIP_NONCES = 10_000  # skip-nonce values kept per key; the oldest (smallest) forgotten first
 
 
 def sequence(sim, tx_type: int, tx_info) -> dict:
