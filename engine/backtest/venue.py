@@ -191,8 +191,8 @@ class LocalFeed:
 
 
 class ExchangeBook:
-    """One symbol at the venue: the exchange-time book, what our takers consumed since its last frame, and
-    our resting orders in arrival order."""
+    """One symbol at the venue: the exchange-time book, what was consumed off its levels (by our takers and
+    by recorded trades) and not yet restated by a later frame, and our resting orders in arrival order."""
 
     def __init__(self, symbol: str, futures: bool):
         self.book = OrderBook(symbol, futures=futures)
@@ -331,8 +331,16 @@ class BacktestConnector(BaseConnector):
         self.state = ConnectorState.CLOSED
 
     # -- market data
+    def _recorded(self, symbol: str) -> str:
+        """``symbol``'s native name, or a ValueError naming what the recording has (a setup error)."""
+        try:
+            return self.native(symbol)
+        except TradingError:
+            raise ValueError(f"backtest: {symbol!r} has no book in the recording (it has "
+                             f"{', '.join(sorted(self.exch)) or 'none'})") from None
+
     async def add_book(self, symbol: str, callback=None):
-        n = self.native(symbol)
+        n = self._recorded(symbol)
         feed = self.local.get(n)
         if feed is None:
             feed = self.local[n] = LocalFeed(n, self.rec.futures)
@@ -341,7 +349,7 @@ class BacktestConnector(BaseConnector):
         return feed
 
     async def add_trades(self, symbol: str, callback) -> None:
-        self.trade_callbacks.setdefault(self.native(symbol), []).append((callback, symbol))
+        self.trade_callbacks.setdefault(self._recorded(symbol), []).append((callback, symbol))
 
     def _book_feed(self, symbol: str):
         return self.local.get(self.native(symbol))

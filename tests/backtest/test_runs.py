@@ -106,6 +106,8 @@ def test_a_bad_recording_is_one_clear_error(tmp_path):
                         json.dumps({"recv_ns": 2, "snapshot": "X", "raw": "{}"}) + "\n")
         with pytest.raises(RecordingError, match=why):
             run([str(info)], lambda e: None)
+    with pytest.raises(ValueError, match=r"'DOGEUSDT' has no book in the recording \(it has AKROUSDT, CTKUSDT"):
+        run([FUTURES], lambda e: InventoryMarketMaker(e, "binance", "DOGEUSDT"))
     with pytest.raises(ValueError, match="not an engine.strategy.Strategy"):
         run([FUTURES], lambda e: None)
     with pytest.raises(ValueError, match="queue_model"):
