@@ -9,6 +9,9 @@
 
 Callbacks run on the event loop right after the book was applied; they must be quick and must not block
 (long work goes into ``on_timer`` or a task). An exception in a callback is logged, never fatal.
+Parameters are a frozen dataclass ``Params`` in the class (``self.params``); ``engine run --strategy
+pkg.module:Class`` or ``path/to/file.py:Class`` loads a strategy (engine/strategy/loader.py). The whole
+API is in docs/strategy.md; runnable examples are in examples/.
 """
 from .base import Strategy, StrategyRunner
 

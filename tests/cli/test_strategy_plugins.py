@@ -231,7 +231,8 @@ def test_a_secret_in_the_config_file_is_refused_without_echoing_it(tmp_path, tab
     value = "S3CRET-VALUE-0123456789abcdef"
     toml = tmp_path / "engine.toml"
     toml.write_text(f'[{table}]\n{key} = "{value}"\n')
-    line = one_line_exit_2(engine("run", "--config", str(toml)), key, "is a secret", absent=(value, value[:8]))
+    line = one_line_exit_2(engine("run", "--duration", "3", "--config", str(toml)), key, "is a secret",
+                           absent=(value, value[:8]))
     assert "environment" in line
 
 
@@ -296,3 +297,17 @@ def test_precedence_end_to_end_in_the_status(tmp_path):
     assert st["strategy"]["name"] == "examples/taker.py:Taker"
     assert st["strategy"]["params"] == {"size": "0.02", "every_s": "0.5"}
     assert {b["symbol"].split("-")[0] for b in st["books"]} == {"BTC"}
+
+
+def test_the_readme_strategy_runs_as_written(tmp_path):
+    """The class in README.md's "Your own strategy" section, copied into a file, loads and trades."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Your own strategy", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "readme_strategy.py"
+    path.write_text(code)
+    rc, st, err = run_until(["--strategy", f"{path}:Taker", "--symbols", "BTC-USDT", "--param", "size=0.02",
+                             "--interval", "0.5"], lambda st: st["orders"]["filled"] >= 1,
+                            env={"MONITOR_EXCHANGES": "binance", "ACTIVE_EXCHANGE": "binance"})
+    assert rc == 0, err
+    assert st["strategy"]["params"] == {"size": "0.02"}
