@@ -85,9 +85,10 @@ def plan_run(settings: Settings, symbols, *, strategy: Optional[str] = None, liv
     flags = parse_param_flags(params)
     cls, chosen = None, None
     if strategy in NO_TRADING:
-        given = flags or settings.strategy_params
-        if given:
-            name, (_, source) = next(iter(given.items()))
+        # parameters from the environment or a file belong to the strategy configured there: not refused
+        # when this run trades nothing; a --param flag given with it is a mistake worth a line
+        if flags:
+            _, source = next(iter(flags.values()))
             raise StrategyError(f"{source}: --strategy {strategy} takes no parameters")
     else:
         cls = load_strategy(strategy)

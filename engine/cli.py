@@ -106,7 +106,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--log-level", type=_log_level, default=None, help="DEBUG, INFO (default), WARNING, ERROR")
     p.add_argument("--log-json", action="store_true", help="log as JSON lines (also ENGINE_LOG_JSON=1)")
     sub = p.add_subparsers(dest="cmd", required=True)
-    symbols_help = "comma-separated BASE-QUOTE, e.g. BTC-USDT,ETH-USDT (default: ENGINE_SYMBOLS, else those two)"
+    symbols_help = ("comma-separated BASE-QUOTE, e.g. BTC-USDT,ETH-USDT (default: ENGINE_SYMBOLS, else the config "
+                    "file's [engine] symbols, else those two)")
     recordable = ConnectorFactory.recordable()
     venue_help = f"the venue (default {recordable[0]}; recordable: {', '.join(recordable)})" if recordable else None
     until = " (omit --duration to run until ^C)"

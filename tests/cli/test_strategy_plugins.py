@@ -283,8 +283,10 @@ def test_strategy_and_settings_precedence(tmp_path, clean_env):
     _, plan = _plan(["run", "--config", str(toml), "--symbols", "BTC-USDT", "--strategy", "mm"])
     assert plan.symbols == ("BTC-USDT",) and plan.strategy == "mm"
     assert plan.params.half_spread_bps == app.MM_HALF_SPREAD_BPS  # the built-in keeps its simulator default
+    clean_env.setenv("ENGINE_PARAM_SIZE", "0.5")  # for the configured strategy: not in the way of 'none'
     _, plan = _plan(["run", "--config", str(toml), "--strategy", "none"])
     assert plan.strategy_class is None and plan.trading == ()
+    one_line_exit_2(engine("run", "--strategy", "monitor", "--param", "size=1"), "--strategy monitor takes no")
 
 
 def test_precedence_end_to_end_in_the_status(tmp_path):
