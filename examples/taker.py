@@ -4,7 +4,7 @@
     engine run --strategy examples/taker.py:Taker --param size=0.02 --param every_s=5
 
 On each venue and symbol it is given it buys at the best ask when its position there is flat or short,
-and sells at the best bid when it is long, so the position swings between 0 and +-size. The price is
+and sells at the best bid when it is long, so its position there stays within +-size. The price is
 the book's exact best level (``top_exact``), so it is on the venue's tick without any rounding here;
 an IOC order fills what is there at that price and the rest is cancelled by the venue. One order per
 venue and symbol is in flight at a time. See docs/strategy.md.
