@@ -340,3 +340,43 @@ async def test_batch_of_new_types_shares_the_owner_rule():
         await executed(sim)
         assert nonce(sim) == n + 2
         assert sim.collateral == 99999 and sim.account.imf(ETH) == 2000
+
+
+async def test_skip_nonce_leaves_the_keys_nonce_and_needs_a_fresh_value():
+    async with rig() as (sim, s, send, get):
+        base, ms = nonce(sim), int(time.time() * 1000)
+        await sent(send, s.sign_update_leverage(ETH, 2000, 0, skip_nonce=1, nonce=ms, api_key_index=sim.api_key_index))
+        assert nonce(sim) == base  # not consumed
+        status, body = await send(s.sign_update_leverage(ETH, 2500, 0, skip_nonce=1, nonce=ms,
+                                                         api_key_index=sim.api_key_index))
+        assert (status, body["code"]) == (400, 21104)  # the same skip-nonce value again
+        await sent(send, s.sign_update_leverage(ETH, 2500, 0, skip_nonce=1, nonce=ms + 1,
+                                                api_key_index=sim.api_key_index))
+        # a transaction with an L1 signature takes the sequential nonce even when it asks to skip
+        status, body = await send(s.sign_change_api_key(ETH_KEY, lighter.signer_client.create_api_key()[1],
+                                                        skip_nonce=1, nonce=ms + 2, api_key_index=sim.api_key_index))
+        assert (status, body["code"]) == (400, 21104)
+        await executed(sim)
+        assert sim.account.imf(ETH) == 2500 and nonce(sim) == base
+
+
+def test_api_key_index_flag_and_bounds():
+    import subprocess
+    import sys
+    proc = subprocess.Popen([sys.executable, "-m", "engine.sim.lighter", "--port", "0", "--api-key-index", "7"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        info = json.loads(proc.stdout.readline())
+        assert info["api_key_index"] == 7
+        import urllib.request
+        with urllib.request.urlopen(f"{info['rest_url']}/api/v1/nextNonce?account_index={info['account_index']}"
+                                    "&api_key_index=7", timeout=10) as r:
+            assert json.loads(r.read())["nonce"] == 1  # the throwaway key lives on index 7
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    bad = subprocess.run([sys.executable, "-m", "engine.sim.lighter", "--api-key-index", "255"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "--api-key-index: not an API key index 0..254: '255'" in bad.stderr
+    with pytest.raises(ValueError, match="api_key_index"):
+        LighterSimulator(api_key_index=255)
