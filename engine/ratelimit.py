@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Optional
 
 from engine._build import load
@@ -46,15 +46,25 @@ class _Limit:
     bucket: object
     header: str  # lower-case name of the header reporting this limit's usage, "" when none does
     window_ns: int = 0  # the venue's fixed window (interval * num) in ns
-    window: int = -1  # which window (wall-clock ns // window_ns) ``window_used`` counts
-    window_used: int = 0  # what the server reported used in it, plus what we took since
+    # venue window index (wall-clock ns // window_ns) -> what the server reported used in it plus what we
+    # took since; only the windows around now are kept
+    used: dict = field(default_factory=dict)
 
     @property
     def name(self) -> str:
         return f"{self.kind}/{self.interval_num}{_LETTER[self.interval]}"
 
-    def used_in(self, window: int) -> int:
-        return self.window_used if window == self.window else 0
+    def used_in(self, windows) -> int:
+        return max(self.used.get(w, 0) for w in windows)
+
+    def add(self, windows, cost: int) -> None:
+        for w in windows:
+            self.used[w] = self.used.get(w, 0) + cost
+        for old in [k for k in self.used if k < windows[0] - 1]:
+            del self.used[old]
+
+    def report(self, window: int, used: int) -> None:
+        self.used[window] = max(self.used.get(window, 0), used)
 
 
 class RateLimits:
@@ -124,14 +134,22 @@ class RateLimits:
         """The venue window ``wall`` falls in, seen ``window_margin_s`` late (a reported window lasts longer)."""
         return (wall - self._margin_ns) // lim.window_ns
 
+    def _windows(self, lim: _Limit, wall: int) -> tuple:
+        """Every venue window ``wall`` may fall in when our clock is off by up to ``window_margin_s``: one, or
+        the two either side of a boundary. What we take counts in each, so a request sent in a window's first
+        moments is not forgotten when our late view of that window begins."""
+        early, late = (wall - self._margin_ns) // lim.window_ns, (wall + self._margin_ns) // lim.window_ns
+        return (early,) if early == late else (early, late)
+
     def _window_wait_s(self, lim: _Limit, cost: int, wall: int) -> float:
-        """Seconds until the venue's window has room for ``cost`` (0 when it has, or the row is not reported)."""
+        """Seconds until the venue's windows have room for ``cost`` (0 when they have, or the row is not
+        reported): the full window's end plus the margin."""
         if not lim.header:
             return 0.0
-        w = self._window(lim, wall)
-        if lim.used_in(w) + cost <= lim.bucket.capacity:
+        full = [w for w in self._windows(lim, wall) if lim.used.get(w, 0) + cost > lim.bucket.capacity]
+        if not full:
             return 0.0
-        return ((w + 1) * lim.window_ns + self._margin_ns - wall) / 1e9
+        return ((max(full) + 1) * lim.window_ns + self._margin_ns - wall) / 1e9
 
     def _take(self, weight: int, orders: int, now: int) -> bool:
         if now < self.banned_until_ns:
@@ -143,8 +161,7 @@ class RateLimits:
         for lim, c in costs:
             lim.bucket.try_acquire_at(c, now)
             if lim.header:
-                w = self._window(lim, wall)
-                lim.window_used, lim.window = lim.used_in(w) + c, w
+                lim.add(self._windows(lim, wall), c)
         return True
 
     def wait_time(self, weight: int = 1, orders: int = 0, *, now_ns: Optional[int] = None) -> float:
@@ -176,8 +193,7 @@ class RateLimits:
             lim.bucket.reconcile_used(used, now)
             # and stays used until its window ends (the larger count wins: requests we took may not have
             # reached the server yet, and other processes on the IP count too)
-            w = self._window(lim, wall)
-            lim.window_used, lim.window = max(lim.used_in(w), used), w
+            lim.report(self._window(lim, wall), used)
 
     def ban(self, retry_after_s: float) -> None:
         """No request until ``retry_after_s`` from now (429/418 ``Retry-After``)."""
@@ -195,7 +211,7 @@ class RateLimits:
         now = self._clock_ns()
         wall = self._wall_ns()
         out = {lim.name: {"used": round(max(lim.bucket.capacity - lim.bucket.available_at(now),
-                                            lim.used_in(self._window(lim, wall)) if lim.header else 0), 1),
+                                            lim.used_in(self._windows(lim, wall)) if lim.header else 0), 1),
                           "limit": lim.limit} for lim in self._limits}
         out["banned_for_s"] = round(max(0.0, (self.banned_until_ns - now) / 1e9), 3)
         out["waiting"] = len(self._waiters)

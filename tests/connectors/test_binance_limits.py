@@ -251,3 +251,20 @@ def test_a_weight_budget_reported_spent_comes_back_when_the_venue_window_ends():
     assert rl.wait_time(5) == pytest.approx(2.0)  # the window ends at 60 s, held 1 s more (window_margin_s)
     t[0] = 61 * 10**9
     assert rl.try_acquire(5)  # a new window: the server counts from zero again
+
+
+def test_orders_taken_in_a_windows_first_second_still_count_when_our_late_view_of_it_begins():
+    from engine.connectors.binance.limits import binance_rate_limits
+
+    t = [10_300_000_000]  # 0.3 s into the venue's 10 s window [10 s, 20 s)
+    rl = binance_rate_limits([{"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10,
+                               "limit": 10}], clock_ns=lambda: t[0])
+    taken = 0
+    while rl.try_acquire(0, orders=1):  # no answer seen yet: nothing reported by the venue
+        taken += 1
+    assert taken == 9  # 10 * safety 0.95
+    t[0] = 13_600_000_000  # the bucket alone has refilled 3 orders; the venue still counts 9 in [10 s, 20 s)
+    assert not rl.try_acquire(0, orders=1)
+    assert rl.wait_time(0, orders=1) == pytest.approx(7.4)  # until 20 s + the 1 s margin
+    t[0] = 21_000_000_000
+    assert rl.try_acquire(0, orders=1)
