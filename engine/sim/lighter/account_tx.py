@@ -43,6 +43,7 @@ class SimAccount:
         self.sub_accounts: list = []
         self.recorded: list = []  # (tx_type, tx_info) accepted with no effect (pools, staking)
         self.refused: list = []  # (tx_type, reason): sequenced, executed, changed nothing
+        self.balance_changed = False  # the collateral moved since the last account_all publish (stream.py)
 
     # -- views
     def imf(self, market_id: int) -> int:
@@ -90,11 +91,13 @@ class SimAccount:
             if usdc > self.sim.collateral:
                 return "not enough collateral"
             self.sim.collateral -= usdc
+            self.balance_changed = True
             self.allocated[mid] = self.allocated.get(mid, 0) + amount
         else:
             if amount > self.allocated.get(mid, 0):
                 return "not enough allocated margin"
             self.sim.collateral += usdc
+            self.balance_changed = True
             self.allocated[mid] -= amount
         self.sim.orders.positions_changed.add(mid)
         return None
@@ -108,6 +111,7 @@ class SimAccount:
         if amount <= 0 or usdc > self.sim.collateral:
             return "not enough collateral"
         self.sim.collateral -= usdc
+        self.balance_changed = True
         return None
 
     def _transfer(self, info: dict):

@@ -5,6 +5,11 @@
 with the last prints then updates. Errors are sent exactly as captured: ``{"error": {...}}`` with no
 type and no channel. App-level ``{"type":"ping"}`` is answered with ``{"type":"pong"}``.
 
+``account_all/<account>`` (no auth token, as documented and as lighter-sdk's WsClient subscribes) answers
+``subscribed/account_all`` with the account's positions, USDC asset and trade counts (docs/lighter.md
+"account_all"), then ``update/account_all`` with the markets whose position changed, the fills of that
+block and the assets when the collateral moved.
+
 Also: ``market_stats/<id|all>``; the account channels ``account_all_orders``, ``account_all_positions`` and
 ``account_all_trades`` (auth token required and checked; a subscription ends with a 20013 error frame when
 its token expires); ``jsonapi/sendtx`` and ``jsonapi/sendtxbatch`` with the REST rules and the caller's
@@ -17,6 +22,7 @@ import contextlib
 import json
 import time
 import uuid
+from decimal import Decimal
 
 from aiohttp import WSMsgType, web
 
@@ -88,6 +94,9 @@ class LighterStream:
         if kind == "subscribe":
             self.subscribes.append((channel, m.get("auth")))
         name, _, arg = str(channel).partition("/")
+        if name == "account_all" and arg.isdigit():
+            await self._account_all(s, kind, int(arg))
+            return
         if name in PRIVATE and arg.isdigit():
             await self._account_channel(s, kind, name, int(arg), m.get("auth"))
             return
@@ -98,14 +107,8 @@ class LighterStream:
             await s.ws.send_str(dumps({"error": {"code": 30005, "message": "Invalid Channel:  (marketId)"}}))
             return
         wire = f"{name}:{arg}"
-        if kind == "unsubscribe":
-            s.channels.discard(wire)
-            await s.ws.send_str(json.dumps({"type": "unsubscribed", "channel": wire}))
+        if not await self._claim(s, kind, wire):
             return
-        if wire in s.channels:
-            await s.ws.send_str(dumps({"error": {"code": 30003, "message": f"Already Subscribed to : {wire}"}}))
-            return
-        s.channels.add(wire)
         if name == "order_book":
             await s.ws.send_str(self.book_frame(market, "subscribed/order_book", 0, market.nonce,
                                                 {("a", p): q for p, q in market.levels("a")} |
@@ -144,6 +147,49 @@ class LighterStream:
             frame = {"channel": wire, "daily_volume": 0, "monthly_volume": 0, "total_volume": 0, "trades": {},
                      "type": "subscribed/account_all_trades", "weekly_volume": 0}
         await s.ws.send_str(dumps(frame))
+
+    @staticmethod
+    async def _claim(s: Session, kind: str, wire: str) -> bool:
+        """Unsubscribe (acknowledged) or subscribe (30003 if already); True when a snapshot is due."""
+        if kind == "unsubscribe":
+            s.channels.discard(wire)
+            await s.ws.send_str(json.dumps({"type": "unsubscribed", "channel": wire}))
+            return False
+        if wire in s.channels:
+            await s.ws.send_str(dumps({"error": {"code": 30003, "message": f"Already Subscribed to : {wire}"}}))
+            return False
+        s.channels.add(wire)
+        return True
+
+    async def _account_all(self, s: Session, kind: str, account: int) -> None:
+        wire = f"account_all:{account}"
+        if not await self._claim(s, kind, wire):
+            return
+        ours = account == self.sim.account_index
+        positions = ({str(mid): self.sim.orders.position_json(m, stream=True) for mid, m in self.sim.markets.items()}
+                     if ours else {})
+        await s.ws.send_str(dumps(self.account_all_frame(account, "subscribed/account_all", positions, {}, ours)))
+
+    def account_all_frame(self, account: int, kind: str, positions: dict, trades: dict, assets: bool) -> dict:
+        """One account_all frame: the documented keys; counts and volumes (whole USD) over the fills kept in
+        history, by the UTC day / week (7 days) / month (30 days) they happened in."""
+        counts: dict = {}
+        if account == self.sim.account_index:
+            now_ms = int(time.time() * 1000)
+            for label, span in (("daily", 86_400_000), ("weekly", 7 * 86_400_000), ("monthly", 30 * 86_400_000),
+                                ("total", None)):
+                rows = [r for r in self.sim.orders.history if span is None or now_ms - r["timestamp"] < span]
+                counts[f"{label}_trades_count"] = len(rows)
+                counts[f"{label}_volume"] = int(sum(Decimal(r["usd_amount"]) for r in rows))
+        else:
+            counts = {f"{label}_{what}": 0 for label in ("daily", "weekly", "monthly", "total")
+                      for what in ("trades_count", "volume")}
+        usdc = f"{self.sim.collateral:.6f}"
+        return {"account": account,
+                "assets": {"3": {"symbol": "USDC", "asset_id": 3, "balance": usdc, "locked_balance": "0.000000"}}
+                if assets and account == self.sim.account_index else {},
+                "channel": f"account_all:{account}", **counts, "funding_histories": {}, "positions": positions,
+                "shares": [], "trades": trades, "type": kind}
 
     async def _send_tx(self, s: Session, kind: str, data) -> None:
         """jsonapi/sendtx(batch): the REST rules, answered on the socket with the caller's ``id`` echoed."""
@@ -232,6 +278,11 @@ class LighterStream:
         if fills:
             await self._to(f"account_all_trades:{acct}", dumps({"channel": f"account_all_trades:{acct}",
                                                                 "trades": fills, "type": "update/account_all_trades"}))
+        balance = self.sim.account.balance_changed
+        self.sim.account.balance_changed = False
+        if fills or positions or balance:
+            await self._to(f"account_all:{acct}", dumps(self.account_all_frame(
+                acct, "update/account_all", positions, fills, balance or bool(fills))))
         if positions:
             await self._to(f"account_all_positions:{acct}", dumps({
                 "channel": f"account_all_positions:{acct}", "positions": positions, "shares": [],
