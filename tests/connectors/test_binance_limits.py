@@ -268,3 +268,28 @@ def test_orders_taken_in_a_windows_first_second_still_count_when_our_late_view_o
     assert rl.wait_time(0, orders=1) == pytest.approx(7.4)  # until 20 s + the 1 s margin
     t[0] = 21_000_000_000
     assert rl.try_acquire(0, orders=1)
+
+
+async def test_an_orders_venue_deadline_counts_from_when_it_is_signed_not_from_when_it_queued(monkeypatch):
+    # the venue refuses a request once its timestamp is recvWindow old: an order that waited in our limiter's
+    # queue is signed later, so it can still be placed later, and its deadline must say so
+    from engine.connectors.binance import client as client_mod
+
+    shift = [0.0]
+    real = client_mod.time.time
+    monkeypatch.setattr(client_mod.time, "time", lambda: real() + shift[0])
+    async with binance() as (sim, c):
+        acquire = c.http.limits.acquire
+
+        async def queued(*a, **kw):  # the budget frees up 30 s later (on the wall clock the deadline reads)
+            await acquire(*a, **kw)
+            shift[0] = 30.0
+
+        monkeypatch.setattr(c.http.limits, "acquire", queued)
+        before_ms = real() * 1000
+        m = sim.exchange.markets["BTCUSDT"]
+        bid = m.spec.px(max(m.bids))  # rests at the best bid: no fill, within every price filter
+        u = await c.create_order("BTCUSDT", "BUY", "LIMIT", "0.01", str(bid), client_order_id="queued-1")
+        assert u.client_order_id == "queued-1"
+        window = c.auth.recv_window or client_mod.RECV_WINDOW_MAX_MS
+        assert c.order_deadline_ms("queued-1") >= before_ms + 30_000 + window

@@ -199,11 +199,15 @@ class BinanceConnector(BaseConnector):
             params.append(("stopPrice", plain(stop)))
         params += [("newClientOrderId", cid), ("newOrderRespType", "FULL")]
         # the venue refuses a request whose timestamp is more than recvWindow old when it gets to it: past
-        # that (plus our clock's offset and a second of slack) an order not yet placed never will be
-        window = (self.auth.recv_window or RECV_WINDOW_MAX_MS) + abs(self.auth.offset_ms) if self.auth else 0
-        self.deadlines.set(cid, time.time() * 1000 + window + 1000)
+        # that (plus our clock's offset and a second of slack) an order not yet placed never will be. The
+        # deadline is set again when the request is signed: a wait in the rate limiter's queue moves it later
+        def set_deadline() -> None:
+            window = (self.auth.recv_window or RECV_WINDOW_MAX_MS) + abs(self.auth.offset_ms) if self.auth else 0
+            self.deadlines.set(cid, time.time() * 1000 + window + 1000)
+
+        set_deadline()
         try:
-            body = await self.http.request("POST", "/api/v3/order", params, signed=True)
+            body = await self.http.request("POST", "/api/v3/order", params, signed=True, on_send=set_deadline)
         except TradingError as e:
             # -1000/-1001 (UNKNOWN / DISCONNECTED) on an order is an unknown outcome too
             if not (e.outcome_unknown or e.code in (-1000, -1001)):

@@ -117,9 +117,12 @@ class BinanceHttp:
         return await self.auth.sync_server_time(self.server_time_ms, samples)
 
     async def request(self, method: str, path: str, params: "Mapping[str, Any] | Iterable[tuple] | None" = None, *,
-                      signed: bool = False, weight: Optional[int] = None, timeout_s: Optional[float] = None) -> Any:
-        """The decoded JSON answer, or a TradingError."""
-        body = await self.request_raw(method, path, params, signed=signed, weight=weight, timeout_s=timeout_s)
+                      signed: bool = False, weight: Optional[int] = None, timeout_s: Optional[float] = None,
+                      on_send=None) -> Any:
+        """The decoded JSON answer, or a TradingError. ``on_send()`` runs just before each attempt is signed
+        and sent (after any wait for the rate budget)."""
+        body = await self.request_raw(method, path, params, signed=signed, weight=weight, timeout_s=timeout_s,
+                                      on_send=on_send)
         try:
             return orjson.loads(body) if body else None
         except orjson.JSONDecodeError:
@@ -129,7 +132,8 @@ class BinanceHttp:
 
     async def request_raw(self, method: str, path: str, params: "Mapping[str, Any] | Iterable[tuple] | None" = None,
                           *, signed: bool = False, weight: Optional[int] = None,
-                          timeout_s: Optional[float] = None, max_bytes: Optional[int] = None) -> bytes:
+                          timeout_s: Optional[float] = None, max_bytes: Optional[int] = None,
+                          on_send=None) -> bytes:
         """The raw body of a 200 answer (the compiled book parses snapshot bytes itself); a body longer than
         ``max_bytes`` raises ``ResponseTooLargeError`` having read at most ``max_bytes`` + one chunk."""
         method = method.upper()
@@ -145,6 +149,8 @@ class BinanceHttp:
         attempt = 0
         while True:
             await self.limits.acquire(weight, orders=orders)
+            if on_send is not None:
+                on_send()
             try:
                 return await self._send(method, path, items, signed, timeout_s or self.timeout_s, max_bytes)
             except ResponseTooLargeError:
