@@ -4,15 +4,18 @@ Two shapes are read (the ones ``engine replay`` reads, see engine/record.py):
 
 - an ``engine record`` file (JSONL, gzip when the name ends in ``.gz``): ``{"recv_ns", "mono_ns", "conn",
   "raw"}`` frame lines, ``{"recv_ns", "snapshot": SYMBOL, "raw"}`` depth snapshots and one
-  ``{"exchange_info": true, "raw"}`` line;
-- a capture directory as under tests/data/binance/: ``ws_session.jsonl`` (``{"recv_ts": "<epoch s>",
-  "raw"}``), ``rest_depth_snapshot_<SYMBOL>.json``, ``rest_exchangeInfo*.json`` and ``session_meta.json``
-  (whose ``snapshots[].recv_ts`` places each snapshot among the frames; without it a snapshot comes first).
+  ``{"exchange_info": true, "raw"}`` line (the venue's instrument list and filters);
+- a capture directory as under tests/data/binance/: a frames file (``{"recv_ts": "<epoch s>", "raw"}``
+  lines), one REST depth snapshot file per symbol, the instrument list and a meta file whose
+  ``snapshots[].recv_ts`` places each snapshot among the frames (without it a snapshot comes first). The
+  file names are the venue's (its backtest object's ``capture_*`` attributes).
 
-A frame is classified once here (its stream name or its ``e`` field): a depth diff, an aggTrade, or
-something the backtest does not use (bookTicker, klines: kept as ``OTHER`` and skipped). The exchange's
-event time ``E`` (ms) is kept for the feed-latency model. Nothing in a line is trusted: a line that is not a
-JSON object, or lacks its fields, is a ``RecordingError`` naming the file and line.
+What the frames mean is the venue's knowledge, reached through the factory
+(``ConnectorFactory.backtest(name)``, registered for Binance in engine/connectors/binance/backtest.py): a
+frame is classified once here by the venue's ``classify`` as a depth diff, a trade print, or something the
+backtest does not use (kept as ``OTHER`` and skipped), with the exchange's event time (ms) kept for the
+feed-latency model. Nothing in a line is trusted: a line that is not a JSON object, or lacks its fields,
+is a ``RecordingError`` naming the file and line.
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Iterable, Optional
+from typing import Any, Iterable, Optional
 
 DEPTH, TRADE, SNAPSHOT, OTHER = 0, 1, 2, 3
 
@@ -43,9 +46,10 @@ class Event:
 @dataclass
 class Recording:
     events: list = field(default_factory=list)
-    exchange_info: Optional[dict] = None
+    exchange_info: Optional[dict] = None  # the venue's recorded instrument list, as its body was
     futures: bool = False
     sources: list = field(default_factory=list)
+    venue: Any = None  # the venue's backtest object (``ConnectorFactory.backtest``) that read it
 
     @property
     def start_ns(self) -> int:
@@ -55,41 +59,41 @@ class Recording:
         return sorted({e.symbol for e in self.events if e.kind in (DEPTH, SNAPSHOT) and e.symbol})
 
 
-def load(paths: "str | Iterable[str]") -> Recording:
-    """Read one or more recordings into one event list, in the order given (each must start no earlier than
-    the previous one ends)."""
+def venue_backtest(venue: Any = None):
+    """The venue's backtest object: ``venue`` itself when it is one, else ``ConnectorFactory.backtest(venue)``
+    (a registered name, or None for the one venue that can be backtested)."""
+    if venue is None or isinstance(venue, str):
+        from engine.connectors.factory import ConnectorFactory
+        return ConnectorFactory.backtest(venue)
+    return venue
+
+
+def load(paths: "str | Iterable[str]", venue: Any = None) -> Recording:
+    """Read one or more recordings of ``venue`` (see ``venue_backtest``) into one event list, in the order
+    given (each must start no earlier than the previous one ends)."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    rec = Recording()
+    v = venue_backtest(venue)
+    rec = Recording(venue=v)
     last = None
     for path in paths:
         path = os.fspath(path)
-        events, info = _load_one(path)
+        events, info = _load_one(path, v)
         if events and last is not None and events[0].recv_ns < last:
             raise RecordingError(f"{path}: starts before the previous recording ends (give them in time order)")
         rec.events.extend(events)
         if events:
             last = events[-1].recv_ns
         if info is not None:
-            if not isinstance(info, dict) or not isinstance(info.get("symbols", []), list) or \
-                    not all(isinstance(x, dict) and isinstance(x.get("symbol"), str) for x in info.get("symbols", [])):
-                raise RecordingError(f"{path}: exchangeInfo is not an object whose symbols are objects with a symbol")
-            rec.exchange_info = _merge_info(rec.exchange_info, info)
+            problem = v.info_problem(info)
+            if problem:
+                raise RecordingError(f"{path}: {problem}")
+            rec.exchange_info = v.merge_info(rec.exchange_info, info)
         rec.sources.append(path)
     if not rec.events:
         raise RecordingError(f"{', '.join(rec.sources) or 'no path'}: no frames to backtest")
-    info = rec.exchange_info or {}
-    rec.futures = any("contractType" in s for s in info.get("symbols", ())) or any(
-        e.kind == DEPTH and b'"pu":' in e.raw for e in rec.events[:200])
+    rec.futures = bool(v.futures(rec.exchange_info, [e.raw for e in rec.events[:200] if e.kind == DEPTH]))
     return rec
-
-
-def _merge_info(old: Optional[dict], new: dict) -> dict:
-    if old is None:
-        return new
-    seen = {s.get("symbol") for s in old.get("symbols", ())}
-    old.setdefault("symbols", []).extend(s for s in new.get("symbols", ()) if s.get("symbol") not in seen)
-    return old
 
 
 def _lines(path: str):
@@ -122,41 +126,21 @@ def _recv_ns(path: str, n: int, obj: dict) -> int:
         raise RecordingError(f"{path}:{n}: no usable receive time (recv_ns or recv_ts)") from None
 
 
-def classify(raw: str) -> tuple:
-    """(kind, SYMBOL, E) of one market-stream frame."""
-    try:
-        msg = json.loads(raw)
-    except ValueError:
-        return OTHER, "", None
-    if not isinstance(msg, dict):
-        return OTHER, "", None
-    stream = msg.get("stream") if isinstance(msg.get("stream"), str) else None
-    data = msg.get("data") if stream is not None else msg
-    if not isinstance(data, dict):
-        return OTHER, "", None
-    e = data.get("e")
-    sym = data.get("s") if isinstance(data.get("s"), str) else (stream.split("@")[0] if stream else "")
-    E = data.get("E") if isinstance(data.get("E"), int) else None
-    if e == "depthUpdate":
-        return DEPTH, sym.upper(), E
-    if e == "aggTrade":
-        return TRADE, sym.upper(), E
-    return OTHER, sym.upper(), E
-
-
-def _load_one(path: str) -> tuple:
+def _load_one(path: str, v) -> tuple:
     events: list = []
     info = None
+    classify = v.classify
     if os.path.isdir(path):
-        frames = os.path.join(path, "ws_session.jsonl")
+        frames = os.path.join(path, v.capture_frames)
         if not os.path.isfile(frames):
-            raise RecordingError(f"{path} is a directory without ws_session.jsonl")
+            raise RecordingError(f"{path} is a directory without {v.capture_frames}")
         snaps = {}
-        for f in sorted(glob.glob(os.path.join(path, "rest_depth_snapshot_*.json"))):
-            sym = os.path.basename(f)[len("rest_depth_snapshot_"):-len(".json")].upper()
+        prefix = v.capture_snapshot_prefix
+        for f in sorted(glob.glob(os.path.join(path, glob.escape(prefix) + "*.json"))):
+            sym = os.path.basename(f)[len(prefix):-len(".json")].upper()
             with open(f, "rb") as fh:
                 snaps[sym] = fh.read()
-        infos = sorted(glob.glob(os.path.join(path, "rest_exchangeInfo*.json")))
+        infos = sorted(glob.glob(os.path.join(path, v.capture_info_glob)))
         if infos:
             with open(infos[0]) as fh:
                 try:
@@ -164,7 +148,7 @@ def _load_one(path: str) -> tuple:
                 except ValueError as e:
                     raise RecordingError(f"{infos[0]}: not JSON ({e})") from None
         at = {}
-        meta = os.path.join(path, "session_meta.json")
+        meta = os.path.join(path, v.capture_meta)
         if os.path.isfile(meta):
             with open(meta) as fh:
                 try:
@@ -189,7 +173,7 @@ def _load_one(path: str) -> tuple:
                 try:
                     info = json.loads(obj["raw"])
                 except ValueError as e:
-                    raise RecordingError(f"{path}:{n}: exchangeInfo body is not JSON ({e})") from None
+                    raise RecordingError(f"{path}:{n}: {v.info_name} body is not JSON ({e})") from None
                 continue
             if "snapshot" in obj:
                 events.append(Event(t, SNAPSHOT, str(obj["snapshot"]).upper(), obj["raw"].encode()))

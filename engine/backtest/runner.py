@@ -24,7 +24,7 @@ from engine.strategy.base import Strategy, StrategyRunner
 from . import recording as R
 from .clock import VirtualClock, VirtualTimeLoop
 from .models import Fees, Latency, QueueModel
-from .venue import MONEY, VENUE, BacktestConnector, plain, unscale
+from .venue import MONEY, BacktestConnector, plain, unscale
 
 ZERO = Decimal(0)
 
@@ -95,15 +95,17 @@ def feed_times(events: list, feed_latency: Union[str, int]) -> list:
 def run(recordings: "Union[str, Iterable[str], R.Recording]", strategy_factory: Callable[[ExecutionEngine], Strategy],
         *, seed: int = 0, latency: Latency = Latency(), queue_model: QueueModel = QueueModel(),
         fees: Fees = Fees(), risk_limits: Optional[RiskLimits] = None,
-        feed_latency: Union[str, int] = "recorded") -> BacktestResult:
-    """Backtest ``strategy_factory(engine)`` (a ``Strategy`` trading venue ``"binance"``) on ``recordings``.
+        feed_latency: Union[str, int] = "recorded", venue: Optional[str] = None) -> BacktestResult:
+    """Backtest ``strategy_factory(engine)`` (a ``Strategy`` trading the recorded venue) on ``recordings``.
 
     ``recordings``: paths (engine record files or capture directories, see engine/backtest/recording.py)
-    or a loaded ``Recording``. Raises ``RecordingError`` for a recording that cannot be read and
+    or a loaded ``Recording``. ``venue``: the recorded venue's registered name (``result.venue``, the name
+    the strategy trades on); None is the one venue the factory can backtest (a ``ValueError`` lists them
+    when there are several). Raises ``RecordingError`` for a recording that cannot be read and
     ``ValueError`` for a bad setting, before anything runs, and ``ValueError`` when the factory returns no
     ``Strategy``. It runs its own event loop, so it is called from synchronous code (inside a running loop,
     call it in a worker thread: ``await asyncio.to_thread(run, ...)``)."""
-    rec = recordings if isinstance(recordings, R.Recording) else R.load(recordings)
+    rec = recordings if isinstance(recordings, R.Recording) else R.load(recordings, venue)
     if not isinstance(seed, int):
         raise ValueError(f"seed must be an int, got {seed!r}")
     for name, v, t in (("latency", latency, Latency), ("queue_model", queue_model, QueueModel), ("fees", fees, Fees)):
@@ -123,12 +125,12 @@ async def _run(loop, rec, exch_t, factory, seed, latency, queue_model, fees, lim
     conn = BacktestConnector(rec, seed=seed, latency=latency, queue_model=queue_model, fees=fees, clock=clock)
     await conn.connect()
     risk = RiskManager(limits, clock=loop.time, wall_clock=lambda: clock.now_ns() / 1e9)
-    ex = ExecutionEngine({VENUE: conn}, risk, cancel_on_shutdown=limits.cancel_on_shutdown)
+    ex = ExecutionEngine({conn.name: conn}, risk, cancel_on_shutdown=limits.cancel_on_shutdown)
     await ex.start()
     strategy = factory(ex)
     if not isinstance(strategy, Strategy):
         raise ValueError(f"strategy_factory returned {type(strategy).__name__}, not an engine.strategy.Strategy")
-    runner = StrategyRunner(strategy, {VENUE: conn})
+    runner = StrategyRunner(strategy, {conn.name: conn})
     await runner.start()
     events = rec.events
     timeline = heapq.merge(((t, 0, i) for i, t in enumerate(exch_t)),
@@ -149,7 +151,7 @@ async def _run(loop, rec, exch_t, factory, seed, latency, queue_model, fees, lim
 
 def _result(conn: BacktestConnector, ex: ExecutionEngine, risk: RiskManager, seed: int, frames: int,
             start: int, end: int) -> BacktestResult:
-    res = BacktestResult(VENUE, seed, frames, start, end)
+    res = BacktestResult(conn.name, seed, frames, start, end)
     res.fills = [asdict(f) for f in conn.fills]
     cash, fee_total, volume, maker_vol = {}, ZERO, ZERO, ZERO
     for f in conn.fills:

@@ -10,13 +10,15 @@ Two copies of every recorded book are kept, both ``engine.book.BookSync`` over t
 
 Orders go through the usual ``create_order``/``cancel_order`` calls. A request reaches the venue
 ``Latency.entry`` after it was sent; answers and user-stream updates come back ``Latency.response`` after
-the venue produced them. At the venue an order is checked against the recorded exchangeInfo filters and
-refused with Binance's code (the table is in docs/backtest.md) as the ``TradingError`` subclass the live
-connector raises for it (engine/connectors/binance/errors.py), then matched: a taker walks the exchange book and
-consumes what it takes, a resting order joins its level's queue (``QueueModel``) and fills on trades at its
+the venue produced them. At the venue an order is checked against the recorded instrument filters and
+refused with the venue's own answer, the ``TradingError`` the live connector raises for it (the venue's
+backtest object builds it: ``refusal``; Binance's codes are tabled in docs/backtest.md), then matched: a
+taker walks the exchange book and consumes what it takes, a resting order joins its level's queue (``QueueModel``) and fills on trades at its
 price or through it. Every price and quantity is a scaled integer at 8 decimals, as in the compiled book;
 money is exact ``Decimal``. Time is the runner's ``VirtualClock`` (engine/backtest/clock.py); nothing here
-reads the wall clock.
+reads the wall clock. Everything venue-specific (frame layout, filters, refusals, the connector's name)
+comes from the venue's backtest object, ``ConnectorFactory.backtest(name)`` (for Binance,
+engine/connectors/binance/backtest.py); this module names no venue.
 """
 from __future__ import annotations
 
@@ -28,13 +30,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, AsyncIterator, Callable, Optional
 
-import orjson
-
 from engine.book import BookSync, DepthOutcome, OrderBook
 from engine.connectors.base import BaseConnector, BookState, BookStatus, ConnectorState, StreamHealth, UserDataStream
-from engine.connectors.binance.errors import binance_error
 from engine.errors import FrameError, InvalidRequestError, TradingError
-from engine.feed import decode_agg_trade
 from engine.models import (Balance, Candle, OrderBookSnapshot, OrderStatus, OrderType, OrderUpdate, Side,
                            TimeInForce, Trade)
 from engine.symbols import Symbol, SymbolMap
@@ -46,7 +44,10 @@ from .models import Fees, Latency, QueueModel
 SCALE = 10 ** 8  # the compiled book's 8 decimals
 MONEY = decimal.Context(prec=80)  # products of exact amounts stay exact
 S = OrderStatus
-VENUE = "binance"
+
+
+class Precision(ValueError):
+    """An amount with more decimals than the book's 8 (the venue's ``refusal("precision")`` answers it)."""
 
 
 def scaled(value, name: str) -> int:
@@ -61,7 +62,7 @@ def scaled(value, name: str) -> int:
         raise ValueError(f"{name}={value!r} is not finite")
     q = MONEY.multiply(d, SCALE)
     if q != q.to_integral_value():
-        raise binance_error(400, {"code": -1111, "msg": "Precision is over the maximum defined for this asset."})
+        raise Precision(f"{name}={value!r} has more than 8 decimals")
     return int(q)
 
 
@@ -76,19 +77,16 @@ def plain(d: Decimal) -> str:
     return s or "0"
 
 
-def reject(code: int, msg: str):
-    """The TradingError the live connector raises for this Binance answer."""
-    return binance_error(400, {"code": code, "msg": msg})
-
-
 @dataclass(frozen=True)
 class Filters:
-    """One symbol's exchangeInfo filters as scaled integers (0 = no limit)."""
+    """One symbol's instrument filters as scaled integers (0 = no limit), read by the venue's backtest
+    object from its recorded instrument list."""
 
     symbol: str
     base: str = ""
     quote: str = ""
-    status: str = "TRADING"
+    trading: bool = True  # whether the symbol takes orders
+    status: str = ""  # the venue's word for its state, for the refusal's message
     tick: int = 0
     min_price: int = 0
     max_price: int = 0
@@ -96,41 +94,26 @@ class Filters:
     min_qty: int = 0
     max_qty: int = 0
     min_notional: int = 0  # scaled at 8 decimals, like a price
-    notional_filter: str = "NOTIONAL"
+    notional_name: str = ""  # the venue's name of its minimum-notional filter, for the refusal
     apply_to_market: bool = True
 
-    @classmethod
-    def from_exchange_info(cls, s: dict) -> "Filters":
-        f = {x.get("filterType"): x for x in s.get("filters", ()) if isinstance(x, dict)}
-        pf, ls = f.get("PRICE_FILTER", {}), f.get("LOT_SIZE", {})
-        nf = f.get("NOTIONAL")
-        name = "NOTIONAL" if nf is not None else "MIN_NOTIONAL"
-        nf = nf if nf is not None else f.get("MIN_NOTIONAL", {})
-
-        def sc(x):
-            return scaled(str(x), "filter") if x not in (None, "") else 0
-        return cls(symbol=str(s["symbol"]).upper(), base=s.get("baseAsset", ""), quote=s.get("quoteAsset", ""),
-                   status=s.get("status", "TRADING"), tick=sc(pf.get("tickSize")), min_price=sc(pf.get("minPrice")),
-                   max_price=sc(pf.get("maxPrice")), step=sc(ls.get("stepSize")), min_qty=sc(ls.get("minQty")),
-                   max_qty=sc(ls.get("maxQty")),
-                   min_notional=sc(nf.get("minNotional", nf.get("notional"))), notional_filter=name,
-                   apply_to_market=bool(nf.get("applyMinToMarket", nf.get("applyToMarket", True))))
-
-    def check(self, price: Optional[int], qty: int, ref_price: Optional[int], market: bool) -> None:
-        """Raise the venue's refusal for an order breaking a filter (Binance spot: -1013 "Filter failure")."""
-        if self.status != "TRADING":
-            raise reject(-1013, f"Filter failure: symbol status is {self.status}")
+    def check(self, price: Optional[int], qty: int, ref_price: Optional[int], market: bool) -> Optional[str]:
+        """What an order breaks, else None: ``"status"``, ``"price"``, ``"qty"`` or ``"notional"`` (the
+        venue's ``refusal(kind, self)`` turns it into its answer)."""
+        if not self.trading:
+            return "status"
         if price is not None:
             if price <= 0 or (self.min_price and price < self.min_price) or \
                     (self.max_price and price > self.max_price) or (self.tick and price % self.tick):
-                raise reject(-1013, "Filter failure: PRICE_FILTER")
+                return "price"
         if qty <= 0 or (self.min_qty and qty < self.min_qty) or (self.max_qty and qty > self.max_qty) or \
                 (self.step and qty % self.step):
-            raise reject(-1013, "Filter failure: LOT_SIZE")
+            return "qty"
         ref = price if price is not None else ref_price
         if self.min_notional and ref is not None and (not market or self.apply_to_market):
             if ref * qty < self.min_notional * SCALE:
-                raise reject(-1013, f"Filter failure: {self.notional_filter}")
+                return "notional"
+        return None
 
 
 @dataclass(slots=True)
@@ -200,15 +183,13 @@ class ExchangeBook:
         self.consumed = {Side.BUY: {}, Side.SELL: {}}  # side of the book -> price -> qty taken off it
         self.resting: list = []
 
-    def restated(self, raw: bytes) -> None:
-        """A depth frame states these levels afresh: what was consumed at them is forgotten."""
-        msg = orjson.loads(raw)
-        data = msg.get("data", msg)
-        for key, side in (("b", Side.BUY), ("a", Side.SELL)):
-            used = self.consumed[side]
+    def restated(self, levels) -> None:
+        """A depth frame states these levels (``(is_bid, price)``) afresh: what was consumed at them is
+        forgotten."""
+        for is_bid, price in levels:
+            used = self.consumed[Side.BUY if is_bid else Side.SELL]
             if used:
-                for lvl in data.get(key, ()):
-                    used.pop(scaled(lvl[0], "price"), None)
+                used.pop(scaled(price, "price"), None)
 
     def top(self, side: Side, n: int = -1) -> list:
         """The recorded (price, qty) levels best first on ``side`` (BUY = bids), at most ``n`` (all: -1)."""
@@ -263,24 +244,23 @@ class BacktestUserStream(UserDataStream):
 class BacktestConnector(BaseConnector):
     """The venue behind ``BaseConnector`` for a backtest (see the module docstring and docs/backtest.md)."""
 
-    name = VENUE
-
     def __init__(self, rec: "R.Recording", *, seed: int = 0, latency: Latency = Latency(),
                  queue_model: QueueModel = QueueModel(), fees: Fees = Fees(), clock: VirtualClock):
         super().__init__()
         self.rec = rec
+        self.venue = R.venue_backtest(rec.venue)
+        self.name = self.venue.name
         self.rng = random.Random(seed)
         self.latency, self.queue_model, self.fees = latency, queue_model, fees
         self.clock = clock
         self._now_ns = clock.now_ns
-        self.symbols = SymbolMap(VENUE)
+        self.symbols = SymbolMap(self.name)
         self.filters: dict = {}
-        for s in (rec.exchange_info or {}).get("symbols", ()):
-            try:
-                flt = Filters.from_exchange_info(s)
-            except (KeyError, ValueError, TypeError, AttributeError, TradingError) as e:
-                name = s.get("symbol") if isinstance(s, dict) else s
-                raise R.RecordingError(f"exchangeInfo symbol {name!r}: unusable filters ({e})") from None
+        try:
+            parsed = self.venue.filters(rec.exchange_info)
+        except ValueError as e:  # the venue names the symbol whose filters cannot be read
+            raise R.RecordingError(str(e)) from None
+        for flt in parsed:
             self.filters[flt.symbol] = flt
             if flt.base and flt.quote:
                 self.symbols.add(Symbol(flt.base, flt.quote), flt.symbol)
@@ -310,7 +290,7 @@ class BacktestConnector(BaseConnector):
         except ValueError:
             n = None
         if n is None or n not in self.exch:
-            raise reject(-1121, "Invalid symbol.")
+            raise self.venue.refusal("unknown_symbol")
         return n
 
     def unified(self, symbol: str) -> str:
@@ -377,16 +357,16 @@ class BacktestConnector(BaseConnector):
     async def get_orderbook(self, symbol: str, limit: int = 100) -> OrderBookSnapshot:
         feed = await self.add_book(symbol)
         bids, asks = feed.book.top(limit)
-        return OrderBookSnapshot(VENUE, self.unified(feed.symbol), bids, asks, feed.book.last_update_id,
+        return OrderBookSnapshot(self.name, self.unified(feed.symbol), bids, asks, feed.book.last_update_id,
                                  self._now_ns() // 1_000_000)
 
     async def get_candlesticks(self, symbol, interval="1m", limit=100, start_ms=None, end_ms=None) -> list[Candle]:
-        raise InvalidRequestError("backtest venue: candles are not part of a recording", exchange=VENUE)
+        raise InvalidRequestError("backtest venue: candles are not part of a recording", exchange=self.name)
 
     async def get_ticker_price(self, symbol: str) -> Decimal:
         st = self.book_status(symbol)
         if st.mid is None:
-            raise InvalidRequestError(f"backtest venue: {st.reason}", exchange=VENUE)
+            raise InvalidRequestError(f"backtest venue: {st.reason}", exchange=self.name)
         return st.mid
 
     async def get_account(self) -> dict[str, Balance]:
@@ -450,7 +430,7 @@ class BacktestConnector(BaseConnector):
     def _update(self, o: VOrder, t_ns: int, last_qty: int = 0, last_px: Optional[int] = None,
                 last_fee: Decimal = Decimal(0)) -> OrderUpdate:
         avg = None if not o.filled else MONEY.divide(Decimal(o.notional), Decimal(o.filled) * SCALE)
-        return OrderUpdate(VENUE, self.unified(o.symbol), o.oid, o.cid, o.status, o.side, o.type,
+        return OrderUpdate(self.name, self.unified(o.symbol), o.oid, o.cid, o.status, o.side, o.type,
                            unscale(o.price) if o.price is not None else None, unscale(o.qty), unscale(o.filled),
                            avg, unscale(last_qty), unscale(last_px) if last_px is not None else None,
                            last_fee if last_qty else o.fees, self._quote(o.symbol),
@@ -473,20 +453,23 @@ class BacktestConnector(BaseConnector):
         if otype not in (OrderType.LIMIT, OrderType.LIMIT_MAKER, OrderType.MARKET):
             raise ValueError(f"backtest venue: {otype.value} orders are not modelled")
         if reduce_only:
-            raise ValueError("reduce_only is not a Binance spot order flag")
+            raise ValueError("backtest venue: reduce_only orders are not modelled")
         if otype is not OrderType.MARKET and price is None:
             raise ValueError(f"{otype.value} order needs a price")
         t = await self._arrive()
         try:
             native = self.native(symbol)
-            px = scaled(price, "price") if otype is not OrderType.MARKET else None
-            qty = scaled(quantity, "quantity")
+            try:
+                px = scaled(price, "price") if otype is not OrderType.MARKET else None
+                qty = scaled(quantity, "quantity")
+            except Precision:
+                raise self.venue.refusal("precision") from None
             if cid in self.orders:
-                raise reject(-2010, "Duplicate order sent.")
+                raise self.venue.refusal("duplicate")
             self._oid += 1
             o = VOrder(cid, str(self._oid), native, side, otype, tif, px, qty, sent, t)
             self._place(o, t)
-        except Exception as e:  # a venue refusal (the TradingError built from Binance's answer) or bad input
+        except Exception as e:  # a venue refusal (the TradingError the live connector raises) or bad input
             if isinstance(e, TradingError):
                 self.orders.setdefault(cid, VOrder(cid, "", str(symbol).upper(), side, otype, tif, None, 0, sent, t,
                                                    status=S.REJECTED, reason=str(e)))
@@ -498,19 +481,22 @@ class BacktestConnector(BaseConnector):
         xb = self.exch[o.symbol]
         flt = self.filters.get(o.symbol)
         if not xb.book.synced:
-            raise reject(-1013, "Filter failure: the venue's book is not synced (no recorded snapshot yet)")
+            raise self.venue.refusal("not_synced", flt,
+                                     "the venue's book is not synced (no recorded snapshot yet)")
         opp = Side.SELL if o.side is Side.BUY else Side.BUY  # the book side a taker of o.side eats
         if flt is not None:
             ref = None
             if o.price is None:
                 bid, ask = next(xb.levels(Side.BUY), None), next(xb.levels(Side.SELL), None)
                 ref = (bid[0] + ask[0]) // 2 if bid and ask else None
-            flt.check(o.price, o.qty, ref, o.price is None)
+            broken = flt.check(o.price, o.qty, ref, o.price is None)
+            if broken:
+                raise self.venue.refusal(broken, flt)
         best = next(xb.levels(opp), None)
         crosses = best is not None and (o.price is None or (best[0] <= o.price if o.side is Side.BUY
                                                             else best[0] >= o.price))
         if o.type is OrderType.LIMIT_MAKER and crosses:
-            raise reject(-2010, "Order would immediately match and take.")
+            raise self.venue.refusal("would_take")
         self.orders[o.cid] = o
         if o.tif is TimeInForce.FOK:
             avail = 0
@@ -560,7 +546,7 @@ class BacktestConnector(BaseConnector):
         o = self.orders.get(client_order_id) if client_order_id else \
             next((x for x in self.orders.values() if x.oid == order_id), None)
         if o is None or not o.open:
-            return await self._answer(t, error=reject(-2011, "Unknown order sent."))
+            return await self._answer(t, error=self.venue.refusal("unknown_order"))
         self._cancel(o, t)
         return await self._answer(t, result=self._update(o, t))
 
@@ -610,12 +596,12 @@ class BacktestConnector(BaseConnector):
                     xb.consumed[Side.BUY].clear()
                     xb.consumed[Side.SELL].clear()
                 elif xb.consumed[Side.BUY] or xb.consumed[Side.SELL]:
-                    xb.restated(ev.raw)
+                    xb.restated(self.venue.stated_levels(ev.raw))
                 if xb.resting:
                     self._on_depth(xb, t)
         elif ev.kind == R.TRADE:
             try:
-                agg = decode_agg_trade(ev.raw)
+                agg = self.venue.decode_trade(ev.raw)
             except ValueError:
                 self.malformed += 1
                 return
@@ -680,11 +666,11 @@ class BacktestConnector(BaseConnector):
             if not cbs:
                 return
             try:
-                agg = decode_agg_trade(ev.raw)
+                agg = self.venue.decode_trade(ev.raw)
             except ValueError:
                 return
             for cb, sym in cbs:
-                trade = Trade(VENUE, sym, agg.price, agg.qty, Side.SELL if agg.buyer_is_maker else Side.BUY,
+                trade = Trade(self.name, sym, agg.price, agg.qty, Side.SELL if agg.buyer_is_maker else Side.BUY,
                               agg.agg_id, agg.trade_time, agg.price_str, agg.qty_str)
                 cb(trade)
             return

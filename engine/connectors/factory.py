@@ -11,7 +11,9 @@ import spec without importing it, and ``trading_hint``, how to install it), and 
 ``recorder`` (in its connector package) attaches an ``engine.record.FrameRecorder`` to a connected
 connector and says which symbols a recording can seed, and its ``recording_reader`` (in its simulator
 package, the one reader of the file) loads a recording, which its simulator serves when built with
-``replay=<path>, replay_pace="fast"|"recorded"``.
+``replay=<path>, replay_pace="fast"|"recorded"``. A venue whose recordings can be backtested names its
+``backtest`` object (in its connector package): what ``engine.backtest`` needs to know about its frames,
+filters and refusals (docs/backtest.md).
 
     conn = ConnectorFactory.create(name, settings)                       # live, as configured
     conn, where = ConnectorFactory.open_live(name, settings, trading=True)   # the same, keys checked
@@ -45,6 +47,7 @@ class VenueSpec:
     trading_hint: str = ""  # what to install for it, for the one line that says trading is off
     recorder: str = ""  # ``engine record``: attach(conn, rec) and symbols(session); "" = not recordable
     recording_reader: str = ""  # ``engine replay``: load(path) -> the session the simulator serves
+    backtest: str = ""  # ``engine backtest``: the venue's backtest object (frames, filters, refusals); "" = none
 
     @property
     def display(self) -> str:
@@ -69,7 +72,8 @@ _register(VenueSpec("binance", connector="engine.connectors.binance.client:Binan
                     simulator="engine.sim.binance:BinanceSimulator",
                     simulator_cli="engine.sim.binance.__main__:main", title="Binance",
                     recorder="engine.connectors.binance.record:BinanceRecorder",
-                    recording_reader="engine.sim.binance.replay:load_session"))
+                    recording_reader="engine.sim.binance.replay:load_session",
+                    backtest="engine.connectors.binance.backtest:BinanceBacktest"))
 
 
 def _load(target: "str | Callable[..., Any]"):
@@ -147,6 +151,25 @@ class ConnectorFactory:
             raise ValueError(f"{spec.name} cannot be recorded or replayed "
                              f"(recordable: {', '.join(ConnectorFactory.recordable()) or 'none'})")
         return _load(spec.recorder), _load(spec.recording_reader)
+
+    @staticmethod
+    def backtestable() -> list[str]:
+        """The registered venues whose recordings ``engine backtest`` can run on, in registration order."""
+        return [n for n, s in _VENUES.items() if s.backtest]
+
+    @staticmethod
+    def backtest(name: Optional[str] = None):
+        """The venue's backtest object; with no name, the one backtestable venue's. ``ValueError`` naming the
+        backtestable venues for a venue without one (or no name when there are several)."""
+        names = ConnectorFactory.backtestable()
+        if name is None:
+            if len(names) != 1:
+                raise ValueError(f"name the recorded venue (backtestable: {', '.join(names) or 'none'})")
+            name = names[0]
+        spec = ConnectorFactory.spec(name)
+        if not spec.backtest:
+            raise ValueError(f"{spec.name} recordings cannot be backtested (backtestable: {', '.join(names) or 'none'})")
+        return _load(spec.backtest)
 
     @staticmethod
     def create(name: str, settings: Any = None, **kwargs: Any):

@@ -145,3 +145,14 @@ def test_feed_latency_from_the_recorded_timestamps():
     assert feed_times(events, 3 * ms) == [1004 * ms, 1102 * ms, 1106 * ms, 1206 * ms, 1206 * ms]
     with pytest.raises(ValueError, match="feed_latency"):
         feed_times(events, -1)
+
+
+def test_the_venue_is_reached_through_the_factory(tmp_path):
+    from engine.connectors.factory import ConnectorFactory
+    path = Tape().snapshot(0, [["99.00", "5"]], [["100.00", "5"]]).write(tmp_path / "r.jsonl")
+    assert ConnectorFactory.backtestable() == ["binance"]
+    assert load([path]).venue is ConnectorFactory.backtest("binance")
+    with pytest.raises(ValueError, match=r"lighter recordings cannot be backtested \(backtestable: binance\)"):
+        run([path], lambda e: None, venue="lighter")
+    with pytest.raises(ValueError, match="unknown exchange 'nowhere'"):
+        load([path], venue="nowhere")
