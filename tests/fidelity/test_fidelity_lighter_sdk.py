@@ -5,6 +5,7 @@ The simulator runs on a thread of its own (conftest's lighter_sim_thread): the S
 calls (check_client), which would stall a simulator on the test's own loop.
 """
 import asyncio
+import contextlib
 import time
 
 import pytest
@@ -238,3 +239,57 @@ def test_candles_by_time_range(lighter_sim_thread):
                                                          end_timestamp=now, count_back=0)
         assert bars.c
     run_sdk(lighter_sim_thread, body)
+
+
+def test_ws_client_order_book_and_account_all(lighter_sim_thread):
+    """lighter-sdk's WsClient (order_book/<id> and account_all/<account>, its only account stream): the book it
+    keeps from the snapshot and updates is the simulator's book, and a fill reaches its account callback."""
+    sim = lighter_sim_thread
+    books, accounts = [], []
+
+    def on_book(market_id, state):
+        books.append((market_id, {side: [dict(lv) for lv in state[side]] for side in ("asks", "bids")}))
+
+    async def wait(pred):
+        end = time.monotonic() + CALL_TIMEOUT
+        while not pred():
+            assert time.monotonic() < end, f"not reached; {len(books)} book and {len(accounts)} account callbacks"
+            await asyncio.sleep(0.02)
+
+    async def body(signer, api):
+        ws = lighter.WsClient(ws_url=sim.ws_url, order_book_ids=[ETH], account_ids=[sim.account_index],
+                              on_order_book_update=on_book, on_account_update=lambda a, m: accounts.append((a, m)))
+        task = asyncio.create_task(ws.run_async())
+        try:
+            await wait(lambda: len(books) >= 3 and accounts)  # the snapshot and two updates; the account snapshot
+            account_id, snap = accounts[0]
+            assert (account_id, snap["type"], snap["channel"]) == \
+                (str(sim.account_index), "subscribed/account_all", f"account_all:{sim.account_index}")
+            assert "0" in snap["positions"] and snap["assets"]["3"]["symbol"] == "USDC"
+
+            sim.paused = True  # the book stops moving: what WsClient holds must become exactly the simulator's
+            m = sim.markets[ETH]
+            await asyncio.sleep(5 * sim.tick_s)  # let the frames in flight arrive
+            want = {"asks": sorted((m.spec.px(p), m.spec.sz(q)) for p, q in m.levels("a")),
+                    "bids": sorted((m.spec.px(p), m.spec.sz(q)) for p, q in m.levels("b"))}
+            market_id, state = books[-1]
+            assert market_id == "0"
+            assert {side: sorted((lv["price"], lv["size"]) for lv in state[side]) for side in state} == want
+
+            bid = await best_bid(api)
+            await sent(signer.create_market_order(market_index=ETH, client_order_index=91, base_amount=100,
+                                                  avg_execution_price=bid + 1000, is_ask=False))
+            await wait(lambda: any(msg["type"] == "update/account_all" and any(
+                t["bid_client_id"] == 91 for t in msg["trades"].get("0", [])) for _, msg in accounts))
+            upd = next(msg for _, msg in accounts if msg["type"] == "update/account_all" and msg["trades"].get("0"))
+            assert sum(int(t["size"].replace(".", "")) for t in upd["trades"]["0"]) == 100
+            pos = await eth_position(api, sim)
+            assert (upd["positions"]["0"]["position"], upd["positions"]["0"]["sign"]) == (pos.position, pos.sign)
+        finally:
+            sim.paused = False
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+            if ws.ws is not None:
+                await ws.ws.close()
+    run_sdk(sim, body)
