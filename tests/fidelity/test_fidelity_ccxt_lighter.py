@@ -123,6 +123,26 @@ async def test_add_and_reduce_margin_and_withdraw():
         await call(ex.withdraw("USDC", 5, "0x" + "0" * 40))
         await executed(sim)
         assert (await call(ex.fetch_balance()))["USDC"]["total"] == 100000 - 10 - 5
+        withdrawals = await call(ex.fetch_withdrawals("USDC"))
+        assert [(w["type"], w["amount"], w["status"]) for w in withdrawals] == [("withdrawal", 5, "pending")]
+
+
+async def test_fetch_transfers():
+    import lighter
+
+    async with private_client() as (sim, ex):
+        # a transfer sent by lighter-sdk's signer with the simulator's own key, before ccxt registers its key
+        signer = lighter.SignerClient(url=sim.rest_url, account_index=sim.account_index,
+                                      api_private_keys={sim.api_key_index: sim.api_private_key})
+        try:
+            _, resp, err = await call(signer.transfer_same_master_account(
+                sim.account_index + 1, 3, 0, 0, 3.5, 0, "0x" + "00" * 32))
+            assert err is None and resp.code == 200, (resp, err)
+        finally:
+            await signer.close()
+        await executed(sim)
+        transfers = await call(ex.fetch_transfers("USDC"))
+        assert [(t["amount"], t["currency"]) for t in transfers] == [(3.5, "USDC")]
 
 
 async def _sdk_orders(sim):

@@ -165,6 +165,23 @@ async def test_transfer_and_withdraw_take_usdc_from_the_collateral():
         assert acct["collateral"] == acct["available_balance"] == "99996.000000"
         assert acct["assets"][0]["balance"] == "99996.000000"
 
+        # the history reads, through lighter-sdk's models (auth token required)
+        token, err = s.create_auth_token_with_expiry()
+        assert err is None
+        api = lighter.ApiClient(configuration=lighter.Configuration(host=sim.rest_url))
+        try:
+            txs = lighter.TransactionApi(api)
+            transfers = (await txs.transfer_history(account_index=sim.account_index, authorization=token)).transfers
+            assert [(t.amount, t.fee, t.from_account_index, t.to_account_index, t.asset_id, t.from_route)
+                    for t in transfers] == [("2.500000", "0.500000", sim.account_index, sim.account_index + 1, 3,
+                                             "perp")]
+            assert transfers[0].tx_hash in sim.tx_hashes
+            withdraws = (await txs.withdraw_history(authorization=token, account_index=sim.account_index)).withdraws
+            assert [(w.amount, w.asset_id, w.status) for w in withdraws] == [("1.000000", 3, "pending")]
+            assert (await get("/api/v1/withdraw/history", account_index=str(sim.account_index)))["code"] == 20001
+        finally:
+            await api.close()
+
 
 async def test_change_pub_key_registers_a_new_key_index():
     async with rig() as (sim, s, send, get):

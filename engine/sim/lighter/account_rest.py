@@ -36,14 +36,20 @@ class LighterAccountRest:
         self.sim.tokens.check(token, account, where="auth query param and Authorization header are empty")
         return account
 
+    def authed_or_error(self, request):
+        """(account index, None) for a private read with a valid token, else (None, the error response)."""
+        try:
+            return self._authed(request), None
+        except AuthError as e:
+            return None, self.rest._error(e.code, e.message, e.http)
+        except ValueError as e:
+            return None, self.rest._error(20001, f"invalid param : {e}")
+
     async def _private(self, request, body):
         self.rest.requests += 1
-        try:
-            account = self._authed(request)
-        except AuthError as e:
-            return self.rest._error(e.code, e.message, e.http)
-        except ValueError as e:
-            return self.rest._error(20001, f"invalid param : {e}")
+        account, error = self.authed_or_error(request)
+        if error is not None:
+            return error
         if account != self.sim.account_index:
             return web.json_response({"code": 200, "orders": []})
         return body(request)

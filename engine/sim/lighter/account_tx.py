@@ -10,7 +10,8 @@ Effects, visible in ``/api/v1/account``, ``/api/v1/apikeys`` and the ``account_a
 - UpdateMargin (29): USDCAmount (micro-USDC) moves between the collateral and an isolated position's
   ``allocated_margin`` (Direction 1 adds, 0 removes); refused for a cross-margin market or more than is there.
 - Transfer (12) and Withdraw (13) of USDC (asset 3) out of the account take Amount (+ USDCFee) off the
-  collateral; refused for another asset or more than the collateral.
+  collateral; refused for another asset or more than the collateral. Each executed one is a row of
+  ``/api/v1/transfer/history`` / ``/api/v1/withdraw/history`` (transfer_rest.py).
 - ChangePubKey (8): the key index gets the new public key (hex in ``apikeys``).
 - UpdateAccountConfig (41): ``account_trading_mode``; UpdateAccountAssetConfig (42): the asset's
   ``margin_mode`` ("enabled"/"disabled"); ApproveIntegrator (45): a row of ``approved_integrators``
@@ -24,7 +25,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 from decimal import Decimal
+
+from .transfer_rest import transfer_row, withdraw_row
 
 USDC_ASSET = 3
 MIN_IMF, MAX_IMF = 200, 10_000
@@ -44,6 +48,8 @@ class SimAccount:
         self.recorded: list = []  # (tx_type, tx_info) accepted with no effect (pools, staking)
         self.refused: list = []  # (tx_type, reason): sequenced, executed, changed nothing
         self.balance_changed = False  # the collateral moved since the last account_all publish (stream.py)
+        self.transfers: list = []  # transfer/history rows, oldest first (transfer_rest.py)
+        self.withdrawals: list = []  # withdraw/history rows, oldest first
 
     # -- views
     def imf(self, market_id: int) -> int:
@@ -119,10 +125,20 @@ class SimAccount:
             return "transfer to the same account"
         if info["USDCFee"] < 0:
             return "invalid fee"
-        return self._take_usdc(info["FromAccountIndex"], info["AssetIndex"], info["Amount"] + info["USDCFee"])
+        refused = self._take_usdc(info["FromAccountIndex"], info["AssetIndex"], info["Amount"] + info["USDCFee"])
+        if not refused:
+            self.transfers.append(transfer_row(self.sim, info, self._hash_of(info), int(time.time() * 1000)))
+        return refused
 
     def _withdraw(self, info: dict):
-        return self._take_usdc(info["FromAccountIndex"], info["AssetIndex"], info["Amount"])
+        refused = self._take_usdc(info["FromAccountIndex"], info["AssetIndex"], info["Amount"])
+        if not refused:
+            self.withdrawals.append(withdraw_row(self.sim, info, int(time.time() * 1000)))
+        return refused
+
+    def _hash_of(self, info: dict) -> str:
+        """The hash sendTx answered for this tx (tx.py remember), newest first; "" once forgotten."""
+        return next((h for h, rec in reversed(self.sim.tx_hashes.items()) if rec["info"] is info), "")
 
     def _change_pub_key(self, info: dict):
         try:

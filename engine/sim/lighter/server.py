@@ -31,6 +31,7 @@ from .account_rest import LighterAccountRest
 from .account_tx import SimAccount
 from .auth import REFUSALS, TokenBook
 from .history_rest import LighterHistoryRest
+from .transfer_rest import LighterTransferRest
 from .info_rest import LighterInfoRest
 from .market import DEFAULT_MARKETS, LighterMarket
 from .orders import SimOrders
@@ -76,6 +77,7 @@ class LighterSimulator:
         self.account_rest = LighterAccountRest(self, self.rest)
         self.info_rest = LighterInfoRest(self, self.rest)
         self.history_rest = LighterHistoryRest(self, self.rest, self.account_rest)
+        self.transfer_rest = LighterTransferRest(self, self.rest, self.account_rest)
         self.stream = LighterStream(self)
         self._runner: Optional[web.AppRunner] = None
         self._clock: Optional[asyncio.Task] = None
@@ -115,6 +117,7 @@ class LighterSimulator:
         self.account_rest.routes(app)
         self.info_rest.routes(app)
         self.history_rest.routes(app)
+        self.transfer_rest.routes(app)
         app.router.add_get("/stream", self.stream.handler)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()
