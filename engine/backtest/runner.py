@@ -36,7 +36,12 @@ class BacktestResult:
     ``fills``: one dict per fill (venue time ``t_ns``, symbol, client_order_id, side, price, qty,
     liquidity maker/taker, fee). ``orders``: every order the strategy submitted, as the ExecutionEngine
     ended with it (status, reason, filled, average price, fees) plus the venue's arrival time.
-    ``positions``: ``[t_ns, symbol, position]`` after each fill. ``pnl_gross`` = cash flow of the fills plus
+    ``positions``: ``[t_ns, symbol, position]`` after each fill. ``marks``: ``[t_ns, symbol, mid]``, the venue
+    book's exact mid of each symbol the strategy subscribed, sampled every ``mark_interval_ns`` of venue
+    time and at each fill (the equity curve and the quotes-vs-mid plot are built from them).
+    ``final_books``: per recorded symbol (the venue's name), the book at the end: the strategy's when it
+    subscribed it, else the venue's (``"book"`` says which), as ``last_update_id`` and the exact best
+    ``bid``/``bid_qty``/``ask``/``ask_qty`` (None for an empty side). ``pnl_gross`` = cash flow of the fills plus
     the final positions marked at the final venue mid; ``pnl_net`` = gross minus ``fees``.
     """
 
@@ -48,6 +53,8 @@ class BacktestResult:
     fills: list = field(default_factory=list)
     orders: list = field(default_factory=list)
     positions: list = field(default_factory=list)
+    marks: list = field(default_factory=list)
+    final_books: dict = field(default_factory=dict)
     final_positions: dict = field(default_factory=dict)
     final_mids: dict = field(default_factory=dict)
     pnl_gross: str = "0"
@@ -95,19 +102,22 @@ def feed_times(events: list, feed_latency: Union[str, int]) -> list:
 def run(recordings: "Union[str, Iterable[str], R.Recording]", strategy_factory: Callable[[ExecutionEngine], Strategy],
         *, seed: int = 0, latency: Latency = Latency(), queue_model: QueueModel = QueueModel(),
         fees: Fees = Fees(), risk_limits: Optional[RiskLimits] = None,
-        feed_latency: Union[str, int] = "recorded", venue: Optional[str] = None) -> BacktestResult:
+        feed_latency: Union[str, int] = "recorded", venue: Optional[str] = None,
+        mark_interval_ns: int = 1_000_000_000) -> BacktestResult:
     """Backtest ``strategy_factory(engine)`` (a ``Strategy`` trading the recorded venue) on ``recordings``.
 
     ``recordings``: paths (engine record files or capture directories, see engine/backtest/recording.py)
     or a loaded ``Recording``. ``venue``: the recorded venue's registered name (``result.venue``, the name
     the strategy trades on); None is the one venue the factory can backtest (a ``ValueError`` lists them
-    when there are several). Raises ``RecordingError`` for a recording that cannot be read and
+    when there are several). ``mark_interval_ns``: how often the mids in ``result.marks`` are sampled. Raises ``RecordingError`` for a recording that cannot be read and
     ``ValueError`` for a bad setting, before anything runs, and ``ValueError`` when the factory returns no
     ``Strategy``. It runs its own event loop, so it is called from synchronous code (inside a running loop,
     call it in a worker thread: ``await asyncio.to_thread(run, ...)``)."""
     rec = recordings if isinstance(recordings, R.Recording) else R.load(recordings, venue)
     if not isinstance(seed, int):
         raise ValueError(f"seed must be an int, got {seed!r}")
+    if not isinstance(mark_interval_ns, int) or isinstance(mark_interval_ns, bool) or mark_interval_ns <= 0:
+        raise ValueError(f"mark_interval_ns must be a whole number of ns > 0, got {mark_interval_ns!r}")
     for name, v, t in (("latency", latency, Latency), ("queue_model", queue_model, QueueModel), ("fees", fees, Fees)):
         if not isinstance(v, t):
             raise ValueError(f"{name} must be an engine.backtest.{t.__name__}, got {type(v).__name__}")
@@ -115,12 +125,12 @@ def run(recordings: "Union[str, Iterable[str], R.Recording]", strategy_factory: 
     loop = VirtualTimeLoop()
     try:
         return loop.run_until_complete(_run(loop, rec, exch_t, strategy_factory, seed, latency, queue_model,
-                                            fees, risk_limits or RiskLimits()))
+                                            fees, risk_limits or RiskLimits(), mark_interval_ns))
     finally:
         loop.close()
 
 
-async def _run(loop, rec, exch_t, factory, seed, latency, queue_model, fees, limits) -> BacktestResult:
+async def _run(loop, rec, exch_t, factory, seed, latency, queue_model, fees, limits, every) -> BacktestResult:
     clock = VirtualClock(loop, min(exch_t[0], rec.events[0].recv_ns))
     conn = BacktestConnector(rec, seed=seed, latency=latency, queue_model=queue_model, fees=fees, clock=clock)
     await conn.connect()
@@ -135,18 +145,37 @@ async def _run(loop, rec, exch_t, factory, seed, latency, queue_model, fees, lim
     events = rec.events
     timeline = heapq.merge(((t, 0, i) for i, t in enumerate(exch_t)),
                            ((e.recv_ns, 1, i) for i, e in enumerate(events)))
+    next_mark = None
     for t, phase, i in timeline:
         await clock.sleep_until(t)
         if phase == 0:
             conn.on_exchange_event(events[i], t)
+            if next_mark is None or t >= next_mark:
+                _mark(conn, t)
+                next_mark = t + every
         else:
             conn.on_local_event(events[i], t)
     end = clock.now_ns()
+    _mark(conn, exch_t[-1])
     await runner.stop()
     await ex.stop()
     await clock.sleep_until(conn._out_last)  # the last answers and updates reach the strategy's side
     await loop.shutdown_asyncgens()
     return _result(conn, ex, risk, seed, len(events), clock.base_ns, end)
+
+
+def _mark(conn: BacktestConnector, t: int) -> None:
+    for native in sorted(conn.local):
+        mid = conn.mid(native)
+        if mid is not None:
+            conn.marks.append((t, conn.unified(native), plain(mid)))
+
+
+def _book(book) -> dict:
+    bids, asks = book.top_exact(1)
+    return {"last_update_id": book.last_update_id,
+            "bid": bids[0][0] if bids else None, "bid_qty": bids[0][1] if bids else None,
+            "ask": asks[0][0] if asks else None, "ask_qty": asks[0][1] if asks else None}
 
 
 def _result(conn: BacktestConnector, ex: ExecutionEngine, risk: RiskManager, seed: int, frames: int,
@@ -180,6 +209,11 @@ def _result(conn: BacktestConnector, ex: ExecutionEngine, risk: RiskManager, see
     res.volume = plain(volume)
     res.maker_share = plain(MONEY.divide(maker_vol, volume).quantize(Decimal("1e-6"))) if volume else "0"
     res.positions = [list(p) for p in conn.positions]
+    res.marks = [list(m) for m in conn.marks]
+    for native in sorted(conn.exch):
+        local = conn.local.get(native)
+        book = local.book if local is not None else conn.exch[native].book
+        res.final_books[native] = {"book": "strategy" if local is not None else "venue", **_book(book)}
     for cid, o in ex.orders.items():
         v = conn.orders.get(cid)
         req = o.request
@@ -189,7 +223,8 @@ def _result(conn: BacktestConnector, ex: ExecutionEngine, risk: RiskManager, see
             "status": o.status.value, "reason": o.reason, "filled": plain(o.filled),
             "average_price": plain(o.average_price) if o.average_price is not None else None,
             "fees": plain(o.fees), "sent_ns": v.sent_ns if v is not None else None,
-            "arrival_ns": v.arrival_ns if v is not None else None})
+            "arrival_ns": v.arrival_ns if v is not None else None,
+            "done_ns": v.done_ns if v is not None else None})
     res.rejections = ex.rejections()
     res.risk_refusals = dict(sorted(risk.refusals.items()))
     return res

@@ -138,6 +138,7 @@ class VOrder:
     level_seen: int = 0  # its level's size at the last exchange-book frame
     traded_since: int = 0  # traded at its price (its side) since that frame
     reason: str = ""
+    done_ns: Optional[int] = None  # venue time it became final (filled, cancelled, expired, refused)
 
     @property
     def remaining(self) -> int:
@@ -270,6 +271,7 @@ class BacktestConnector(BaseConnector):
         self.orders: dict = {}  # cid -> VOrder (every order that reached the venue or was refused there)
         self.fills: list = []
         self.positions: list = []  # (t_ns, unified symbol, position after the fill)
+        self.marks: list = []  # (t_ns, unified symbol, venue book mid): at each fill and by the runner
         self.position_qty: dict = {}
         self._stream = BacktestUserStream()
         self._user_stream = self._stream
@@ -472,7 +474,7 @@ class BacktestConnector(BaseConnector):
         except Exception as e:  # a venue refusal (the TradingError the live connector raises) or bad input
             if isinstance(e, TradingError):
                 self.orders.setdefault(cid, VOrder(cid, "", str(symbol).upper(), side, otype, tif, None, 0, sent, t,
-                                                   status=S.REJECTED, reason=str(e)))
+                                                   status=S.REJECTED, reason=str(e), done_ns=t))
             return await self._answer(t, error=e)
         return await self._answer(t, result=self._update(o, t))
 
@@ -505,7 +507,7 @@ class BacktestConnector(BaseConnector):
                     break
                 avail += q
             if avail < o.qty:
-                o.status = S.EXPIRED
+                o.status, o.done_ns = S.EXPIRED, t
                 self._emit(self._update(o, t), t)
                 return
         o.status = S.OPEN
@@ -520,7 +522,7 @@ class BacktestConnector(BaseConnector):
         if o.remaining <= 0:
             return
         if o.type is OrderType.MARKET or o.tif in (TimeInForce.IOC, TimeInForce.FOK):
-            o.status = S.EXPIRED
+            o.status, o.done_ns = S.EXPIRED, t
             self._emit(self._update(o, t), t)
             return
         o.ahead = o.level_seen = xb.level_qty(o.side, o.price)
@@ -533,7 +535,12 @@ class BacktestConnector(BaseConnector):
         fee = MONEY.multiply(MONEY.multiply(unscale(price), unscale(qty)), rate)
         o.fees = MONEY.add(o.fees, fee)
         o.status = S.FILLED if o.remaining <= 0 else S.PARTIALLY_FILLED
+        if o.remaining <= 0:
+            o.done_ns = t
         uni = self.unified(o.symbol)
+        mid = self.mid(o.symbol)
+        if mid is not None:
+            self.marks.append((t, uni, plain(mid)))
         self.fills.append(Fill(t, uni, o.cid, o.side.value, plain(unscale(price)), plain(unscale(qty)),
                                "maker" if maker else "taker", plain(fee)))
         pos = self.position_qty.get(uni, 0) + (qty if o.side is Side.BUY else -qty)
@@ -551,7 +558,7 @@ class BacktestConnector(BaseConnector):
         return await self._answer(t, result=self._update(o, t))
 
     def _cancel(self, o: VOrder, t: int) -> None:
-        o.status = S.CANCELED
+        o.status, o.done_ns = S.CANCELED, t
         self.exch[o.symbol].resting.remove(o)
         self._emit(self._update(o, t), t)
 
