@@ -204,7 +204,7 @@ class FuturesExchange:
             "ss": 0, "V": "EXPIRE_MAKER", "pm": "NONE", "gtd": 0}})
 
     def position_body(self, p: Position) -> dict:
-        return {"s": p.symbol, "pa": f"{p.amt:f}", "ep": f8(p.entry), "bep": f8(p.entry), "cr": "0",
+        return {"s": p.symbol, "pa": f"{p.amt:f}" if p.amt else "0", "ep": f8(p.entry), "bep": f8(p.entry), "cr": "0",
                 "up": f8(self.upnl(p)), "mt": "isolated" if self.isolated(p.symbol) else "cross",
                 "iw": f8(p.isolated_wallet), "ps": p.side, "ma": "USDT"}
 

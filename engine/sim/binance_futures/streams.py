@@ -185,10 +185,15 @@ class StreamServer:
             s = sym.lower()
             link = m.close_event()
             if link is not None and self.faults.take("drop_diffs"):
-                link = None  # never sent: the next event's pu shows the gap
+                # this @depth@100ms link is never sent: the next one's pu names a u the client did not see
+                self.depth_pu[(sym, 100)] = link[1]
+                self.depth_acc[(sym, 100)] = {"U": None, "u": None, "b": {}, "a": {}}
+                dropped = True
+            else:
+                dropped = False
             for speed in (100, 250, 500):
                 acc = self.depth_acc.setdefault((sym, speed), {"U": None, "u": None, "b": {}, "a": {}})
-                if link is not None:
+                if link is not None and not (dropped and speed == 100):
                     U, u, pu, bids, asks = link
                     if acc["U"] is None:
                         acc["U"] = U
