@@ -411,6 +411,123 @@ async def replay(recording: Recording, *, pace: str, timeout: float) -> list:
                  "gaps": f.health.gaps, "bbo": f.book.bbo()} for f in feeds]
 
 
+@dataclass(frozen=True)
+class BacktestPlan:
+    """What ``engine backtest`` will run, checked before the first frame is played."""
+
+    recording: Any  # the loaded engine.backtest Recording
+    venue: str  # the recorded venue's registered name (what the strategy trades on)
+    symbols: tuple  # the symbols the strategy is given (unified spelling where the recording says it)
+    strategy: str  # the --strategy spec
+    strategy_class: type
+    params: Any
+    seed: int
+    latency: Any  # engine.backtest.Latency
+    queue_model: Any  # engine.backtest.QueueModel
+    fees: Any  # engine.backtest.Fees for the recorded venue
+    feed_latency: Any  # "recorded" or ns
+    risk: Any  # RiskLimits
+    notes: tuple = ()
+
+
+def recorded_symbols(recording) -> dict:
+    """{symbol as a strategy names it: the venue's name} for every symbol the recording has a book for: the
+    unified ``BASE-QUOTE`` when the recorded instrument list gives base and quote, else the venue's name."""
+    from engine.symbols import Symbol
+
+    try:
+        filters = {f.symbol: f for f in recording.venue.filters(recording.exchange_info)}
+    except ValueError as e:
+        raise RecordingError(str(e)) from None
+    out = {}
+    for native in recording.symbols():
+        f = filters.get(native)
+        out[str(Symbol(f.base, f.quote)) if f is not None and f.base and f.quote else native] = native
+    return out
+
+
+def plan_backtest(settings: Settings, paths, *, strategy: Optional[str], params=None, symbols=None,
+                  venue: Optional[str] = None, seed: int = 0, latency=None, queue_model=None,
+                  fees: Optional[dict] = None, feed_latency="recorded") -> BacktestPlan:
+    """Load the recordings and the strategy and decide the symbols. ``strategy``: the --strategy spec (else
+    ``settings.strategy``, else mm); ``params`` the --param items over ``settings.strategy_params``;
+    ``symbols`` (unified or the venue's names) default to every recorded book, as many as the order-rate
+    limit lets trade (as ``engine run``); ``fees``: {venue name or None (any venue): Fees}. Raises
+    ``RecordingError`` (a recording that cannot be read, a symbol it lacks, a venue that cannot be
+    backtested) or ``ConfigError``/``StrategyError``, before anything runs."""
+    from engine.backtest import Fees, Latency, QueueModel, RecordingError as BadRecording, load
+    from engine.strategy.loader import NO_TRADING, StrategyError, build_params, load_strategy, parse_param_flags
+
+    spec = (strategy or settings.strategy or "mm").strip()
+    if spec in NO_TRADING:
+        raise StrategyError(f"--strategy {spec} trades nothing: a backtest needs a trading strategy "
+                            "(mm, pkg.module:Class or path/to/file.py:Class)")
+    cls = load_strategy(spec)
+    chosen = build_params(cls, [settings.strategy_params, parse_param_flags(params)], label=spec)
+    for p in paths:
+        if not os.path.exists(p):
+            raise RecordingError(f"{p}: no such file or directory; give a file written by engine record --out, "
+                                 "or a capture directory")
+    try:
+        rec = load(list(paths), venue)
+    except BadRecording as e:
+        raise RecordingError(str(e)) from None
+    except ValueError as e:  # a venue that cannot be backtested, or none named when several can
+        raise RecordingError(str(e)) from None
+    name = rec.venue.name
+    known = recorded_symbols(rec)
+    by_native = {n: u for u, n in known.items()}
+    notes = []
+    if symbols:
+        chosen_syms = []
+        for sym in symbols:
+            text = str(sym).strip()
+            hit = text if text in known else (text.upper() if text.upper() in known else by_native.get(text.upper()))
+            if hit is None:
+                raise RecordingError(f"{text} has no book in the recording (it has {', '.join(known) or 'none'})")
+            chosen_syms.append(hit)
+        syms = tuple(dict.fromkeys(chosen_syms))
+    else:
+        syms = tuple(known)
+        burst = getattr(cls, "orders_per_symbol", 0) or 0
+        if burst:
+            per = _instances_per_venue(settings.risk.max_orders_per_second, 1, burst)
+            if per < len(syms):
+                notes.append(f"{spec} trades {', '.join(syms[:per])} of the recorded {', '.join(syms)}: "
+                             f"RISK_MAX_ORDERS_PER_SECOND={settings.risk.max_orders_per_second:g} lets {per} "
+                             f"instances send {burst} orders at once (choose with --symbols)")
+                syms = syms[:per]
+    fee = (fees or {}).get(name, (fees or {}).get(None, Fees()))
+    return BacktestPlan(rec, name, syms, spec, cls, chosen, seed, latency or Latency(),
+                        queue_model or QueueModel(), fee, feed_latency, settings.risk, tuple(notes))
+
+
+def backtest(plan: BacktestPlan):
+    """Run the plan (``engine.backtest.run``, which drives its own virtual-time loop: call it from synchronous
+    code); returns the ``BacktestResult``. Raises ``StrategyFailed`` (one line) when the strategy cannot be
+    created or fails while the backtest runs, ``RecordingError`` for a recording the venue model refuses."""
+    from engine.backtest import RecordingError as BadRecording, run
+
+    def make(engine):
+        try:
+            made = list(plan.strategy_class.create(engine, {plan.venue: list(plan.symbols)}, plan.params))
+        except Exception as e:
+            raise StrategyFailed(f"strategy {plan.strategy}: create() failed: {one_line(e)}") from None
+        if not made:
+            raise StrategyFailed(f"strategy {plan.strategy}: create() returned no instance for "
+                                 f"{plan.venue} {', '.join(plan.symbols)}")
+        return made
+    try:
+        return run(plan.recording, make, seed=plan.seed, latency=plan.latency, queue_model=plan.queue_model,
+                   fees=plan.fees, risk_limits=plan.risk, feed_latency=plan.feed_latency)
+    except (StrategyFailed, KeyboardInterrupt):
+        raise
+    except BadRecording as e:
+        raise RecordingError(str(e)) from None
+    except Exception as e:  # the strategy's own code (on_start, a setup error it made): one line
+        raise StrategyFailed(f"backtest of {plan.strategy} failed: {one_line(e)}") from None
+
+
 def simulator_cli(venue: str):
     """``(main, parser)`` behind ``engine sim <venue>``: the simulator's ``main(argv)`` and, when its module
     offers one, the ``parser()`` that checks its flags (else None)."""

@@ -9,6 +9,10 @@
     engine sim VENUE [...]               run a venue's simulator (prints one JSON line, serves until ^C)
     engine record --out F / replay F     raw frames to JSONL.gz / a recording through the simulator
                                          (venues whose registration has a recorder)
+    engine backtest REC... --strategy SPEC [--param k=v] [--seed N] [--latency-ms E[,R]] [--queue-model
+                   trades|prob] [--fees [VENUE=]MAKER,TAKER] [--json] [--report-dir DIR]
+                                         a strategy on recordings, in virtual time (engine/backtest/,
+                                         docs/backtest.md): a summary table, optionally a report
     engine doctor                        build flags, versions, event loop, clock offset, config (masked)
 
 The wiring (venues, risk, execution, strategies, status dicts) is ``engine/app.py``. Every input is checked
@@ -97,6 +101,115 @@ def _recording_path(text: str) -> str:
     return text
 
 
+def _recording_in(text: str) -> str:
+    """A recording to read: an existing file or directory (what is in it is checked by the loader)."""
+    if not os.path.exists(text):
+        raise argparse.ArgumentTypeError(f"{text}: no such file or directory; give a file written by engine "
+                                         "record --out, or a capture directory")
+    return text
+
+
+def _ns(text: str, what: str) -> int:
+    """Milliseconds as text to whole nanoseconds (exact: ``Decimal``); ArgumentTypeError otherwise."""
+    from decimal import InvalidOperation
+
+    try:
+        ms = Decimal(text.strip())
+    except InvalidOperation:
+        ms = Decimal("NaN")
+    if not ms.is_finite() or ms < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}: give milliseconds >= 0, e.g. 1 or 0.25")
+    ns = ms * 1_000_000
+    if ns != ns.to_integral_value():
+        raise argparse.ArgumentTypeError(f"{text!r} is finer than 1 ns: give at most 6 decimals of a millisecond")
+    return int(ns)
+
+
+def _latency(text: str) -> tuple:
+    """--latency-ms ENTRY[,RESPONSE] (RESPONSE defaults to ENTRY) as (entry_ns, response_ns)."""
+    parts = text.split(",")
+    if len(parts) > 2:
+        raise argparse.ArgumentTypeError(f"{text!r} is not ENTRY[,RESPONSE] in ms, e.g. 1 or 1,2")
+    vals = [_ns(x, "a latency") for x in parts]
+    return vals[0], vals[-1]
+
+
+def _jitter(text: str) -> tuple:
+    """--jitter none | uniform:MS | exponential:MS as (kind, ns)."""
+    kind, _, ms = text.partition(":")
+    kind = kind.strip().lower()
+    if kind == "none" and not ms:
+        return "none", 0
+    if kind not in ("uniform", "exponential") or not ms:
+        raise argparse.ArgumentTypeError(f"{text!r} is not none, uniform:MS or exponential:MS")
+    return kind, _ns(ms, "a jitter")
+
+
+def _feed_latency(text: str):
+    return "recorded" if text.strip().lower() == "recorded" else _ns(text, "a feed latency")
+
+
+def _queue_model(text: str):
+    """--queue-model trades | prob[:POWER] as an engine.backtest.QueueModel."""
+    from engine.backtest import QueueModel
+
+    kind, _, power = text.strip().lower().partition(":")
+    if kind == "trades" and not power:
+        return QueueModel.trades_only()
+    if kind == "prob":
+        try:
+            return QueueModel.probabilistic(int(power) if power else 2)
+        except ValueError:
+            pass
+    raise argparse.ArgumentTypeError(f"{text!r} is not trades, prob or prob:POWER (POWER an integer 1..8)")
+
+
+def _fee_rate(text: str) -> Decimal:
+    from decimal import InvalidOperation
+
+    t = text.strip().lower()
+    bps = t.endswith("bps")
+    try:
+        v = Decimal(t[:-3] if bps else t)
+    except InvalidOperation:
+        v = Decimal("NaN")
+    if not v.is_finite():
+        raise ValueError
+    return v / 10_000 if bps else v
+
+
+def _fees(text: str) -> tuple:
+    """--fees [VENUE=]MAKER,TAKER: fractions of notional (0.0002) or basis points (2bps); negative is a
+    rebate. (venue or None, Fees)."""
+    from engine.backtest import Fees
+
+    venue, eq, rates = text.partition("=")
+    if not eq:
+        venue, rates = "", text
+    venue = venue.strip().lower()
+    if venue and venue not in ConnectorFactory.available():
+        raise argparse.ArgumentTypeError(f"{text!r}: unknown venue {venue!r} (registered: "
+                                         f"{', '.join(ConnectorFactory.available())})")
+    parts = rates.split(",")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        maker, taker = (_fee_rate(x) for x in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not [VENUE=]MAKER,TAKER, e.g. 0.0002,0.0004 or 2bps,4bps")\
+            from None
+    return venue or None, Fees(maker=maker, taker=taker)
+
+
+def _report_dir(text: str) -> str:
+    if os.path.exists(text) and not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text} exists and is not a directory")
+    parent = os.path.dirname(os.path.abspath(text))
+    if not os.path.isdir(parent):
+        raise argparse.ArgumentTypeError(f"{parent} does not exist: create it or write the report elsewhere")
+    return text
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="engine", description="Low-latency crypto trading engine.")
     p.add_argument("--env-file", help="read KEY=VALUE settings from this file (never read implicitly)")
@@ -155,6 +268,38 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--json", action="store_true", help="print status as JSON lines")
     rep.add_argument("--timeout", "--duration", dest="timeout", type=_seconds("a timeout"), default=60.0,
                      help="give up after this many seconds (the replay ends sooner when the books stop moving)")
+
+    bt = sub.add_parser("backtest", help="run a strategy on recordings in virtual time (docs/backtest.md)")
+    bt.add_argument("recordings", nargs="+", type=_recording_in, metavar="RECORDING",
+                    help="engine record files or capture directories, played one after the other")
+    bt.add_argument("--strategy", default=None, metavar="SPEC",
+                    help="mm, pkg.module:Class or path/to/file.py:Class (default: ENGINE_STRATEGY, else the config "
+                         "file's [strategy] name, else mm)")
+    bt.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                    help="a strategy parameter (repeatable; overrides ENGINE_PARAM_<KEY> and [strategy.params])")
+    bt.add_argument("--config", default=argparse.SUPPRESS, help=config_help)
+    bt.add_argument("--symbols", default=None,
+                    help="comma-separated symbols to trade, unified (SUSHI-USDT) or as recorded (SUSHIUSDT) "
+                         "(default: every recorded book, as many as RISK_MAX_ORDERS_PER_SECOND lets trade)")
+    backtestable = ConnectorFactory.backtestable()
+    bt.add_argument("--venue", choices=backtestable, default=None,
+                    help=f"the recorded venue (default: {backtestable[0] if len(backtestable) == 1 else 'required'})")
+    bt.add_argument("--seed", type=int, default=0, help="seed of the latency draws (default 0)")
+    bt.add_argument("--latency-ms", type=_latency, default=(0, 0), metavar="ENTRY[,RESPONSE]",
+                    help="order entry and response latency in ms (default 0; RESPONSE defaults to ENTRY)")
+    bt.add_argument("--jitter", type=_jitter, default=("none", 0), metavar="KIND:MS",
+                    help="none (default), uniform:MS or exponential:MS added to each latency")
+    bt.add_argument("--feed-latency-ms", type=_feed_latency, default="recorded", metavar="MS|recorded",
+                    help="market data latency: recorded (default: from the frames' event times) or fixed ms")
+    bt.add_argument("--queue-model", type=_queue_model, default="trades", metavar="trades|prob[:POWER]",
+                    help="queue position of resting orders: trades (default) or prob (probabilistic, power 2)")
+    bt.add_argument("--fees", type=_fees, action="append", default=[], metavar="[VENUE=]MAKER,TAKER",
+                    help="fee rates as fractions (0.0002,0.0004) or bps (2bps,4bps); VENUE= for one venue "
+                         "(repeatable); default 0,0")
+    bt.add_argument("--json", action="store_true", help="print one JSON line: summary and the full result")
+    bt.add_argument("--report-dir", type=_report_dir, default=None, metavar="DIR",
+                    help="write fills.csv, orders.csv, summary.json, PNGs and report.html here "
+                         "(needs the report extra)")
 
     sub.add_parser("doctor", help="build flags, versions, event loop, clock offset, config summary")
     return p
@@ -237,6 +382,8 @@ def _command(args, settings) -> int:
         except app.RecordingError as e:
             raise UsageError(f"record: {e}") from None
         return _run_loop(_record(args, settings, venue, _symbols(args, settings)))
+    if args.cmd == "backtest":
+        return _backtest(args, settings)
     if args.cmd == "replay":
         try:
             recording = app.load_recording(args.file, args.venue)
@@ -350,6 +497,64 @@ async def _record(args, settings, venue, symbols) -> int:
         return EXIT_CONNECTION
     print(json.dumps(summary), flush=True)
     return EXIT_OK
+
+
+def _backtest(args, settings) -> int:
+    """engine backtest: plan (every input checked), run in virtual time (``run`` drives its own loop, so no
+    asyncio loop here), print the summary table or one JSON line, write the report."""
+    from engine import app
+    from engine.backtest import Latency
+    from engine.backtest import report as rpt
+    from engine.config import ConfigError
+
+    if args.report_dir is not None and rpt.missing():
+        raise UsageError(f"backtest --report-dir needs matplotlib: install {rpt.missing()}")
+    queue = args.queue_model if not isinstance(args.queue_model, str) else _queue_model(args.queue_model)
+    kind, jitter_ns = args.jitter
+    symbols = [x for x in args.symbols.split(",") if x.strip()] if args.symbols else None
+    try:
+        plan = app.plan_backtest(settings, args.recordings, strategy=args.strategy, params=args.param,
+                                 symbols=symbols, venue=args.venue, seed=args.seed,
+                                 latency=Latency(args.latency_ms[0], args.latency_ms[1], kind, jitter_ns),
+                                 queue_model=queue, fees=dict(args.fees), feed_latency=args.feed_latency_ms)
+        for note in plan.notes:
+            _say("backtest", note)
+        result = app.backtest(plan)
+    except (ConfigError, app.RecordingError, app.StrategyFailed) as e:
+        raise UsageError(f"backtest: {e}") from None
+    summary = rpt.summary(result)
+    if args.json:
+        print(json.dumps({"summary": summary, "result": json.loads(result.to_json())}), flush=True)
+    else:
+        print("\n".join(backtest_lines(plan, result, summary)), flush=True)
+    if args.report_dir is not None:
+        try:
+            paths = rpt.write_report(result, args.report_dir, title=f"Backtest: {plan.strategy} on "
+                                     f"{', '.join(plan.symbols)} ({plan.venue})")
+        except OSError as e:
+            raise UsageError(f"backtest --report-dir {args.report_dir}: {e.strerror or e}") from None
+        _say("backtest", f"report: {paths['report.html']}")
+    return EXIT_OK
+
+
+def backtest_lines(plan, result, summary: dict) -> list:
+    """The text summary of a backtest: what ran, the table, positions, the last refusal per venue."""
+    from engine.backtest import report as rpt
+
+    fees = plan.fees
+    out = [f"backtest {plan.strategy} on {plan.venue} {', '.join(plan.symbols)}: {result.frames} frames, "
+           f"{summary['span_s']} s, seed {plan.seed}, fees maker={fees.maker} taker={fees.taker}"]
+    rows = rpt.summary_rows(summary)
+    width = max(len(k) for k, _ in rows)
+    out += [f"  {k:<{width}}  {v}" for k, v in rows]
+    if result.final_positions:
+        out.append("  final positions: " + ", ".join(f"{s} {q}" for s, q in result.final_positions.items()))
+    for venue, r in result.rejections.items():
+        if r.get("count"):
+            out.append(f"  rejected by {venue}: {r['count']} (last: {r.get('last_reason')})")
+    if result.risk_refusals:
+        out.append("  refused by risk: " + ", ".join(f"{k} {v}" for k, v in result.risk_refusals.items()))
+    return out
 
 
 async def _replay(args, recording) -> int:

@@ -99,19 +99,21 @@ def feed_times(events: list, feed_latency: Union[str, int]) -> list:
     return out
 
 
-def run(recordings: "Union[str, Iterable[str], R.Recording]", strategy_factory: Callable[[ExecutionEngine], Strategy],
+def run(recordings: "Union[str, Iterable[str], R.Recording]",
+        strategy_factory: Callable[[ExecutionEngine], "Strategy | list"],
         *, seed: int = 0, latency: Latency = Latency(), queue_model: QueueModel = QueueModel(),
         fees: Fees = Fees(), risk_limits: Optional[RiskLimits] = None,
         feed_latency: Union[str, int] = "recorded", venue: Optional[str] = None,
         mark_interval_ns: int = 1_000_000_000) -> BacktestResult:
-    """Backtest ``strategy_factory(engine)`` (a ``Strategy`` trading the recorded venue) on ``recordings``.
+    """Backtest ``strategy_factory(engine)`` (a ``Strategy`` trading the recorded venue, or a list of them,
+as ``Strategy.create`` returns: each gets its own ``StrategyRunner``) on ``recordings``.
 
     ``recordings``: paths (engine record files or capture directories, see engine/backtest/recording.py)
     or a loaded ``Recording``. ``venue``: the recorded venue's registered name (``result.venue``, the name
     the strategy trades on); None is the one venue the factory can backtest (a ``ValueError`` lists them
     when there are several). ``mark_interval_ns``: how often the mids in ``result.marks`` are sampled. Raises ``RecordingError`` for a recording that cannot be read and
     ``ValueError`` for a bad setting, before anything runs, and ``ValueError`` when the factory returns no
-    ``Strategy``. It runs its own event loop, so it is called from synchronous code (inside a running loop,
+    ``Strategy`` (or a list holding something else). It runs its own event loop, so it is called from synchronous code (inside a running loop,
     call it in a worker thread: ``await asyncio.to_thread(run, ...)``)."""
     rec = recordings if isinstance(recordings, R.Recording) else R.load(recordings, venue)
     if not isinstance(seed, int):
@@ -137,11 +139,14 @@ async def _run(loop, rec, exch_t, factory, seed, latency, queue_model, fees, lim
     risk = RiskManager(limits, clock=loop.time, wall_clock=lambda: clock.now_ns() / 1e9)
     ex = ExecutionEngine({conn.name: conn}, risk, cancel_on_shutdown=limits.cancel_on_shutdown)
     await ex.start()
-    strategy = factory(ex)
-    if not isinstance(strategy, Strategy):
-        raise ValueError(f"strategy_factory returned {type(strategy).__name__}, not an engine.strategy.Strategy")
-    runner = StrategyRunner(strategy, {conn.name: conn})
-    await runner.start()
+    made = factory(ex)
+    strategies = list(made) if isinstance(made, (list, tuple)) else [made]
+    for strategy in strategies:
+        if not isinstance(strategy, Strategy):
+            raise ValueError(f"strategy_factory returned {type(strategy).__name__}, not an engine.strategy.Strategy")
+    runners = [StrategyRunner(strategy, {conn.name: conn}) for strategy in strategies]
+    for runner in runners:
+        await runner.start()
     events = rec.events
     timeline = heapq.merge(((t, 0, i) for i, t in enumerate(exch_t)),
                            ((e.recv_ns, 1, i) for i, e in enumerate(events)))
@@ -157,7 +162,8 @@ async def _run(loop, rec, exch_t, factory, seed, latency, queue_model, fees, lim
             conn.on_local_event(events[i], t)
     end = clock.now_ns()
     _mark(conn, exch_t[-1])
-    await runner.stop()
+    for runner in runners:
+        await runner.stop()
     await ex.stop()
     await clock.sleep_until(conn._out_last)  # the last answers and updates reach the strategy's side
     await loop.shutdown_asyncgens()
