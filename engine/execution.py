@@ -21,6 +21,8 @@ Rules a user may rely on:
   the cumulative filled quantity decides, so a repeated report adds nothing;
 - positions, average price, realized/unrealized PnL and fees live in the RiskManager, fed from here;
 - strategies get every order change through ``listeners`` (called on the loop, never blocking a socket);
+- a ``journal`` (engine/journal.py ``Journal``), when given, is handed every state change (``order(o)``) and
+  every fill (``fill(venue, o, upd, qty, price, fee)``); it only queues them, the writing is on its own thread;
 - positions and risk slots are keyed by the venue's unified symbol (``connector.unified``), whichever
   spelling the request used (``ManagedOrder.symbol``); ``position(venue, symbol)`` accepts either;
 - every rejection (risk or venue) is counted per venue with its last reason (``rejections()``) and logged,
@@ -91,7 +93,7 @@ class ExecutionEngine:
 
     def __init__(self, connectors: dict, risk: RiskManager, *, cancel_on_shutdown: bool = True,
                  reconcile_every_s: float = 1.0, reconcile_max_every_s: float = 10.0,
-                 unknown_deadline_s: float = 600.0, confirm_after_s: float = 5.0):
+                 unknown_deadline_s: float = 600.0, confirm_after_s: float = 5.0, journal=None):
         """The RiskManager reads each order's book state from its connector (``book_status``).
 
         An unconfirmed order is looked up every ``reconcile_every_s``, doubling up to ``reconcile_max_every_s``,
@@ -105,6 +107,7 @@ class ExecutionEngine:
         self.confirm_after_s = confirm_after_s  # how long a sequenced-only order may wait for its first report
         self.orders: dict[str, ManagedOrder] = {}  # client order id -> order
         self.listeners: list[Callable[[ManagedOrder], None]] = []
+        self.journal = journal  # .order(o) per state change, .fill(venue, o, upd, qty, price, fee) per fill
         self._tasks: set[asyncio.Task] = set()
         self._rejections: dict[str, Rejections] = {}
         self._reconciling: set[str] = set()  # client order ids with a lookup loop running
@@ -217,6 +220,8 @@ class ExecutionEngine:
             o.filled = upd.filled_quantity
             o.fees += fee
             self.risk.on_fill(venue, o.symbol, o.request.side, delta, price, fee)
+            if self.journal is not None:
+                self.journal.fill(venue, o, upd, delta, price, fee)
         if upd.reason and not o.reason:
             o.reason = upd.reason
         self._move(o, upd.status)
@@ -251,6 +256,8 @@ class ExecutionEngine:
             self.risk.on_order_closed(o.venue, o.symbol)
         if status is S.REJECTED:
             self._rejected(o)
+        if self.journal is not None:
+            self.journal.order(o)
         for cb in self.listeners:
             try:
                 cb(o)
