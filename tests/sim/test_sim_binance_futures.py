@@ -76,8 +76,10 @@ async def test_market_orders_build_a_position_with_its_entry_price():
     async with running() as (sim, api, s):
         sim.paused = True
         a = await api.ok("POST", "/fapi/v1/order", symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.010")
+        m = sim.exchange.markets["BTCUSDT"]
+        m.move_to(m.mark() + 150)  # the second buy fills at other prices: the entry is their weighted mean
         b = await api.ok("POST", "/fapi/v1/order", symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.030")
-        assert a["status"] == b["status"] == "FILLED"
+        assert a["status"] == b["status"] == "FILLED" and a["avgPrice"] != b["avgPrice"]
         pos = await api.position()
         entry = (D(a["cumQuote"]) + D(b["cumQuote"])) / D("0.040")
         assert D(pos["positionAmt"]) == D("0.040") and D(pos["entryPrice"]) == entry.quantize(D("1e-8"), "ROUND_DOWN")
@@ -272,3 +274,29 @@ async def test_rest_faults_429_418_1008_and_unknown_outcome():
                                       newClientOrderId="unknown-1")
         assert status == 503 and body["code"] == -1007
         assert (await api.ok("GET", "/fapi/v1/order", symbol="BTCUSDT", origClientOrderId="unknown-1"))["status"] == "NEW"
+
+
+async def test_bad_input_gets_a_code_never_a_crash():
+    async with running() as (sim, api, s):
+        bad = [("DELETE", "/fapi/v1/batchOrders", dict(symbol="BTCUSDT", orderIdList="[1,")),
+               ("POST", "/fapi/v1/batchOrders", dict(batchOrders="{}")),
+               ("GET", "/fapi/v1/klines", dict(signed=False, symbol="BTCUSDT", interval="1m", limit="x")),
+               ("GET", "/fapi/v1/klines", dict(signed=False, symbol="BTCUSDT", interval="7m")),
+               ("POST", "/fapi/v1/leverage", dict(symbol="BTCUSDT", leverage="abc")),
+               ("POST", "/fapi/v1/countdownCancelAll", dict(symbol="BTCUSDT", countdownTime="-1")),
+               ("POST", "/fapi/v1/positionSide/dual", dict(dualSidePosition="maybe")),
+               ("POST", "/fapi/v1/marginType", dict(symbol="BTCUSDT", marginType="HALF")),
+               ("POST", "/fapi/v1/order", dict(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="NaN")),
+               ("POST", "/fapi/v1/order", dict(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.010",
+                                               reduceOnly="perhaps")),
+               ("POST", "/fapi/v1/order", dict(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC",
+                                               quantity="0.010", price="-5")),
+               ("GET", "/fapi/v1/userTrades", dict(symbol="BTCUSDT", fromId="x"))]
+        for method, path, params in bad:
+            status, body = await api.call(method, path, **params)
+            assert 400 <= status < 500 and body["code"] < 0 and body["msg"], (path, params, status, body)
+        async with Listener(s, f"{sim.ws_url}/public/ws") as c:
+            await c.ws.send_str("{not json")
+            await c.send({"method": "SUBSCRIBE", "params": "btcusdt@depth", "id": 9})
+            await wait_for(lambda: len(c.msgs) == 2)
+            assert c.msgs[0]["code"] == 3 and c.msgs[1]["code"] == 2 and not c.closed

@@ -475,8 +475,7 @@ class RestApi:
 
     def batch_cancel(self, p):
         s = self.ex.market(p.get("symbol")).spec.symbol
-        ids = json.loads(p.get("orderIdList") or "[]") if p.get("orderIdList") else None
-        cids = json.loads(p.get("origClientOrderIdList") or "[]") if p.get("origClientOrderIdList") else None
+        ids, cids = _id_list(p, "orderIdList"), _id_list(p, "origClientOrderIdList")
         if not ids and not cids:
             raise SimError(-1102, "Either orderIdList or origClientOrderIdList must be sent.")
         out = []
@@ -516,9 +515,10 @@ class RestApi:
         rows = [t for t in self.ex.user_trades if t["symbol"] == s]
         if p.get("orderId"):
             rows = [t for t in rows if str(t["orderId"]) == p["orderId"]]
-        if p.get("fromId"):
-            rows = [t for t in rows if t["id"] >= _int(p["fromId"], 0)]
-        return rows[-min(_int(p.get("limit"), 500), 1000):]
+        from_id, limit = _int(p.get("fromId"), None), min(_int(p.get("limit"), 500), 1000)
+        if from_id is not None:
+            rows = [t for t in rows if t["id"] >= from_id]
+        return rows[-limit:]
 
     # ---------------------------------------------------------------- listenKey (API key, no signature)
     def listen_key_post(self, p):
@@ -559,6 +559,19 @@ def kline_rows(m, iv_ms: int, limit: int, end_ms=None) -> list:
                      f"{tb:f}", f"{tq:f}", "0"])
         close = c
     return rows
+
+
+def _id_list(p: dict, name: str):
+    """A JSON list of at most 10 ids (``orderIdList``/``origClientOrderIdList``), None when not sent."""
+    if not p.get(name):
+        return None
+    try:
+        ids = json.loads(p[name])
+    except ValueError:
+        ids = None
+    if not isinstance(ids, list) or not 1 <= len(ids) <= 10 or not all(isinstance(i, (int, str)) for i in ids):
+        raise SimError(-1130, f"Data sent for parameter '{name}' is not valid.")
+    return ids
 
 
 def _int(v, default):
