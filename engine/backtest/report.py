@@ -19,7 +19,6 @@ import base64
 import csv
 import decimal
 import html
-import importlib.util
 import io
 import json
 import os
@@ -41,7 +40,11 @@ def _plain(d: Decimal) -> str:
 
 def missing() -> Optional[str]:
     """What ``write_report`` needs that is not installed (its install hint), else None."""
-    return None if importlib.util.find_spec("matplotlib") is not None else HINT
+    try:
+        import matplotlib  # noqa: F401  (only when a report is asked for)
+    except ImportError:
+        return HINT
+    return None
 
 
 def _equity(result) -> list:
