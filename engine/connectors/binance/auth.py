@@ -8,12 +8,73 @@ offset estimated from the *minimum*-RTT sample (mean-based offsets drift with ne
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import time
 from typing import Awaitable, Callable, Iterable, Mapping, Optional, Union
 
 from engine.sign import Signer, encode_query
 
 Params = Union[Mapping[str, object], Iterable[tuple]]
+
+
+class Ed25519Key:
+    """An Ed25519 API key for the WebSocket API: its API key and private key (``cryptography``).
+
+    ``private_key`` is PEM text (``-----BEGIN PRIVATE KEY-----``), or base64 of the 32-byte seed or of the
+    PKCS#8 DER. The private key never appears in repr, str or errors (a malformed one is refused naming the
+    variable only). ``sign(payload)`` is the base64 signature the WS API checks (docs/binance.md, "WebSocket
+    API": signed requests, session.logon).
+    """
+
+    def __init__(self, api_key: str, private_key: "str | bytes", *, var: str = "BINANCE_ED25519_PRIVATE_KEY"):
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        if not api_key:
+            raise ValueError("BINANCE_ED25519_API_KEY is empty")
+        self.api_key = api_key
+        raw = private_key.encode() if isinstance(private_key, str) else bytes(private_key)
+        key = None
+        try:
+            if b"-----BEGIN" in raw:
+                key = serialization.load_pem_private_key(raw.strip(), password=None)
+            else:
+                der = base64.b64decode(b"".join(raw.split()), validate=True)
+                key = (Ed25519PrivateKey.from_private_bytes(der) if len(der) == 32
+                       else serialization.load_der_private_key(der, password=None))
+        except Exception:  # any failure to parse: refused below, never echoing the key material
+            key = None
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ValueError(f"{var} is not an Ed25519 private key (PEM, or base64 of the 32-byte seed or "
+                             "of the PKCS#8 DER)") from None
+        self._key = key
+
+    def public_bytes(self) -> bytes:
+        from cryptography.hazmat.primitives import serialization
+
+        return self._key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+    def sign(self, payload: bytes) -> str:
+        return base64.b64encode(self._key.sign(payload)).decode("ascii")
+
+    def __repr__(self) -> str:
+        key = self.api_key
+        masked = f"{key[:4]}…{key[-4:]}" if len(key) > 12 else "****"
+        return f"Ed25519Key(api_key={masked!r})"
+
+    __str__ = __repr__
+
+    def __reduce__(self):
+        raise TypeError("an Ed25519Key is not picklable (it holds a private key)")
+
+
+def ws_api_payload(params: Mapping[str, object]) -> bytes:
+    """The WS API's signature payload: every parameter, sorted by name, ``k=v`` joined by ``&``, unencoded;
+    booleans spelled ``true``/``false`` (docs/binance.md, "WebSocket API")."""
+    def text(v):
+        return ("true" if v else "false") if isinstance(v, bool) else str(v)
+    return "&".join(f"{k}={text(params[k])}" for k in sorted(params)).encode("utf-8")
 
 
 class BinanceAuth:
@@ -71,8 +132,17 @@ class BinanceAuth:
         out["timestamp"] = self.timestamp_ms()
         if self.recv_window is not None:
             out.setdefault("recvWindow", self.recv_window)
-        payload = "&".join(f"{k}={out[k]}" for k in sorted(out))
-        out["signature"] = self._signer.sign(payload.encode("utf-8"))
+        out["signature"] = self._signer.sign(ws_api_payload(out))
+        return out
+
+    def sign_ws_api_ed25519(self, params: Mapping[str, object], key: Ed25519Key) -> dict:
+        """As ``sign_ws_api``, signed by the Ed25519 ``key`` (its own API key) with this clock."""
+        out = dict(params)
+        out["apiKey"] = key.api_key
+        out["timestamp"] = self.timestamp_ms()
+        if self.recv_window is not None:
+            out.setdefault("recvWindow", self.recv_window)
+        out["signature"] = key.sign(ws_api_payload(out))
         return out
 
     # -- time

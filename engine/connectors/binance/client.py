@@ -8,7 +8,11 @@ What a caller may rely on:
   the caller the outcome is unknown;
 - ``-1021`` (clock) is healed by a time resync and one retry; 429/418 stop all REST on the shared budget
   until ``Retry-After``;
-- the local books are exact and gap-checked; a gap resyncs that symbol only.
+- the local books are exact and gap-checked; a gap resyncs that symbol only;
+- with ``order_entry="ws"`` (BINANCE_ORDER_ENTRY) order placement, cancels, cancelReplace, amends, open
+  orders and the account go over the WebSocket API (``ws_api.py``: one socket, logged on with the Ed25519
+  key when one is given, else HMAC-signed per request), and over REST whenever that socket is down; the
+  unknown-outcome rule above is the same on both.
 """
 from __future__ import annotations
 
@@ -26,20 +30,23 @@ from engine.errors import AuthenticationError, OrderNotFoundError, RPCTimeoutErr
 from engine.models import Balance, Candle, OrderBookSnapshot, OrderType, OrderUpdate, Side, TimeInForce
 from engine.symbols import Symbol, SymbolMap
 
-from .auth import BinanceAuth
+from .auth import BinanceAuth, Ed25519Key
 from .filters import SymbolRules, plain
 from .http import BinanceHttp, depth_weight
 from .limits import binance_rate_limits
 from .parse import (SIDE_TO_VENUE, TIF_TO_VENUE, TYPE_TO_VENUE, balances_from_account, candle_from_kline,
                     order_from_rest)
 from .urls import ENVIRONMENTS, BinanceEndpoints
+from .settings import ORDER_ENTRY
 from .user_stream import BinanceUserStream
+from .ws_api import BinanceWsApi, WsApiUnavailable
 from .ws_streams import BinanceMarketData
 
 log = logging.getLogger("engine.binance")
 
 RECONCILE_DELAYS_S = (0.2, 0.5, 1.0, 2.0)
-RECV_WINDOW_MAX_MS = 60_000  # the venue's largest recvWindow (the bound when none is sent)
+RECV_WINDOW_MAX_MS = 60_000
+_INT_PARAMS = frozenset({"orderId", "cancelOrderId"})  # the venue's largest recvWindow (the bound when none is sent)
 
 
 def new_client_order_id() -> str:
@@ -62,7 +69,9 @@ class BinanceConnector(BaseConnector):
     def __init__(self, config=None, *, endpoints: Optional[BinanceEndpoints] = None, api_key: Optional[str] = None,
                  api_secret: Optional[str] = None, testnet: bool = False, symbols: Optional[list] = None,
                  snapshot_limit: int = 1000, recv_window: int = 5000, timeout_s: float = 10.0,
-                 max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES):
+                 max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES, order_entry: Optional[str] = None,
+                 ed25519_api_key: Optional[str] = None, ed25519_private_key: "str | bytes | None" = None,
+                 ws_logon: bool = True, ws_start_timeout_s: float = 10.0):
         super().__init__()
         if config is not None:  # the engine's Settings or this venue's BinanceSettings; keywords win
             own = venue_settings(config, self.name)
@@ -70,10 +79,26 @@ class BinanceConnector(BaseConnector):
             api_key = api_key or reveal(own.api_key)
             api_secret = api_secret or reveal(own.api_secret)
             testnet = testnet or bool(own.testnet)
+            order_entry = order_entry or getattr(own, "order_entry", None)
+            ed25519_api_key = ed25519_api_key or reveal(getattr(own, "ed25519_api_key", None))
+            ed25519_private_key = ed25519_private_key or reveal(getattr(own, "ed25519_private_key", None))
+        order_entry = (order_entry or "rest").lower()
+        if order_entry not in ORDER_ENTRY:
+            raise ValueError(f"order_entry={order_entry!r}; valid: {', '.join(ORDER_ENTRY)}")
+        self.order_entry = order_entry
         self.endpoints = endpoints or ENVIRONMENTS["testnet" if testnet else "mainnet"]
         self.auth = BinanceAuth(api_key, api_secret, recv_window=recv_window) if api_key and api_secret else None
         self.limits = binance_rate_limits()
         self.http = BinanceHttp(self.endpoints, self.limits, self.auth, timeout_s=timeout_s)
+        if bool(ed25519_api_key) != bool(ed25519_private_key):
+            raise ValueError("an Ed25519 key needs both BINANCE_ED25519_API_KEY and BINANCE_ED25519_PRIVATE_KEY")
+        self.ed25519 = Ed25519Key(ed25519_api_key, ed25519_private_key) if ed25519_private_key else None
+        self.ws_api: Optional[BinanceWsApi] = None
+        self._ws_start_timeout_s = ws_start_timeout_s
+        if order_entry == "ws" and self.auth is not None:
+            self.ws_api = BinanceWsApi(self.endpoints.ws_api, self.auth, self.limits, self._http_session,
+                                       ed25519=self.ed25519, logon=ws_logon, resync=self.http.sync_time,
+                                       timeout_s=timeout_s)
         # max_frame_bytes: each book's frame cap and the snapshot body cap (WebSocket frames up to twice it)
         self.market = BinanceMarketData(self.endpoints, self.http, snapshot_limit=snapshot_limit,
                                         max_frame_bytes=max_frame_bytes)
@@ -83,7 +108,11 @@ class BinanceConnector(BaseConnector):
         self._user_stream: Optional[BinanceUserStream] = None
 
     def __repr__(self) -> str:
-        return f"BinanceConnector(rest={self.endpoints.rest!r}, auth={self.auth!r}, state={self.state.value})"
+        return (f"BinanceConnector(rest={self.endpoints.rest!r}, auth={self.auth!r}, "
+                f"order_entry={self.order_entry!r}, ws_api={self.ws_api!r}, state={self.state.value})")
+
+    def _http_session(self):
+        return self.http._session
 
     @classmethod
     def for_simulator(cls, sim, **kwargs) -> "BinanceConnector":
@@ -120,6 +149,8 @@ class BinanceConnector(BaseConnector):
             raise
         self._load_exchange_info(info)
         await self.market.start()
+        if self.ws_api is not None:  # not ready in time: orders go over REST until it is
+            await self.ws_api.start(self._ws_start_timeout_s)
         self.state = ConnectorState.LIVE
 
     def _load_exchange_info(self, info: dict) -> None:
@@ -134,6 +165,8 @@ class BinanceConnector(BaseConnector):
     async def disconnect(self) -> None:
         if self._user_stream is not None:
             await self._user_stream.stop()
+        if self.ws_api is not None:
+            await self.ws_api.stop()
         await self.market.stop()
         await self.http.close()
         self.state = ConnectorState.CLOSED
@@ -165,16 +198,40 @@ class BinanceConnector(BaseConnector):
 
     # -- account
     async def get_account(self) -> dict[str, Balance]:
-        return balances_from_account(await self.http.request("GET", "/api/v3/account", signed=True))
+        return balances_from_account(await self._call("account.status", {}, "GET", "/api/v3/account"))
+
+    async def _call(self, ws_method: str, params, method: str, path: str, *, on_send=None, weight=None):
+        """One signed request over the WS API when its socket is up, else over REST (same params and
+        answer bodies: docs/binance.md, "WebSocket API")."""
+        if self.ws_api is not None and self.ws_api.up:
+            # integer parameters are JSON integers on the WS API (docs/binance.md, "WebSocket API")
+            ws_params = {k: int(v) if k in _INT_PARAMS and str(v).isdigit() else v
+                         for k, v in (params.items() if isinstance(params, dict) else params)}
+            try:
+                return await self.ws_api.request(ws_method, ws_params, on_send=on_send, weight=weight)
+            except WsApiUnavailable:
+                log.info("binance %s: WS API down, sending over REST", ws_method)
+        return await self.http.request(method, path, params, signed=True, on_send=on_send, weight=weight)
 
     # -- orders
     async def create_order(self, symbol, side, order_type, quantity, price=None, *, stop_price=None,
                            time_in_force=None, client_order_id=None, reduce_only=False) -> OrderUpdate:
+        if reduce_only:
+            raise ValueError("reduce_only is not a Binance spot order flag")
+        native, cid, params = self._order_params(symbol, side, order_type, quantity, price, stop_price,
+                                                 time_in_force, client_order_id)
+        params += [("newClientOrderId", cid), ("newOrderRespType", "FULL")]
+        body = await self._send_order(native, cid, "order.place", params, "POST", "/api/v3/order")
+        if isinstance(body, OrderUpdate):  # reconciled
+            return body
+        return order_from_rest(body, str(self.symbols.unified(native)))
+
+    def _order_params(self, symbol, side, order_type, quantity, price, stop_price, time_in_force,
+                      client_order_id) -> tuple:
+        """(native symbol, client order id, params) of a new order, quantized and checked by the filters."""
         side = _enum(Side, side, "side")
         order_type = _enum(OrderType, order_type, "order_type")
         tif = _enum(TimeInForce, time_in_force, "time_in_force")
-        if reduce_only:
-            raise ValueError("reduce_only is not a Binance spot order flag")
         native = self.native(symbol)
         rules = self.rules[native]
         market = order_type in (OrderType.MARKET, OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET)
@@ -197,17 +254,22 @@ class BinanceConnector(BaseConnector):
             params.append(("price", plain(px)))
         if stop is not None:
             params.append(("stopPrice", plain(stop)))
-        params += [("newClientOrderId", cid), ("newOrderRespType", "FULL")]
+        return native, cid, params
+
+    async def _send_order(self, native: str, cid: str, ws_method: str, params: list, method: str, path: str):
+        """Send a request that places the order ``cid``: the answer's body, or the reconciled OrderUpdate
+        when the outcome was unknown (never resent), or RPCTimeoutError when it is still unknown."""
         # the venue refuses a request whose timestamp is more than recvWindow old when it gets to it: past
         # that (plus our clock's offset and a second of slack) an order not yet placed never will be. The
-        # deadline is set again when the request is signed: a wait in the rate limiter's queue moves it later
+        # deadline is set again when the request is signed (REST or WS API): a wait in the rate limiter's
+        # queue moves it later
         def set_deadline() -> None:
             window = (self.auth.recv_window or RECV_WINDOW_MAX_MS) + abs(self.auth.offset_ms) if self.auth else 0
             self.deadlines.set(cid, time.time() * 1000 + window + 1000)
 
         set_deadline()
         try:
-            body = await self.http.request("POST", "/api/v3/order", params, signed=True, on_send=set_deadline)
+            return await self._call(ws_method, params, method, path, on_send=set_deadline)
         except TradingError as e:
             # -1000/-1001 (UNKNOWN / DISCONNECTED) on an order is an unknown outcome too
             if not (e.outcome_unknown or e.code in (-1000, -1001)):
@@ -218,7 +280,45 @@ class BinanceConnector(BaseConnector):
                 return found
             raise RPCTimeoutError(f"binance order {cid}: outcome unknown after reconciliation; not resent",
                                   exchange="binance", raw=e.raw) from e
-        return order_from_rest(body, str(self.symbols.unified(native)))
+
+    async def cancel_replace(self, symbol, side, order_type, quantity, price=None, *, cancel_order_id=None,
+                             cancel_client_order_id=None, time_in_force=None, client_order_id=None,
+                             mode: str = "STOP_ON_FAILURE") -> tuple:
+        """Cancel one order and place a new one in one request (``order.cancelReplace`` / REST
+        ``cancelReplace``): (the canceled order, the new order) as OrderUpdates. A partial or total failure
+        raises the venue's -2021/-2022 error (its ``raw`` holds both halves); an unknown outcome is reconciled
+        by the new order's client id: (None, the new order as found)."""
+        if mode not in ("STOP_ON_FAILURE", "ALLOW_FAILURE"):
+            raise ValueError(f"mode={mode!r}; valid: STOP_ON_FAILURE, ALLOW_FAILURE")
+        native, cid, params = self._order_params(symbol, side, order_type, quantity, price, None, time_in_force,
+                                                 client_order_id)
+        if cancel_order_id is not None:
+            params.append(("cancelOrderId", cancel_order_id))
+        elif cancel_client_order_id is not None:
+            params.append(("cancelOrigClientOrderId", cancel_client_order_id))
+        else:
+            raise ValueError("cancel_replace needs cancel_order_id or cancel_client_order_id")
+        params += [("cancelReplaceMode", mode), ("newClientOrderId", cid), ("newOrderRespType", "FULL")]
+        body = await self._send_order(native, cid, "order.cancelReplace", params, "POST",
+                                      "/api/v3/order/cancelReplace")
+        if isinstance(body, OrderUpdate):
+            return None, body
+        unified = str(self.symbols.unified(native))
+        return (order_from_rest(body["cancelResponse"], unified),
+                order_from_rest(body["newOrderResponse"], unified))
+
+    async def amend_keep_priority(self, symbol, new_quantity, order_id=None, client_order_id=None,
+                                  new_client_order_id: Optional[str] = None) -> OrderUpdate:
+        """Lower an open order's quantity keeping its place in the queue (``order.amend.keepPriority``)."""
+        native, params = self._order_ref("amend_keep_priority", symbol, order_id, client_order_id)
+        qty = self.rules[native].quantize_qty(new_quantity)
+        params.append(("newQty", plain(qty)))
+        if new_client_order_id is not None:
+            params.append(("newClientOrderId", new_client_order_id))
+        body = await self._call("order.amend.keepPriority", params, "PUT", "/api/v3/order/amend/keepPriority")
+        amended = dict(body["amendedOrder"])
+        amended.setdefault("origQty", amended.get("qty"))  # the amend answer names the quantity ``qty``
+        return order_from_rest(amended, str(self.symbols.unified(native)))
 
     async def _reconcile(self, native: str, client_order_id: str) -> Optional[OrderUpdate]:
         for delay in RECONCILE_DELAYS_S:
@@ -244,7 +344,7 @@ class BinanceConnector(BaseConnector):
     async def cancel_order(self, symbol, order_id=None, client_order_id=None) -> OrderUpdate:
         native, params = self._order_ref("cancel_order", symbol, order_id, client_order_id)
         try:
-            body = await self.http.request("DELETE", "/api/v3/order", params, signed=True)
+            body = await self._call("order.cancel", params, "DELETE", "/api/v3/order")
         except OrderNotFoundError:
             # -2011: already filled/canceled, or never existed; report the venue's view
             found = await self.get_order(native, order_id=order_id, client_order_id=client_order_id)
@@ -272,8 +372,7 @@ class BinanceConnector(BaseConnector):
 
     async def get_open_orders(self, symbol: Optional[str] = None) -> list[OrderUpdate]:
         params = {"symbol": self.native(symbol)} if symbol else {}
-        rows = await self.http.request("GET", "/api/v3/openOrders", params, signed=True,
-                                       weight=6 if symbol else 80)
+        rows = await self._call("openOrders.status", params, "GET", "/api/v3/openOrders", weight=6 if symbol else 80)
         return [order_from_rest(r, str(self.symbols.unified(r["symbol"]))) for r in rows]
 
     # -- streams

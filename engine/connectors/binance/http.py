@@ -64,8 +64,10 @@ WEIGHTS: Mapping[tuple, int] = {
     ("POST", "/api/v3/order"): 1,
     ("DELETE", "/api/v3/order"): 1,
     ("DELETE", "/api/v3/openOrders"): 1,
+    ("POST", "/api/v3/order/cancelReplace"): 1,
+    ("PUT", "/api/v3/order/amend/keepPriority"): 4,
 }
-ORDER_COUNT: Mapping[tuple, int] = {("POST", "/api/v3/order"): 1}
+ORDER_COUNT: Mapping[tuple, int] = {("POST", "/api/v3/order"): 1, ("POST", "/api/v3/order/cancelReplace"): 1}
 IDEMPOTENT = frozenset({"GET"})
 READ_CHUNK = 1 << 16
 
