@@ -76,3 +76,52 @@ async def test_account_all_snapshot_updates_and_errors():
                 assert (other["positions"], other["assets"], other["account"]) == ({}, {}, 7)
         finally:
             await signer.close()
+
+
+def token(sim):
+    return f"{int(time.time()) + 3600}:{sim.account_index}:{sim.api_key_index}:{'0' * 160}"
+
+
+async def test_user_stats_account_all_assets_and_account_orders():
+    async with LighterSimulator(seed=1) as sim, aiohttp.ClientSession() as http:
+        signer = lighter.SignerClient(url=sim.rest_url, account_index=sim.account_index,
+                                      api_private_keys={sim.api_key_index: sim.api_private_key})
+        acct = sim.account_index
+        try:
+            async with http.ws_connect(sim.ws_url) as ws:
+                await ws.send_json({"type": "subscribe", "channel": f"user_stats/{acct}"})
+                stats = await recv(ws, "subscribed/user_stats")
+                assert stats["channel"] == f"user_stats:{acct}"
+                assert set(stats["stats"]) == {"collateral", "portfolio_value", "leverage", "available_balance",
+                                               "margin_usage", "buying_power", "cross_stats", "total_stats"}
+                assert stats["stats"]["collateral"] == stats["stats"]["total_stats"]["collateral"] == "100000.000000"
+
+                await ws.send_json({"type": "subscribe", "channel": f"account_all_assets/{acct}"})
+                assert (await recv(ws, "-"))["error"]["code"] == 20001  # needs a token
+                await ws.send_json({"type": "subscribe", "channel": f"account_all_assets/{acct}", "auth": token(sim)})
+                assets = await recv(ws, "subscribed/account_all_assets")
+                assert set(assets["assets"]["3"]) == {"symbol", "asset_id", "balance", "locked_balance", "margin_mode",
+                                                      "margin_balance"}
+
+                await ws.send_json({"type": "subscribe", "channel": f"account_orders/0/{acct}"})
+                assert (await recv(ws, "-"))["error"]["code"] == 20001
+                await ws.send_json({"type": "subscribe", "channel": f"account_orders/0/{acct}", "auth": token(sim)})
+                snap = await recv(ws, "subscribed/account_orders")
+                assert (snap["channel"], snap["account"], snap["orders"]) == ("account_orders:0", acct, {"0": []})
+                await ws.send_json({"type": "subscribe", "channel": f"account_orders/99/{acct}", "auth": token(sim)})
+                assert (await recv(ws, "-"))["error"]["code"] == 30005
+
+                # a resting bid: account_orders updates; a withdrawal: user_stats and account_all_assets update
+                far = max(sim.markets[ETH].bids) // 2
+                for tx in (signer.sign_create_order(ETH, 6, 100, far, 0, 0, 2, 0, 0, -1, nonce=1,
+                                                    api_key_index=sim.api_key_index),
+                           signer.sign_withdraw(3, 0, 1_000_000, nonce=2, api_key_index=sim.api_key_index)):
+                    async with http.post(sim.rest_url + "/api/v1/sendTx",
+                                         data={"tx_type": str(tx[0]), "tx_info": tx[1]}) as r:
+                        assert r.status == 200
+                upd = await recv(ws, "update/account_orders")
+                assert [(o["client_order_index"], o["status"]) for o in upd["orders"]["0"]] == [(6, "open")]
+                assert (await recv(ws, "update/user_stats"))["stats"]["available_balance"] == "99999.000000"
+                assert (await recv(ws, "update/account_all_assets"))["assets"]["3"]["balance"] == "99999.000000"
+        finally:
+            await signer.close()

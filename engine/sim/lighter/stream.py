@@ -10,6 +10,12 @@ type and no channel. App-level ``{"type":"ping"}`` is answered with ``{"type":"p
 "account_all"), then ``update/account_all`` with the markets whose position changed, the fills of that
 block and the assets when the collateral moved.
 
+``account_orders/<market>/<account>`` (auth token) sends that market's orders in the shape of
+``account_all_orders`` with ``account`` and ``nonce`` (the simulator key's next nonce; the documented frame has
+one, its meaning is not), its ``channel`` "account_orders:<market>" as documented.
+``user_stats/<account>`` (no auth token, as documented) and ``account_all_assets/<account>`` (auth token)
+answer with the account's USDC figures and update when the collateral moved or there were fills.
+
 Also: ``market_stats/<id|all>``; the account channels ``account_all_orders``, ``account_all_positions`` and
 ``account_all_trades`` (auth token required and checked; a subscription ends with a 20013 error frame when
 its token expires); ``jsonapi/sendtx`` and ``jsonapi/sendtxbatch`` with the REST rules and the caller's
@@ -34,7 +40,7 @@ def dumps(obj) -> str:
     return json.dumps(obj, separators=(",", ":"))
 
 
-PRIVATE = ("account_all_orders", "account_all_positions", "account_all_trades")
+PRIVATE = ("account_all_orders", "account_all_positions", "account_all_trades", "account_all_assets")
 STATS_EVERY = 10  # ticks between market_stats updates
 
 
@@ -97,6 +103,13 @@ class LighterStream:
         if name == "account_all" and arg.isdigit():
             await self._account_all(s, kind, int(arg))
             return
+        if name == "account_orders":
+            await self._account_orders(s, kind, arg, m.get("auth"))
+            return
+        if name == "user_stats" and arg.isdigit():
+            if await self._claim(s, kind, f"user_stats:{arg}"):
+                await s.ws.send_str(dumps(self.user_stats_frame(int(arg), "subscribed/user_stats")))
+            return
         if name in PRIVATE and arg.isdigit():
             await self._account_channel(s, kind, name, int(arg), m.get("auth"))
             return
@@ -143,10 +156,37 @@ class LighterStream:
             frame = {"channel": wire, "positions": {str(mid): orders.position_json(m, stream=True) for mid, m in
                                                     self.sim.markets.items()} if account == self.sim.account_index
                      else {}, "shares": [], "type": "subscribed/account_all_positions"}
+        elif name == "account_all_assets":
+            frame = self.assets_frame(account, "subscribed/account_all_assets")
         else:  # fills are never replayed: the snapshot is always empty (captured)
             frame = {"channel": wire, "daily_volume": 0, "monthly_volume": 0, "total_volume": 0, "trades": {},
                      "type": "subscribed/account_all_trades", "weekly_volume": 0}
         await s.ws.send_str(dumps(frame))
+
+    async def _account_orders(self, s: Session, kind: str, arg: str, auth) -> None:
+        market, _, account = arg.partition("/")
+        if not (market.isdigit() and account.isdigit() and int(market) in self.sim.markets):
+            await s.ws.send_str(dumps({"error": {"code": 30005, "message": "Invalid Channel:  (marketId)"}}))
+            return
+        wire = f"account_orders/{market}/{account}"  # the session's key; frames say account_orders:<market>
+        if kind == "subscribe":
+            try:
+                self.sim.tokens.check(auth, int(account), where=f"auth field is required: {wire}")
+            except AuthError as e:
+                await s.ws.send_str(dumps({"error": {"code": e.code, "message": e.message}}))
+                return
+        if not await self._claim(s, kind, wire):
+            s.tokens.pop(wire, None)
+            return
+        s.tokens[wire] = auth
+        rows = [self.sim.orders.public(o) for o in self.sim.orders.active() if o["market_index"] == int(market)]
+        await s.ws.send_str(dumps(self.account_orders_frame(int(account), market, rows if int(account) ==
+                                                             self.sim.account_index else [], "subscribed")))
+
+    def account_orders_frame(self, account: int, market: str, rows: list, kind: str) -> dict:
+        return {"account": account, "channel": f"account_orders:{market}",
+                "nonce": self.sim.nonces.get((self.sim.account_index, self.sim.api_key_index), 0),
+                "orders": {market: rows}, "type": f"{kind}/account_orders"}
 
     @staticmethod
     async def _claim(s: Session, kind: str, wire: str) -> bool:
@@ -170,6 +210,35 @@ class LighterStream:
                      if ours else {})
         await s.ws.send_str(dumps(self.account_all_frame(account, "subscribed/account_all", positions, {}, ours)))
 
+    def usdc_asset(self) -> dict:
+        """The account's USDC row (the nautilus_trader account_all_assets fixture's keys); margin_balance is the
+        collateral (the simulator has no unrealized PnL)."""
+        usdc = f"{self.sim.collateral:.6f}"
+        return {"symbol": "USDC", "asset_id": 3, "balance": usdc, "locked_balance": "0.000000",
+                "margin_mode": "enabled" if self.sim.account.asset_margin_modes.get(3) else "disabled",
+                "margin_balance": usdc}
+
+    def assets_frame(self, account: int, kind: str) -> dict:
+        return {"assets": {"3": self.usdc_asset()} if account == self.sim.account_index else {},
+                "channel": f"account_all_assets:{account}", "timestamp": int(time.time() * 1000), "type": kind}
+
+    def user_stats_frame(self, account: int, kind: str) -> dict:
+        """user_stats (WebSocket reference "Account Stats" keys): collateral, portfolio value, available balance
+        and buying power are the collateral (no unrealized PnL, no margin held), leverage the positions' notional
+        over it, margin usage 0; cross_stats and total_stats the same figures."""
+        if account == self.sim.account_index:
+            coll = self.sim.collateral
+            notional = sum(Decimal(self.sim.orders.position_json(m)["position_value"])
+                           for m in self.sim.markets.values())
+            lev = f"{notional / coll if coll else Decimal(0):.2f}"
+            usdc = f"{coll:.6f}"
+        else:
+            usdc, lev = "0.000000", "0.00"
+        figures = {"collateral": usdc, "portfolio_value": usdc, "leverage": lev, "available_balance": usdc,
+                   "margin_usage": "0.00", "buying_power": usdc}
+        return {"channel": f"user_stats:{account}",
+                "stats": {**figures, "cross_stats": dict(figures), "total_stats": dict(figures)}, "type": kind}
+
     def account_all_frame(self, account: int, kind: str, positions: dict, trades: dict, assets: bool) -> dict:
         """One account_all frame: the documented keys; counts and volumes (whole USD) over the fills kept in
         history, by the UTC day / week (7 days) / month (30 days) they happened in."""
@@ -184,9 +253,9 @@ class LighterStream:
         else:
             counts = {f"{label}_{what}": 0 for label in ("daily", "weekly", "monthly", "total")
                       for what in ("trades_count", "volume")}
-        usdc = f"{self.sim.collateral:.6f}"
         return {"account": account,
-                "assets": {"3": {"symbol": "USDC", "asset_id": 3, "balance": usdc, "locked_balance": "0.000000"}}
+                "assets": {"3": {k: v for k, v in self.usdc_asset().items()
+                                 if k not in ("margin_mode", "margin_balance")}}
                 if assets and account == self.sim.account_index else {},
                 "channel": f"account_all:{account}", **counts, "funding_histories": {}, "positions": positions,
                 "shares": [], "trades": trades, "type": kind}
@@ -275,6 +344,9 @@ class LighterStream:
         if changed:
             await self._to(f"account_all_orders:{acct}", dumps({"channel": f"account_all_orders:{acct}",
                                                                 "orders": changed, "type": "update/account_all_orders"}))
+            for market, rows in changed.items():
+                await self._to(f"account_orders/{market}/{acct}",
+                               dumps(self.account_orders_frame(acct, market, rows, "update")))
         if fills:
             await self._to(f"account_all_trades:{acct}", dumps({"channel": f"account_all_trades:{acct}",
                                                                 "trades": fills, "type": "update/account_all_trades"}))
@@ -283,6 +355,9 @@ class LighterStream:
         if fills or positions or balance:
             await self._to(f"account_all:{acct}", dumps(self.account_all_frame(
                 acct, "update/account_all", positions, fills, balance or bool(fills))))
+        if fills or balance:
+            await self._to(f"user_stats:{acct}", dumps(self.user_stats_frame(acct, "update/user_stats")))
+            await self._to(f"account_all_assets:{acct}", dumps(self.assets_frame(acct, "update/account_all_assets")))
         if positions:
             await self._to(f"account_all_positions:{acct}", dumps({
                 "channel": f"account_all_positions:{acct}", "positions": positions, "shares": [],
