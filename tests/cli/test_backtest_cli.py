@@ -207,6 +207,9 @@ def test_the_report(tmp_path):
     assert [p[1] for p in series["inventory"]["SUSHI-USDT"]] == [float(p[2]) for p in res["positions"]]
     assert [p[1] for p in series["mid"]["SUSHI-USDT"]] == [float(m[2]) for m in res["marks"]]
     assert series["mid"]["SUSHI-USDT"][-1][0] == pytest.approx((res["marks"][-1][0] - t0) / 1e9)
+    # the mids are sampled about every second of the 30 s recording, besides one at each fill
+    fill_times = {f["t_ns"] for f in res["fills"]}
+    assert len([m for m in res["marks"] if m[0] not in fill_times]) >= 25
     priced = [o for o in res["orders"] if o["price"] is not None and o["status"] != "rejected"]
     assert [q[3] for q in series["quotes"]["SUSHI-USDT"]] == [float(o["price"]) for o in priced]
     assert [(f[1], f[2]) for f in series["fills"]["SUSHI-USDT"]] == [(f["side"], float(f["price"]))
