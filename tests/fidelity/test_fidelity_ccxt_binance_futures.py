@@ -15,7 +15,6 @@ from fidelity_env import CALL_TIMEOUT, call, rewrite_urls  # noqa: E402
 @contextlib.asynccontextmanager
 async def client(**kw):
     async with BinanceFuturesSimulator(seed=1, **kw) as sim:
-        sim.ws_api_url = sim.ws_url + "/ws-fapi/v1"  # rewrite_urls needs one; nothing here uses the WS API
         ex = ccxt_async.binanceusdm({"apiKey": sim.api_key, "secret": sim.api_secret,
                                      "options": {"fetchCurrencies": False}})
         ex.urls["api"] = rewrite_urls(ex.urls["api"], sim)

@@ -1,7 +1,7 @@
 """``python -m engine.sim.binance_futures``: run the Binance USD-M futures simulator until SIGINT/SIGTERM.
 
 The first line on stdout is JSON: {"exchange","rest_url","ws_url","public_ws_url","market_ws_url",
-"private_ws_url","api_key","api_secret"}.
+"private_ws_url","ws_api_url","api_key","api_secret"}.
 """
 from __future__ import annotations
 

@@ -157,7 +157,10 @@ class RestApi:
         return run
 
     def _weight(self, request, p) -> int:
-        path = request.path
+        return self._weight_of(request.method, request.path, p)
+
+    def _weight_of(self, method: str, path: str, p: dict) -> int:
+        """The request weight of ``method path`` with parameters ``p`` (REST and the WS API alike)."""
         if path == "/fapi/v1/depth":
             limit = _int(p.get("limit"), 500)
             return 2 if limit <= 50 else 5 if limit <= 100 else 10 if limit <= 500 else 20
@@ -172,7 +175,7 @@ class RestApi:
             return 2 if p.get("symbol") else 5
         if path == "/fapi/v1/openOrders":
             return 1 if p.get("symbol") else 40
-        return WEIGHTS.get((request.method, path), 1)
+        return WEIGHTS.get((method, path), 1)
 
     # the spot simulator's weight window: 429 past the limit, 418 (a ban) for a client that keeps going
     _charge = SpotRestApi._charge

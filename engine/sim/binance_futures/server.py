@@ -1,7 +1,8 @@
-"""BinanceFuturesSimulator: the USD-M futures REST API and the split streams (aiohttp) on 127.0.0.1, one clock.
+"""BinanceFuturesSimulator: the USD-M futures REST API, the WS API and the split streams (aiohttp) on 127.0.0.1,
+one clock.
 
     async with BinanceFuturesSimulator(seed=1, funding_interval_s=2) as sim:
-        sim.rest_url, sim.ws_url, sim.api_key, sim.api_secret
+        sim.rest_url, sim.ws_url, sim.ws_api_url, sim.api_key, sim.api_secret
         sim.ws_url + "/public/ws/btcusdt@depth@100ms"; sim.ws_url + "/private/ws/" + listen_key
         sim.faults.rate_limit_429 = 1     # arm a fault
         sim.exchange.markets["BTCUSDT"]   # the true book; sim.exchange.account: wallet, positions
@@ -24,6 +25,7 @@ from .faults import Faults
 from .market import DEFAULT_SYMBOLS
 from .rest import RestApi
 from .streams import StreamServer
+from .wsapi import WsApi
 
 
 class BinanceFuturesSimulator:
@@ -43,10 +45,11 @@ class BinanceFuturesSimulator:
         self.exchange = FuturesExchange(seed=seed, symbols=symbols, wallet=Decimal(wallet),
                                         funding_interval_s=funding_interval_s, listen_key_ttl_s=listen_key_ttl_s)
         self.rest = RestApi(self.exchange, self.faults, self.api_key, self.api_secret, weight_limit)
+        self.wsapi = WsApi(self.rest)
         self.streams = StreamServer(self.exchange, self.faults, tick_s, ping_interval_s)
         self._runners: list[web.AppRunner] = []
         self._clock: Optional[asyncio.Task] = None
-        self.rest_url = self.ws_url = ""
+        self.rest_url = self.ws_url = self.ws_api_url = ""
         self.paused = False  # tests can freeze the market (funding, liquidation and timers still run)
 
     def __repr__(self) -> str:
@@ -55,7 +58,8 @@ class BinanceFuturesSimulator:
     def info(self) -> dict:
         return {"exchange": "binance_futures", "rest_url": self.rest_url, "ws_url": self.ws_url,
                 "public_ws_url": self.ws_url + "/public", "market_ws_url": self.ws_url + "/market",
-                "private_ws_url": self.ws_url + "/private", "api_key": self.api_key, "api_secret": self.api_secret}
+                "private_ws_url": self.ws_url + "/private", "ws_api_url": self.ws_api_url,
+                "api_key": self.api_key, "api_secret": self.api_secret}
 
     async def _serve(self, app: web.Application, port: int) -> int:
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
@@ -68,12 +72,14 @@ class BinanceFuturesSimulator:
     async def start(self) -> "BinanceFuturesSimulator":
         rest_app = web.Application()
         self.rest.routes(rest_app)
+        rest_app.router.add_get("/ws-fapi/v1", self.wsapi.handler)
         ws_app = web.Application()
         self.streams.routes(ws_app)
         rest_port = await self._serve(rest_app, self._rest_port)
         ws_port = await self._serve(ws_app, self._ws_port)
         self.rest_url = f"http://{self.host}:{rest_port}"
         self.ws_url = f"ws://{self.host}:{ws_port}"
+        self.ws_api_url = f"ws://{self.host}:{rest_port}/ws-fapi/v1"
         self._clock = asyncio.create_task(self._run_clock(), name="binance-futures-sim-clock")
         return self
 
@@ -83,6 +89,7 @@ class BinanceFuturesSimulator:
             clock.cancel()
             await asyncio.gather(clock, return_exceptions=True)
         await self.streams.stop()
+        await self.wsapi.close_all()
         for r in self._runners:
             await r.cleanup()
 
