@@ -300,3 +300,23 @@ async def test_bad_input_gets_a_code_never_a_crash():
             await c.send({"method": "SUBSCRIBE", "params": "btcusdt@depth", "id": 9})
             await wait_for(lambda: len(c.msgs) == 2)
             assert c.msgs[0]["code"] == 3 and c.msgs[1]["code"] == 2 and not c.closed
+
+
+def test_cli_serves_and_prints_its_urls():
+    import json
+    import subprocess
+    import sys
+    import urllib.request
+    proc = subprocess.Popen([sys.executable, "-m", "engine.sim.binance_futures", "--funding-interval-s", "5"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        info = json.loads(proc.stdout.readline())
+        assert info["exchange"] == "binance_futures" and info["public_ws_url"].endswith("/public")
+        with urllib.request.urlopen(info["rest_url"] + "/fapi/v1/ping", timeout=10) as r:
+            assert json.loads(r.read()) == {}
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=20) == 0
+    bad = subprocess.run([sys.executable, "-m", "engine.sim.binance_futures", "--funding-interval-s", "0"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "--funding-interval-s" in bad.stderr

@@ -2,6 +2,7 @@
 of a stream on the wrong route, depth ``pu`` chaining and a book synced from it, user data (funding settlement
 while positioned, MARGIN_CALL and a liquidation, listenKey expiry and keepalive), and the stream faults."""
 import contextlib
+import time
 from decimal import Decimal as D
 
 import aiohttp
@@ -175,9 +176,9 @@ async def test_listen_key_expiry_event_then_silence():
 async def test_listen_key_keepalive_extends_and_user_data_only_on_private():
     async with running(listen_key_ttl_s=3600) as (sim, api, s):
         key = await listen_key(api)
-        before = sim.exchange.listen_key_expires
+        sim.exchange.listen_key_expires -= 3_000_000  # 50 min of the hour gone
         assert (await api.ok("PUT", "/fapi/v1/listenKey", signed=False, key=True))["listenKey"] == key
-        assert sim.exchange.listen_key_expires >= before
+        assert sim.exchange.listen_key_expires > time.time() * 1000 + 3_000_000  # a fresh hour
         async with Listener(s, f"{sim.ws_url}/private/stream?listenKey={key}") as user, \
                 Listener(s, f"{sim.ws_url}/ws/{key}") as unrouted:
             await api.ok("POST", "/fapi/v1/order", symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.010")

@@ -30,11 +30,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--order-5xx", type=int, default=0, help="fault: place the next N orders, answer 503 -1007")
     p.add_argument("--order-timeout", type=int, default=0, help="fault: place the next N orders, answer late")
     p.add_argument("--rate-limit-429", type=int, default=0, help="fault: answer the next N requests 429 (then 418)")
+    p.add_argument("--slow-snapshot-s", type=float, default=0.0, help="fault: delay every depth snapshot")
     p.add_argument("--throttle-1008", type=int, default=0, help="fault: the next N opening orders get -1008")
     return p
 
 
 def _positive(args) -> str | None:
+    if args.slow_snapshot_s < 0:
+        return "--slow-snapshot-s must be >= 0"
     for name in ("funding_interval_s", "listen_key_ttl_s", "ping_interval_s"):
         if getattr(args, name) <= 0:
             return f"--{name.replace('_', '-')} must be > 0"
@@ -50,7 +53,7 @@ def _positive(args) -> str | None:
 async def serve(args) -> int:
     faults = Faults(clock_skew_ms=args.clock_skew_ms, drop_diffs=args.drop_diffs, order_5xx=args.order_5xx,
                     order_timeout=args.order_timeout, rate_limit_429=args.rate_limit_429,
-                    throttle_1008=args.throttle_1008)
+                    throttle_1008=args.throttle_1008, slow_snapshot_s=args.slow_snapshot_s)
     sim = BinanceFuturesSimulator(seed=args.seed, rest_port=args.port, ws_port=args.ws_port,
                                   weight_limit=args.weight_limit, funding_interval_s=args.funding_interval_s,
                                   listen_key_ttl_s=args.listen_key_ttl_s, ping_interval_s=args.ping_interval_s,

@@ -139,6 +139,8 @@ class RestApi:
                     self._check_signature(request, params, raw_query, body)
                 if key in ORDER_PATHS:
                     self.order_count.count(1)
+                if key == ("GET", "/fapi/v1/depth") and self.faults.slow_snapshot_s:
+                    await asyncio.sleep(self.faults.slow_snapshot_s)
                 fault = self.faults.take_order_fault() if key == ("POST", "/fapi/v1/order") else None
                 result = handler(params)
                 if key in ORDER_PATHS:
