@@ -206,3 +206,44 @@ async def test_stream_faults_disconnect_and_stall():
             assert await sim.disconnect_streams("public") == 1
             await wait_for(lambda: c.closed)
             assert not other.closed
+
+
+async def test_isolated_funding_carries_its_position_and_isolated_liquidation_loses_only_its_margin():
+    async with running(funding_interval_s=1.0) as (sim, api, s):
+        key = await listen_key(api)
+        async with Listener(s, f"{sim.ws_url}/private/ws/{key}") as user:
+            sim.paused = True
+            await api.ok("POST", "/fapi/v1/marginType", symbol="ETHUSDT", marginType="ISOLATED")
+            await api.ok("POST", "/fapi/v1/leverage", symbol="ETHUSDT", leverage=20)
+            await api.ok("POST", "/fapi/v1/order", symbol="ETHUSDT", side="SELL", type="MARKET", quantity="1.000")
+            await wait_for(lambda: any(e["a"]["m"] == "FUNDING_FEE" for e in user.events("ACCOUNT_UPDATE")))
+            ev = next(e for e in user.events("ACCOUNT_UPDATE") if e["a"]["m"] == "FUNDING_FEE")
+            assert [p["s"] for p in ev["a"]["P"]] == ["ETHUSDT"] and ev["a"]["P"][0]["mt"] == "isolated"
+            assert D(ev["a"]["B"][0]["bc"]) > 0  # a short receives a positive rate
+            pos = await api.position("ETHUSDT")
+            margin, liq = D(pos["isolatedWallet"]), D(pos["liquidationPrice"])
+            assert liq > D(pos["entryPrice"])
+            wallet = sim.exchange.account.wallet
+            m = sim.exchange.markets["ETHUSDT"]
+            m.move_to((liq * D("1.05")).quantize(m.spec.tick))  # far past it
+            await wait_for(lambda: any(e["o"]["o"] == "LIQUIDATION" for e in user.events("ORDER_TRADE_UPDATE")))
+            assert D((await api.position("ETHUSDT"))["positionAmt"]) == 0
+            assert wallet - sim.exchange.account.wallet <= margin + D("0.00000001")
+
+
+async def test_stop_limit_triggers_on_the_last_price_and_rests_as_a_limit():
+    async with running() as (sim, api, s):
+        sim.paused = True
+        m = sim.exchange.markets["BTCUSDT"]
+        last = m.last_price()
+        o = await api.ok("POST", "/fapi/v1/order", symbol="BTCUSDT", side="BUY", type="STOP", timeInForce="GTC",
+                         quantity="0.010", stopPrice=f"{last + 100:.1f}", price=f"{last + 90:.1f}")
+        assert o["type"] == "STOP" and o["status"] == "NEW"
+        m.move_to(last + 200)
+        m.record_trade(last + 200, D("0.001"), False, 0)  # the last price reaches the stop
+        sim.exchange.step()
+        q = await api.ok("GET", "/fapi/v1/order", symbol="BTCUSDT", orderId=o["orderId"])
+        assert q["type"] == "LIMIT" and q["origType"] == "STOP" and q["status"] == "NEW"  # 90 under the market
+        tp = await api.code("POST", "/fapi/v1/order", symbol="BTCUSDT", side="SELL", type="TAKE_PROFIT_MARKET",
+                            quantity="0.010", stopPrice=f"{last:.1f}")
+        assert tp == -2021  # a SELL take-profit below the last price would trigger at once
