@@ -10,6 +10,7 @@ ccxt_async = pytest.importorskip("ccxt.async_support", reason="the fidelity extr
 
 from engine.sim.binance_futures import BinanceFuturesSimulator  # noqa: E402
 from fidelity_env import CALL_TIMEOUT, call, rewrite_urls  # noqa: E402
+from helpers import wait_for  # noqa: E402
 
 
 @contextlib.asynccontextmanager
@@ -59,3 +60,21 @@ async def test_funding_and_balance_reads():
         assert fr["fundingRate"] == 0.0001 and fr["markPrice"] > 0 and fr["fundingTimestamp"] > 0
         bal = await call(ex.fetch_balance())
         assert bal["USDT"]["total"] == 100000
+
+
+async def test_account_settings_trades_and_funding_history():
+    async with client(funding_interval_s=1.0) as (sim, ex):
+        await call(ex.load_markets())
+        sim.paused = True
+        await call(ex.set_leverage(10, "BTC/USDT:USDT"))
+        await call(ex.set_margin_mode("isolated", "BTC/USDT:USDT"))
+        assert sim.exchange.account.leverage["BTCUSDT"] == 10
+        assert sim.exchange.account.margin_type["BTCUSDT"] == "ISOLATED"
+        await call(ex.set_position_mode(True))
+        assert sim.exchange.account.dual
+        o = await call(ex.create_order("BTC/USDT:USDT", "market", "buy", 0.01, params={"positionSide": "LONG"}))
+        trades = await call(ex.fetch_my_trades("BTC/USDT:USDT"))
+        assert [t["order"] for t in trades] == [o["id"]] and trades[0]["side"] == "buy"
+        await wait_for(lambda: sim.exchange.funding_history["BTCUSDT"])  # one funding period of the simulator
+        hist = await call(ex.fetch_funding_rate_history("BTC/USDT:USDT"))
+        assert hist and hist[-1]["fundingRate"] == 0.0001
