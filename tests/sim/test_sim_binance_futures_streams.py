@@ -247,3 +247,13 @@ async def test_stop_limit_triggers_on_the_last_price_and_rests_as_a_limit():
         tp = await api.code("POST", "/fapi/v1/order", symbol="BTCUSDT", side="SELL", type="TAKE_PROFIT_MARKET",
                             quantity="0.010", stopPrice=f"{last:.1f}")
         assert tp == -2021  # a SELL take-profit below the last price would trigger at once
+
+
+async def test_expire_listen_key_fault_action():
+    async with running() as (sim, api, s):
+        key = await listen_key(api)
+        async with Listener(s, f"{sim.ws_url}/private/ws/{key}") as user:
+            sim.expire_listen_key()
+            await wait_for(lambda: user.events("listenKeyExpired"))
+            assert await api.code("PUT", "/fapi/v1/listenKey", signed=False, key=True) == -1125
+            assert await listen_key(api) != key  # a new key after expiry
