@@ -226,3 +226,19 @@ def test_report_dir_without_matplotlib_is_one_line_naming_the_extra(tmp_path):
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and "needs matplotlib" in lines[0] and "pip install 'engine[report]'" in lines[0]
     assert not rep.exists() and out.stdout == ""
+
+
+def test_the_model_flags_parse_to_the_library_settings():
+    from engine import cli
+    from engine.backtest import Fees, QueueModel
+
+    args = cli._parser().parse_args(["backtest", FUTURES, "--queue-model", "prob:3", "--latency-ms", "0.25",
+                                     "--jitter", "exponential:1.5", "--feed-latency-ms", "2", "--fees=-1bps,5bps",
+                                     "--fees", "binance=0.0001,0.0003"])
+    assert args.queue_model == QueueModel.probabilistic(3)
+    assert args.latency_ms == (250_000, 250_000) and args.jitter == ("exponential", 1_500_000)
+    assert args.feed_latency_ms == 2_000_000
+    assert args.fees == [(None, Fees(D("-0.0001"), D("0.0005"))), ("binance", Fees(D("0.0001"), D("0.0003")))]
+    default = cli._parser().parse_args(["backtest", FUTURES])
+    assert default.queue_model == QueueModel.trades_only() and default.feed_latency_ms == "recorded"
+    assert default.latency_ms == (0, 0) and default.fees == [] and default.seed == 0
