@@ -242,3 +242,21 @@ def test_the_model_flags_parse_to_the_library_settings():
     default = cli._parser().parse_args(["backtest", FUTURES])
     assert default.queue_model == QueueModel.trades_only() and default.feed_latency_ms == "recorded"
     assert default.latency_ms == (0, 0) and default.fees == [] and default.seed == 0
+
+
+def test_a_config_file_names_the_strategy_its_params_and_the_risk_limits(tmp_path):
+    cfg = tmp_path / "engine.toml"
+    cfg.write_text('[risk]\nmax_order_qty = "1000"\nmax_position = "1000"\nmax_order_notional = "100000"\n'
+                   'max_total_notional = "1000000"\n\n'
+                   '[strategy]\nname = "examples/taker.py:Taker"\n\n[strategy.params]\nsize = "3"\nevery_s = 5\n')
+    out = engine("backtest", FUTURES, "--symbols", "SUSHI-USDT", "--config", str(cfg), "--json",
+                 environ={k: v for k, v in env().items() if not k.startswith("RISK_")})
+    assert out.returncode == 0, out.stderr
+    res = json.loads(out.stdout)["result"]
+    assert res["orders"] and all(o["qty"] == "3" and o["type"] == "limit" for o in res["orders"])
+    sent = [o["sent_ns"] for o in res["orders"]]
+    assert all(b - a >= 5_000_000_000 for a, b in zip(sent, sent[1:]))  # every_s = 5 of virtual time
+    assert res["fills"]  # qty 3 passed the file's risk limits (the default max_order_qty is 1)
+    flag = engine("backtest", FUTURES, "--symbols", "SUSHI-USDT", "--config", str(cfg), "--param", "size=1",
+                  "--json")
+    assert all(o["qty"] == "1" for o in json.loads(flag.stdout)["result"]["orders"])  # a flag wins
