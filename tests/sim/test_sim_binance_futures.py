@@ -61,7 +61,8 @@ async def test_order_lifecycle_and_user_stream():
             assert o["status"] == "NEW" and o["positionSide"] == "BOTH" and o["clientOrderId"] == "c1"
             q = await api.ok("GET", "/fapi/v1/order", symbol="BTCUSDT", origClientOrderId="c1")
             assert q["orderId"] == o["orderId"]
-            assert [x["orderId"] for x in await api.ok("GET", "/fapi/v1/openOrders", symbol="BTCUSDT")] == [o["orderId"]]
+            opened = await api.ok("GET", "/fapi/v1/openOrders", symbol="BTCUSDT")
+            assert [x["orderId"] for x in opened] == [o["orderId"]]
             c = await api.ok("DELETE", "/fapi/v1/order", symbol="BTCUSDT", orderId=o["orderId"])
             assert c["status"] == "CANCELED"
             assert await api.code("DELETE", "/fapi/v1/order", symbol="BTCUSDT", orderId=o["orderId"]) == -2011
@@ -273,7 +274,8 @@ async def test_rest_faults_429_418_1008_and_unknown_outcome():
                                       timeInForce="GTC", quantity="0.010", price=far_bid(sim),
                                       newClientOrderId="unknown-1")
         assert status == 503 and body["code"] == -1007
-        assert (await api.ok("GET", "/fapi/v1/order", symbol="BTCUSDT", origClientOrderId="unknown-1"))["status"] == "NEW"
+        placed = await api.ok("GET", "/fapi/v1/order", symbol="BTCUSDT", origClientOrderId="unknown-1")
+        assert placed["status"] == "NEW"
 
 
 async def test_bad_input_gets_a_code_never_a_crash():

@@ -10,7 +10,7 @@ import secrets
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 
-from .errors import SimError, err
+from .errors import err
 from .market import DEFAULT_SYMBOLS, Market, make_markets, now_ms
 
 D = Decimal
@@ -431,7 +431,8 @@ class FuturesExchange:
             "symbol": o.symbol, "time": t})
         if rp:
             self.income.append({"symbol": o.symbol, "incomeType": "REALIZED_PNL", "income": f8(rp), "asset": "USDT",
-                                "time": t, "info": "", "tranId": self.next_trade_id, "tradeId": str(self.next_trade_id)})
+                                "time": t, "info": "", "tranId": self.next_trade_id,
+                                "tradeId": str(self.next_trade_id)})
         self.income.append({"symbol": o.symbol, "incomeType": "COMMISSION", "income": f8(-fee), "asset": "USDT",
                             "time": t, "info": "", "tranId": self.next_trade_id, "tradeId": str(self.next_trade_id)})
         self.order_event(o, "CALCULATED" if liquidation else "TRADE", qty, price, fee, self.next_trade_id, maker, rp)
