@@ -78,3 +78,24 @@ async def test_account_settings_trades_and_funding_history():
         await wait_for(lambda: sim.exchange.funding_history["BTCUSDT"])  # one funding period of the simulator
         hist = await call(ex.fetch_funding_rate_history("BTC/USDT:USDT"))
         assert hist and hist[-1]["fundingRate"] == 0.0001
+
+
+async def test_ccxt_pro_streams_on_the_split_routes():
+    """ccxt.pro's binanceusdm opens the routed paths itself: its order book (``@depth``) on ``/public`` and its
+    trades (``@aggTrade``, chosen with ccxt's ``watchTrades`` option) on ``/market``; the simulator serves each
+    stream only on its route (docs/binance_futures.md, "Streams")."""
+    pro = pytest.importorskip("ccxt.pro", reason="the fidelity extra (ccxt, which includes ccxt.pro) is not installed")
+    async with BinanceFuturesSimulator(seed=1) as sim:
+        ex = pro.binanceusdm({"options": {"fetchCurrencies": False, "watchTrades": {"name": "aggTrade"}}})
+        ex.urls["api"] = rewrite_urls(ex.urls["api"], sim)
+        try:
+            await call(ex.load_markets())
+            book = await call(ex.watch_order_book("BTC/USDT:USDT"))
+            assert book["bids"][0][0] < book["asks"][0][0] and book["nonce"] > 0
+            trades = await call(ex.watch_trades("BTC/USDT:USDT"))
+            assert trades and trades[-1]["symbol"] == "BTC/USDT:USDT" and trades[-1]["price"] > 0
+            routes = {s: c.route for c in sim.streams.conns for s in c.streams if "@" in s}
+            depth = next(s for s in routes if "@depth" in s)
+            assert routes["btcusdt@aggTrade"] == "market" and routes[depth] == "public"
+        finally:
+            await asyncio.wait_for(ex.close(), CALL_TIMEOUT)
