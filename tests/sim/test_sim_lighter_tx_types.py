@@ -176,6 +176,9 @@ async def test_transfer_and_withdraw_take_usdc_from_the_collateral():
                     for t in transfers] == [("2.500000", "0.500000", sim.account_index, sim.account_index + 1, 3,
                                              "perp")]
             assert transfers[0].tx_hash in sim.tx_hashes
+            # a Transfer names its sender FromAccountIndex: the tx lookup by hash answers with that account
+            tx = await get("/api/v1/tx", by="hash", value=transfers[0].tx_hash)
+            assert (tx["code"], tx["account_index"]) == (200, sim.account_index)
             withdraws = (await txs.withdraw_history(authorization=token, account_index=sim.account_index)).withdraws
             assert [(w.amount, w.asset_id, w.status) for w in withdraws] == [("1.000000", 3, "pending")]
             assert (await get("/api/v1/withdraw/history", account_index=str(sim.account_index)))["code"] == 20001

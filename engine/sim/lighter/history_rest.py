@@ -102,10 +102,11 @@ class LighterHistoryRest:
             coi = info.get("ClientOrderIndex")
             reasons = [why for c, why in self.sim.orders.dropped if c == coi]
             ae = json.dumps({"message": reasons[-1]}) if reasons else ""
+        owner = info.get("AccountIndex", info.get("FromAccountIndex"))  # Transfer/Withdraw name the sender
         return web.json_response({
             "code": 200, "hash": q["value"], "type": rec["type"], "info": json.dumps(info),
             "event_info": json.dumps({"ae": ae}), "status": 1 if pending else 2, "transaction_index": 0,
-            "l1_address": "0x" + "0" * 40, "account_index": info["AccountIndex"], "nonce": info["Nonce"],
+            "l1_address": "0x" + "0" * 40, "account_index": owner, "nonce": info["Nonce"],
             "expire_at": info["ExpiredAt"], "block_height": 510869, "queued_at": queued,
             "executed_at": 0 if pending else queued, "sequence_index": 0, "parent_hash": "",
             "api_key_index": info["ApiKeyIndex"], "transaction_time": queued * 1000, "committed_at": 0,
