@@ -226,6 +226,8 @@ async def _send_orders(sim, private_key):
         await wait_for(lambda: not resting())
         _, resp, err = await signer.cancel_all_orders(time_in_force=signer.CANCEL_ALL_TIF_IMMEDIATE, timestamp_ms=0)
         errors.append(err)
+        _, resp, err = await signer.update_leverage(0, signer.CROSS_MARGIN_MODE, 5)
+        errors.append(err)
     finally:
         await signer.close()
     return errors
@@ -239,10 +241,10 @@ async def test_a_key_the_account_never_registered_gets_21120():
         assert not sim.orders.orders and not sim.txs
 
 
-async def test_the_registered_key_orders_modifies_and_cancels():
+async def test_the_registered_key_orders_modifies_cancels_and_updates_leverage():
     async with LighterSimulator(seed=1, verify_signatures=True) as sim:
-        assert await _send_orders(sim, sim.api_private_key) == [None, None, None, None]
-        assert [t for t, _ in sim.txs] == [14, 17, 15, 16]
+        assert await _send_orders(sim, sim.api_private_key) == [None, None, None, None, None]
+        assert [t for t, _ in sim.txs] == [14, 17, 15, 16, 20]
 
 
 async def test_verification_is_off_by_default():
