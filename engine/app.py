@@ -69,15 +69,18 @@ class RunPlan:
     notes: tuple = ()  # lines worth telling the user (e.g. a venue that cannot trade here)
     strategy_class: Optional[type] = None  # the loaded Strategy subclass (None for monitor/none)
     params: Any = None  # its Params instance, typed as declared
+    paper: bool = False  # orders matched locally by the backtest venue's fill model (engine/backtest/paper.py)
 
 
 def plan_run(settings: Settings, symbols, *, strategy: Optional[str] = None, live: bool = False,
-             params=None) -> RunPlan:
+             params=None, paper: bool = False) -> RunPlan:
     """Decide venues, trading and the strategy from the settings; raises ``ConfigError`` (missing live keys)
     or its subclass ``StrategyError`` (a strategy that cannot be loaded, an unknown parameter or a bad value)
     before any I/O. ``strategy`` is the --strategy spec (else ``settings.strategy``, else mm on the
     simulators and monitor live); ``params`` the --param KEY=VALUE items, which override
-    ``settings.strategy_params`` (environment, then config file)."""
+    ``settings.strategy_params`` (environment, then config file). ``paper``: orders are matched locally
+    (engine/backtest/paper.py) on the venues that have a backtest model, no keys are needed or used, and
+    nothing is sent to a venue."""
     from engine.strategy.loader import NO_TRADING, StrategyError, build_params, load_strategy, parse_param_flags
 
     symbols = tuple(symbols)
@@ -98,11 +101,15 @@ def plan_run(settings: Settings, symbols, *, strategy: Optional[str] = None, liv
     venues = tuple(dict.fromkeys([*settings.monitor_exchanges, settings.active_exchange]))
     # what trading on each venue needs beyond the base install (the venue's registration says)
     missing = {v: ConnectorFactory.trading_unavailable(v) for v in venues} if cls is not None else {}
-    notes = [f"{v} is monitored only: trading there needs {why}" for v, why in missing.items() if why]
+    if paper and cls is not None:  # nothing is sent to the venue: what it takes is the venue's fill model
+        models = ConnectorFactory.backtestable()
+        missing = {v: "a backtest fill model" for v in venues if ConnectorFactory.spec(v).name not in models}
+    what = "paper trading" if paper else "trading there"
+    notes = [f"{v} is monitored only: {what} needs {why}" for v, why in missing.items() if why]
     # on the simulators the strategy paper-trades every venue; live, only ACTIVE_EXCHANGE
     trading = tuple(v for v in venues if cls is not None and (not live or v == settings.active_exchange)
                     and not missing.get(v))
-    if live:
+    if live and not paper:
         for v in trading:
             settings.require_trading_keys(v)
     burst = getattr(cls, "orders_per_symbol", 0) or 0
@@ -117,7 +124,7 @@ def plan_run(settings: Settings, symbols, *, strategy: Optional[str] = None, liv
                      f"{per_venue * len(trading)} {what} at once; set it to "
                      f"{burst * len(trading) * len(symbols)} to {verb} every symbol on every venue")
     quotes = {v: tuple(symbols[:per_venue]) for v in trading}
-    return RunPlan(symbols, strategy, live, venues, trading, quotes, tuple(notes), cls, chosen)
+    return RunPlan(symbols, strategy, live, venues, trading, quotes, tuple(notes), cls, chosen, paper)
 
 
 def _instances_per_venue(max_orders_per_second: float, venues: int, burst: int = 2) -> int:
@@ -131,9 +138,17 @@ def _instances_per_venue(max_orders_per_second: float, venues: int, burst: int =
 
 
 async def open_venue(stack: contextlib.AsyncExitStack, name: str, settings: Settings, *, live: bool,
-                     trading: bool):
+                     trading: bool, paper: bool = False):
     """(connector, description) for venue ``name``: its embedded simulator (entered into ``stack``) unless
-    ``live``. Live trading without the venue's keys raises ``ConfigError``. The connector is not connected."""
+    ``live``. Live trading without the venue's keys raises ``ConfigError``. The connector is not connected.
+    ``paper`` with ``trading``: the venue's connector for market data only (no keys checked), wrapped in a
+    ``PaperConnector`` that matches the orders locally (engine/backtest/paper.py)."""
+    if paper and trading:
+        from engine.backtest.paper import PaperConnector
+
+        inner, where = await open_venue(stack, name, settings, live=live, trading=False)
+        return (PaperConnector(inner, ConnectorFactory.backtest(name)),
+                f"{where}; paper trading: orders matched locally against its book, none sent")
     if live:
         return ConnectorFactory.open_live(name, settings, trading=trading)
     return await ConnectorFactory.open_simulated(name, stack)
@@ -182,7 +197,8 @@ class EngineSession:
 
         plan = self.plan
         for venue in plan.venues:
-            conn, where = await open_venue(stack, venue, self.settings, live=plan.live, trading=venue in plan.trading)
+            conn, where = await open_venue(stack, venue, self.settings, live=plan.live, trading=venue in plan.trading,
+                                           paper=plan.paper)
             self.connectors[venue] = conn
             announce(f"{venue}: {where}")
         for venue, conn in self.connectors.items():

@@ -232,6 +232,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print status as JSON lines")
     run.add_argument("--live", action="store_true", help="connect to the real venues instead of the simulators")
     run.add_argument("--interval", type=_seconds("an interval"), default=1.0, help="status refresh in seconds")
+    run.add_argument("--paper", action="store_true",
+                     help="paper trading: orders matched locally by the backtest fill model against the book "
+                          "(live with --live, no keys needed; nothing is sent to a venue)")
     run.add_argument("--strategy", default=None, metavar="SPEC",
                      help="mm: the example inventory-aware market maker, one per venue and symbol (default on "
                           "the simulator); monitor: books only (default with --live); none; or your own: "
@@ -368,7 +371,7 @@ def _command(args, settings) -> int:
         return _sim(args.exchange, args.args)
     if args.cmd in ("run", "monitor"):
         try:
-            plan = app.plan_run(settings, _symbols(args, settings), live=args.live,
+            plan = app.plan_run(settings, _symbols(args, settings), live=args.live, paper=getattr(args, "paper", False),
                                 strategy="monitor" if args.cmd == "monitor" else args.strategy,
                                 params=getattr(args, "param", None))
         except ConfigError as e:
@@ -613,6 +616,9 @@ def status_lines(st: dict) -> list:
             parts.append(f"token expires in {h['auth_token_expires_in_s'] // 60} min")
         if "nonce" in h:
             parts.append(f"nonce conflicts={h['nonce']['conflicts']}")
+        if "paper" in h:
+            pp = h["paper"]
+            parts.append(f"paper orders={pp['orders']} fills={pp['fills']} open={pp['open']}")
         if h.get("rate_limited"):
             parts.append(f"429s={h['rate_limited']}")
         if "limits" in h:

@@ -178,9 +178,11 @@ class ExchangeBook:
     """One symbol at the venue: the exchange-time book, what was consumed off its levels (by our takers and
     by recorded trades) and not yet restated by a later frame, and our resting orders in arrival order."""
 
-    def __init__(self, symbol: str, futures: bool):
-        self.book = OrderBook(symbol, futures=futures)
-        self.sync = BookSync(self.book)
+    def __init__(self, symbol: str, futures: bool, book: Optional[OrderBook] = None):
+        # ``book``: match against a book someone else keeps current (paper trading: the live feed's book,
+        # engine/backtest/paper.py); then there is no recorded frame to feed, and no ``sync``
+        self.book = book if book is not None else OrderBook(symbol, futures=futures)
+        self.sync = BookSync(self.book) if book is None else None
         self.consumed = {Side.BUY: {}, Side.SELL: {}}  # side of the book -> price -> qty taken off it
         self.resting: list = []
 
@@ -249,14 +251,9 @@ class BacktestConnector(BaseConnector):
                  queue_model: QueueModel = QueueModel(), fees: Fees = Fees(), clock: VirtualClock):
         super().__init__()
         self.rec = rec
-        self.venue = R.venue_backtest(rec.venue)
-        self.name = self.venue.name
-        self.rng = random.Random(seed)
-        self.latency, self.queue_model, self.fees = latency, queue_model, fees
-        self.clock = clock
-        self._now_ns = clock.now_ns
+        self._init_matcher(R.venue_backtest(rec.venue), seed=seed, latency=latency, queue_model=queue_model,
+                           fees=fees, clock=clock)
         self.symbols = SymbolMap(self.name)
-        self.filters: dict = {}
         try:
             parsed = self.venue.filters(rec.exchange_info)
         except ValueError as e:  # the venue names the symbol whose filters cannot be read
@@ -268,6 +265,20 @@ class BacktestConnector(BaseConnector):
         self.exch = {sym: ExchangeBook(sym, rec.futures) for sym in rec.symbols()}
         self.local: dict = {}
         self.trade_callbacks: dict = {}
+
+    def _init_matcher(self, venue, *, seed: int, latency: Latency, queue_model: QueueModel, fees: Fees,
+                      clock) -> None:
+        """The matching state, shared with the paper connector (engine/backtest/paper.py), which drives the
+        same matching with live frames on the wall clock. ``venue``: the venue's backtest object; ``clock``
+        offers ``now_ns``, ``reach``, ``loop_time`` and ``sleep_until`` as ``VirtualClock`` does."""
+        self.venue = venue
+        self.name = venue.name
+        self.rng = random.Random(seed)
+        self.latency, self.queue_model, self.fees = latency, queue_model, fees
+        self.clock = clock
+        self._now_ns = clock.now_ns
+        self.filters: dict = {}
+        self.exch: dict = {}
         self.orders: dict = {}  # cid -> VOrder (every order that reached the venue or was refused there)
         self.fills: list = []
         self.positions: list = []  # (t_ns, unified symbol, position after the fill)
