@@ -176,7 +176,8 @@ class PaperConnector(BacktestConnector):
         out["state"] = self.state.value
         out["paper"] = {"orders": sum(1 for o in self.orders.values() if o.oid), "fills": len(self.fills),
                         "open": sum(len(xb.resting) for xb in self.exch.values()),
-                        "public_trades": self.paper_trades}
+                        "public_trades": self.paper_trades,
+                        "last_fill": None if not self.fills else _fill_row(self.fills[-1])}
         return out
 
     # -- the matcher on live frames
@@ -235,6 +236,11 @@ class PaperConnector(BacktestConnector):
     def _place(self, o, t: int) -> None:
         super()._place(o, t)
         self._remember(o.symbol, self.exch[o.symbol])
+
+
+def _fill_row(f) -> dict:
+    return {"symbol": f.symbol, "side": f.side, "price": f.price, "qty": f.qty, "liquidity": f.liquidity,
+            "fee": f.fee, "t_ns": f.t_ns}
 
 
 def paper_connector(inner: BaseConnector, venue, **kw) -> PaperConnector:

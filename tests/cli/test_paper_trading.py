@@ -1,0 +1,165 @@
+"""engine run --live --paper, the real command in a subprocess, against an external ``engine sim binance``
+process standing in for the live venue: market data comes from it, orders are matched locally
+(engine/backtest/paper.py) and none reaches it. The "live" endpoints are pointed at the simulator by the
+test's launcher only (the mainnet endpoint table is replaced before the CLI starts)."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import pathlib
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from decimal import Decimal
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+_OURS = ("ENGINE_", "RISK_", "BINANCE_", "LIGHTER_", "ACTIVE_EXCHANGE", "MONITOR_EXCHANGES")
+# the CLI with the live endpoints replaced by the simulator's (from PAPER_TEST_VENUE, its info line)
+LAUNCH = ("import json, os, sys; from engine.connectors.binance import urls; "
+          "i = json.loads(os.environ['PAPER_TEST_VENUE']); "
+          "urls.ENVIRONMENTS['mainnet'] = urls.BinanceEndpoints(i['rest_url'], i['ws_url'], i['ws_api_url']); "
+          "from engine.cli import main; sys.exit(main(sys.argv[1:]))")
+SYMBOLS = ("BTCUSDT", "ETHUSDT")
+
+
+def _env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_OURS)}
+    env.update({"ACTIVE_EXCHANGE": "binance", "MONITOR_EXCHANGES": "binance"}, **extra)
+    return env
+
+
+@pytest.fixture
+def venue():
+    """An external simulator process; its info line (URLs and its account's keys)."""
+    p = subprocess.Popen([sys.executable, "-m", "engine", "sim", "binance"], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True, cwd=ROOT, env=_env())
+    try:
+        info = json.loads(p.stdout.readline())
+        yield info
+    finally:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+def paper_run(info, args, until, *, env=None, live=True, timeout=60.0):
+    """``engine run --json --paper [--live] ARGS`` until ``until(status)``, then SIGTERM; (exit code, every
+    status line, stderr)."""
+    cmd = [sys.executable, "-c", LAUNCH, "run", "--json", "--paper", *(["--live"] if live else []),
+           "--duration", str(timeout), "--interval", "0.5", *args]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                         env=_env(PAPER_TEST_VENUE=json.dumps(info), **(env or {})))
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(x) for x in p.stdout] + [lines.put(None)], daemon=True).start()
+    err: list = []
+    threading.Thread(target=lambda: err.extend(p.stderr), daemon=True).start()
+    seen = []
+    try:
+        while True:
+            line = lines.get(timeout=timeout + 30)
+            if line is None:
+                break
+            seen.append(json.loads(line))
+            if until(seen[-1]):
+                p.send_signal(signal.SIGTERM)
+                break
+        rc = p.wait(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert seen and until(seen[-1]), f"never reached; last status: {seen[-1] if seen else None}; {''.join(err)}"
+    return rc, seen, "".join(err)
+
+
+def venue_orders(info) -> dict:
+    """Every order the simulator's own account holds, per symbol (its allOrders, signed with its keys)."""
+    from engine.connectors.binance.client import BinanceConnector
+    from engine.connectors.binance.urls import BinanceEndpoints
+
+    async def ask():
+        conn = BinanceConnector(endpoints=BinanceEndpoints(info["rest_url"], info["ws_url"], info["ws_api_url"]),
+                                api_key=info["api_key"], api_secret=info["api_secret"])
+        await conn.http.open()
+        try:
+            return {s: await conn.http.request("GET", "/api/v3/allOrders", {"symbol": s}, signed=True)
+                    for s in SYMBOLS}
+        finally:
+            await conn.http.close()
+    return asyncio.run(ask())
+
+
+def paper(st) -> dict:
+    return st["venues"]["binance"]["paper"]
+
+
+def fills_at_least(n):
+    return lambda st: paper(st)["fills"] >= n and st["orders"]["filled"] >= 1
+
+
+def check_priced_from_the_book(seen):
+    """Every last paper fill lies within the bids and asks the venue's book showed during the run."""
+    quotes = {}
+    for st in seen:
+        for r in st["books"]:
+            if r["bid"] is not None and r["ask"] is not None:
+                lo, hi = quotes.get(r["symbol"], (r["bid"], r["ask"]))
+                quotes[r["symbol"]] = (min(lo, r["bid"]), max(hi, r["ask"]))
+    last = [paper(st)["last_fill"] for st in seen if paper(st)["last_fill"]]
+    assert last
+    for f in last:
+        lo, hi = quotes[f["symbol"]]
+        assert Decimal(str(lo)) - Decimal("0.02") <= Decimal(f["price"]) <= Decimal(str(hi)) + Decimal("0.02"), \
+            (f, quotes)
+    return last
+
+
+def test_taker_paper_trades_live_data_without_keys_and_sends_nothing(venue):
+    rc, seen, err = paper_run(venue, ["--strategy", "examples/taker.py:Taker", "--param", "every_s=0.5"],
+                              fills_at_least(3))
+    assert rc == 0, err
+    assert "live Binance" in err and "paper trading: orders matched locally" in err
+    st = seen[-1]
+    assert st["strategy"]["instances"][0]["filled"] >= 1
+    last = check_priced_from_the_book(seen)
+    assert {f["liquidity"] for f in last} == {"taker"}
+    assert st["venues"]["binance"]["paper"]["orders"] == st["orders"]["sent"] - st["orders"]["rejected"]
+    assert venue_orders(venue) == {s: [] for s in SYMBOLS}
+
+
+def test_market_maker_paper_fills_are_maker_fills_at_its_quotes(venue):
+    rc, seen, err = paper_run(venue, ["--strategy", "mm"], fills_at_least(2), timeout=90.0)
+    assert rc == 0, err
+    last = check_priced_from_the_book(seen)
+    assert "maker" in {f["liquidity"] for f in last}
+    assert venue_orders(venue) == {s: [] for s in SYMBOLS}
+
+
+def test_paper_with_the_venue_keys_set_still_sends_nothing(venue):
+    keys = {"BINANCE_API_KEY": venue["api_key"], "BINANCE_API_SECRET": venue["api_secret"]}
+    rc, seen, err = paper_run(venue, ["--strategy", "examples/taker.py:Taker", "--param", "every_s=0.5"],
+                              fills_at_least(3), env=keys)
+    assert rc == 0, err
+    assert venue_orders(venue) == {s: [] for s in SYMBOLS}
+
+
+def test_paper_without_live_matches_locally_on_the_embedded_simulators(venue):
+    rc, seen, err = paper_run(venue, ["--strategy", "examples/taker.py:Taker", "--param", "every_s=0.5"],
+                              fills_at_least(2), live=False)
+    assert rc == 0, err
+    assert "embedded Binance simulator" in err and "paper trading" in err
+    # the external venue was not the one used, and nothing reached it either
+    assert venue_orders(venue) == {s: [] for s in SYMBOLS}
+
+
+def test_live_without_paper_and_without_keys_is_refused_before_connecting(venue):
+    out = subprocess.run([sys.executable, "-c", LAUNCH, "run", "--live", "--strategy", "examples/taker.py:Taker",
+                          "--duration", "1"], capture_output=True, text=True, timeout=60, cwd=ROOT,
+                         env=_env(PAPER_TEST_VENUE=json.dumps(venue)))
+    assert out.returncode == 2 and "BINANCE_API_KEY" in out.stderr
