@@ -339,31 +339,65 @@ def recording_venue(venue: Optional[str] = None) -> str:
     return ConnectorFactory.spec(name).name
 
 
+def recording_paths(out: str, venues) -> dict:
+    """Where each venue's recording goes: ``out`` for one venue, ``<stem>.<venue>.jsonl.gz`` for several."""
+    venues = list(venues)
+    if len(venues) == 1:
+        return {venues[0]: out}
+    stem = out[:-len(".jsonl.gz")] if out.endswith(".jsonl.gz") else out[:-len(".gz")]
+    return {v: f"{stem}.{v}.jsonl.gz" for v in venues}
+
+
+Progress = Callable[[dict], None]
+
+
 async def record(settings: Settings, symbols, out: str, *, duration: float, live: bool, venue: Optional[str] = None,
-                 announce: Announce = _quiet) -> dict:
-    """Record the venue's raw frames and the snapshots they need to ``out`` for ``duration`` seconds (its
-    registered recorder attaches the file to the connected connector); returns {"venue", "path", "frames",
-    "snapshots"}. Raises ``RecordingError`` (a venue that cannot be recorded, or ``out``),
-    ``VenueUnavailable`` or ``UnknownSymbol``."""
+                 venues: Optional[list] = None, rotate_bytes: int = 0, rotate_s: float = 0.0,
+                 trades: bool = True, announce: Announce = _quiet, progress: Optional[Progress] = None,
+                 interval: float = 1.0) -> "dict | list":
+    """Record each venue's raw frames (books and, with ``trades``, public trades) and the snapshots they need
+    for ``duration`` seconds, all venues at once (each registered recorder attaches its file to its connected
+    connector); files as ``recording_paths`` names them, rotated by ``rotate_bytes``/``rotate_s``
+    (engine/record.py). Returns, per venue, {"venue", "path", "files", "frames", "snapshots", "bytes"}: one
+    dict when called with ``venue`` (or no venue at all), else a list. ``progress`` gets {"frames", "mb",
+    "rate"} (all venues, frames per second over the last interval) every ``interval`` seconds. Raises
+    ``RecordingError`` (a venue that cannot be recorded, or ``out``), ``VenueUnavailable`` or ``UnknownSymbol``."""
     from engine.record import FrameRecorder
 
-    venue = recording_venue(venue)
-    recorder, _ = ConnectorFactory.recorder(venue)
+    names = [recording_venue(v) for v in (venues or [venue])]
+    paths = recording_paths(out, names)
+    loop = asyncio.get_running_loop()
+    recs: dict = {}
     async with contextlib.AsyncExitStack() as stack:
-        conn, where = await open_venue(stack, venue, settings, live=live, trading=False)
-        await _connect(stack, venue, conn)
-        _check_listed(venue, conn, symbols)
-        try:
-            rec = FrameRecorder(out)
-        except OSError as e:  # the CLI checked the path; this is what changed since (or what it cannot see)
-            raise RecordingError(f"{out}: {e.strerror or e}") from None
-        stack.callback(rec.close)
-        await recorder.attach(conn, rec)
-        for s in symbols:
-            await conn.add_book(s)
-        announce(f"{', '.join(symbols)} from {where} -> {out}")
-        await asyncio.sleep(duration)
-    return {"venue": venue, "path": out, "frames": rec.frames, "snapshots": rec.snapshots}
+        for name in names:
+            recorder, _ = ConnectorFactory.recorder(name)
+            conn, where = await open_venue(stack, name, settings, live=live, trading=False)
+            await _connect(stack, name, conn)
+            _check_listed(name, conn, symbols)
+            try:
+                rec = FrameRecorder(paths[name], rotate_bytes=rotate_bytes, rotate_s=rotate_s)
+            except OSError as e:  # the CLI checked the path; this is what changed since (or what it cannot see)
+                raise RecordingError(f"{paths[name]}: {e.strerror or e}") from None
+            stack.callback(rec.close)
+            recs[name] = rec
+            await recorder.attach(conn, rec)
+            for s in symbols:
+                await conn.add_book(s)
+                if trades:
+                    await conn.add_trades(s, lambda _t: None)
+            announce(f"{', '.join(symbols)} from {where} -> {paths[name]}")
+        end = loop.time() + duration
+        last = (loop.time(), 0)
+        while (left := end - loop.time()) > 0:
+            await asyncio.sleep(min(interval, left))
+            if progress is not None:
+                now, frames = loop.time(), sum(r.frames for r in recs.values())
+                rate = (frames - last[1]) / (now - last[0]) if now > last[0] else 0.0
+                last = (now, frames)
+                progress({"frames": frames, "mb": sum(r.bytes for r in recs.values()) / 1e6, "rate": rate})
+    rows = [{"venue": n, "path": r.path, "files": list(r.files), "frames": r.frames, "snapshots": r.snapshots,
+             "bytes": r.bytes} for n, r in recs.items()]
+    return rows if venues else rows[0]
 
 
 @dataclass(frozen=True)
@@ -378,12 +412,21 @@ class Recording:
 def load_recording(path: str, venue: Optional[str] = None) -> Recording:
     """The recorded session at ``path`` (``engine record`` output or a capture directory), checked with the
     venue's own reader: it must parse and hold at least one depth snapshot. Raises ``RecordingError``
-    saying what is wrong."""
-    venue = recording_venue(venue)
-    recorder, read = ConnectorFactory.recorder(venue)
+    saying what is wrong. With no ``venue``, the first recordable venue whose reader finds a book to seed in
+    it (the error is the first venue's when none does)."""
     fix = "; give a file written by engine record --out, or a capture directory"
     if not os.path.exists(path):
         raise RecordingError(f"{path}: no such file or directory{fix}")
+    if venue is None:
+        first = None
+        for name in ConnectorFactory.recordable():
+            try:
+                return load_recording(path, name)
+            except RecordingError as e:
+                first = first or e
+        raise first if first is not None else RecordingError("no venue can be recorded")
+    venue = recording_venue(venue)
+    recorder, read = ConnectorFactory.recorder(venue)
     problem = recorder.problem(path)
     if problem:
         raise RecordingError(f"{problem}{fix}")
@@ -406,10 +449,11 @@ def load_recording(path: str, venue: Optional[str] = None) -> Recording:
     return Recording(venue, path, symbols)
 
 
-async def replay(recording: Recording, *, pace: str, timeout: float) -> list:
+async def replay(recording: Recording, *, pace: str, timeout: float, depth: int = 1000) -> list:
     """Serve a recording through the venue's simulator (opened by the factory with ``replay=``) into its
     connector until the books stop moving for 1.5 s (or ``timeout``); returns one row per recorded symbol:
-    {"symbol" (the venue's name, as recorded), "state", "last_update_id", "gaps", "bbo"}."""
+    {"symbol" (the venue's name, as recorded), "state", "last_update_id", "gaps", "bbo", "book"} where "book" is
+    {"bids", "asks"}: up to ``depth`` levels a side, best first, as [price, size] exact decimal strings."""
     loop = asyncio.get_running_loop()
     async with contextlib.AsyncExitStack() as stack:
         conn, _ = await ConnectorFactory.open_simulated(
@@ -424,7 +468,15 @@ async def replay(recording: Recording, *, pace: str, timeout: float) -> list:
             quiet = quiet + 1 if seen == last else 0
             last = seen
         return [{"symbol": f.health.symbol, "state": f.health.state.value, "last_update_id": f.book.last_update_id,
-                 "gaps": f.health.gaps, "bbo": f.book.bbo()} for f in feeds]
+                 "gaps": f.health.gaps, "bbo": f.book.bbo(), "book": _levels(f.book, depth)} for f in feeds]
+
+
+def _levels(book, depth: int) -> dict:
+    try:
+        bids, asks = book.top_exact(depth)
+    except Exception:  # a book never seeded
+        return {"bids": [], "asks": []}
+    return {"bids": [list(x) for x in bids], "asks": [list(x) for x in asks]}
 
 
 @dataclass(frozen=True)

@@ -222,7 +222,8 @@ def _parser() -> argparse.ArgumentParser:
     symbols_help = ("comma-separated BASE-QUOTE, e.g. BTC-USDT,ETH-USDT (default: ENGINE_SYMBOLS, else the config "
                     "file's [engine] symbols, else those two)")
     recordable = ConnectorFactory.recordable()
-    venue_help = f"the venue (default {recordable[0]}; recordable: {', '.join(recordable)})" if recordable else None
+    venue_help = (f"the venue (default: the first of {', '.join(recordable)} whose reader finds a book to seed in "
+                  "the recording)") if recordable else None
     until = " (omit --duration to run until ^C)"
 
     run = sub.add_parser("run", help="stream books and print live status (simulators by default)")
@@ -258,8 +259,15 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("args", nargs=argparse.REMAINDER, help="simulator options (see engine sim VENUE -h)")
 
     rec = sub.add_parser("record", help="record a venue's raw frames + snapshots to JSONL.gz")
-    rec.add_argument("--venue", choices=ConnectorFactory.available(), default=None, help=venue_help)
+    rec.add_argument("--venue", type=_venue_list, default=None,
+                     help=f"comma-separated venues (default: every recordable one: {', '.join(recordable)}); "
+                          "with several, each goes to OUT's stem + .<venue>.jsonl.gz")
     rec.add_argument("--out", required=True, type=_recording_path, help="output file (.jsonl.gz)")
+    rec.add_argument("--rotate-mb", type=_seconds("a size"), default=None, metavar="MB",
+                     help="write numbered files (<stem>.0000.jsonl.gz, .0001, ...), the next after this many MB of lines "
+                          "(before compression); each file is readable alone")
+    rec.add_argument("--rotate-s", type=_seconds("a rotation period"), default=None, metavar="S",
+                     help="start a new numbered file every S seconds")
     rec.add_argument("--duration", type=_seconds("a duration"), default=60.0)
     rec.add_argument("--symbols", type=_symbol_list, default=None, help=symbols_help)
     rec.add_argument("--live", action="store_true", help="record the real venue instead of the simulator")
@@ -381,7 +389,7 @@ def _command(args, settings) -> int:
         return _run_loop(_run(args, settings, plan))
     if args.cmd == "record":
         try:
-            venue = app.recording_venue(args.venue)
+            venue = [app.recording_venue(v) for v in (args.venue or ConnectorFactory.recordable())]
         except app.RecordingError as e:
             raise UsageError(f"record: {e}") from None
         return _run_loop(_record(args, settings, venue, _symbols(args, settings)))
@@ -491,15 +499,36 @@ async def _record(args, settings, venue, symbols) -> int:
     from engine import app
 
     try:
-        summary = await app.record(settings, symbols, args.out, duration=args.duration, live=args.live, venue=venue,
-                                   announce=lambda line: _say("record", line))
+        summaries = await app.record(settings, symbols, args.out, duration=args.duration, live=args.live,
+                                     venues=venue, rotate_bytes=int((args.rotate_mb or 0) * 1e6),
+                                     rotate_s=args.rotate_s or 0.0, announce=lambda line: _say("record", line),
+                                     progress=_progress_line if sys.stderr.isatty() else None)
     except (app.UnknownSymbol, app.RecordingError) as e:
         raise UsageError(f"record: {e}") from None
     except app.VenueUnavailable as e:
         print(f"engine: {e}", file=sys.stderr)
         return EXIT_CONNECTION
-    print(json.dumps(summary), flush=True)
+    if sys.stderr.isatty():
+        print(file=sys.stderr)  # end the progress line
+    for summary in summaries:
+        print(json.dumps(summary), flush=True)
     return EXIT_OK
+
+
+def _progress_line(p: dict) -> None:
+    """``engine record``'s one progress line on a terminal, rewritten in place."""
+    print(f"\rrecord: {p['frames']} frames, {p['mb']:.2f} MB, {p['rate']:.0f} frames/s", end="", file=sys.stderr,
+          flush=True)
+
+
+def _venue_list(text: str) -> list:
+    """--venue for record: comma-separated registered recordable venues."""
+    names = [t.strip().lower() for t in text.split(",") if t.strip()]
+    bad = [n for n in names if n not in ConnectorFactory.recordable()]
+    if not names or bad:
+        raise argparse.ArgumentTypeError(f"{(bad or [text])[0]!r} is not a recordable venue "
+                                         f"(recordable: {', '.join(ConnectorFactory.recordable())})")
+    return list(dict.fromkeys(names))
 
 
 def _backtest(args, settings) -> int:

@@ -66,7 +66,9 @@ _register(VenueSpec("lighter", connector="engine.connectors.lighter.client:Light
                     settings="engine.connectors.lighter.settings:LighterSettings",
                     simulator="engine.sim.lighter:LighterSimulator",
                     simulator_cli="engine.sim.lighter.__main__:main", title="Lighter",
-                    trading_module="lighter", trading_hint="the lighter extra (pip install 'engine[lighter]')"))
+                    trading_module="lighter", trading_hint="the lighter extra (pip install 'engine[lighter]')",
+                    recorder="engine.connectors.lighter.record:LighterRecorder",
+                    recording_reader="engine.sim.lighter.replay:load_session"))
 _register(VenueSpec("binance", connector="engine.connectors.binance.client:BinanceConnector",
                     settings="engine.connectors.binance.settings:BinanceSettings",
                     simulator="engine.sim.binance:BinanceSimulator",

@@ -14,7 +14,7 @@ def run(*args, timeout=90):
 
 def test_record_then_replay(tmp_path):
     path = str(tmp_path / "session.jsonl.gz")
-    out = run("record", "--duration", "3", "--out", path, "--symbols", "BTC-USDT,ETH-USDT")
+    out = run("record", "--venue", "binance", "--duration", "3", "--out", path, "--symbols", "BTC-USDT,ETH-USDT")
     assert out.returncode == 0, out.stderr
     summary = json.loads(out.stdout.strip().splitlines()[-1])
     assert summary["frames"] > 10 and summary["snapshots"] == 2

@@ -2,14 +2,29 @@
 ``BinanceRecorder`` as Binance's ``recorder``).
 
 A recording is an ``engine.record.FrameRecorder`` file: the exchangeInfo body first (so a replay serves
-the recorded symbols' filters), then every raw market-stream frame and every depth snapshot the
-market-data layer receives. The simulator's own reader (``engine/sim/binance/replay.py``, the
+the recorded symbols' filters), then every raw market-stream frame (depth diffs and, when ``engine record``
+asks for trades, aggTrade) and every depth snapshot the market-data layer receives, each frame with its
+event time ``E`` as ``exch_ns`` (null for a frame without one). When the recording rotates, each new file
+gets the exchangeInfo body again and a fresh REST depth snapshot of every recorded book, so it seeds its
+books alone (docs/binance.md "Recording"). The simulator's own reader (``engine/sim/binance/replay.py``, the
 registration's ``recording_reader``) loads it for replay; nothing here reads the file back.
 """
 from __future__ import annotations
 
+import asyncio
 import os
+import re
 from typing import Optional
+
+from .http import depth_weight
+
+_EVENT_MS = re.compile(rb'"E":(\d+)')
+
+
+def event_ns(raw: bytes) -> Optional[int]:
+    """The frame's event time ``E`` (ms) in ns, or None when it has none (a control reply, spot bookTicker)."""
+    m = _EVENT_MS.search(raw)
+    return int(m.group(1)) * 1_000_000 if m else None
 
 
 class BinanceRecorder:
@@ -23,7 +38,28 @@ class BinanceRecorder:
         """Make the connected ``conn`` write into ``rec``: the exchangeInfo body now, then every raw frame and
         depth snapshot its market-data layer receives; call before any book is added."""
         rec.exchange_info(await conn.http.request_raw("GET", "/api/v3/exchangeInfo"))
-        conn.market.recorder = rec
+        market = conn.market
+        market.recorder = rec
+        rec.exch_ts = event_ns
+        tasks: set = set()
+
+        async def reseed() -> None:
+            limit = market.snapshot_limit
+            for sym in list(market.books):
+                try:
+                    body = await conn.http.request_raw("GET", "/api/v3/depth", [("symbol", sym), ("limit", limit)],
+                                                       weight=depth_weight(limit))
+                except Exception:  # the next file lacks this book's seed; the live feed goes on
+                    continue
+                if rec.closed:
+                    return
+                rec.snapshot(sym, body)
+
+        def on_rotate(_rec) -> None:
+            t = asyncio.get_running_loop().create_task(reseed())
+            tasks.add(t)
+            t.add_done_callback(tasks.discard)
+        rec.on_rotate = on_rotate
 
     @staticmethod
     def symbols(session) -> list:

@@ -12,6 +12,8 @@
         sim.refuse_key(21120)                 # the API key is refused for good (tokens and transactions)
         sim.faults["big_frame_bytes"] = 5 << 20  # the next book update is padded with whitespace to 5 MiB
 
+    LighterSimulator(replay="session.jsonl.gz", replay_pace="fast"|"recorded")  # /stream serves a recording
+
 Shares no code with the engine's connectors or compiled hot path. Sequenced transactions (REST sendTx,
 sendTxBatch, WS jsonapi/sendtx) execute at the next tick against the books (orders.py) and are reported on
 the account channels (stream.py); private reads and channels check auth tokens (auth.py).
@@ -42,7 +44,8 @@ from .stream import LighterStream
 class LighterSimulator:
     def __init__(self, *, seed: int = 1, host: str = "127.0.0.1", port: int = 0, markets: tuple = DEFAULT_MARKETS,
                  tick_s: float = 0.1, account_index: int = 281474976710608, api_key_index: int = 3,
-                 user_tier: str = "premium", verify_signatures: bool = False):
+                 user_tier: str = "premium", verify_signatures: bool = False, replay: Optional[str] = None,
+                 replay_pace: str = "fast", replay_speed: float = 1.0):
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError("the simulator only listens on loopback")
         if type(api_key_index) is not int or not 0 <= api_key_index <= 254:  # 255 is the signer's "any key"
@@ -82,6 +85,13 @@ class LighterSimulator:
         self._runner: Optional[web.AppRunner] = None
         self._clock: Optional[asyncio.Task] = None
         self.paused = False
+        self.replay = None
+        if replay:  # serve a recording on /stream (replay.py); the simulated markets stand still
+            from .replay import ReplayStream, load_session
+
+            self.replay = load_session(replay)
+            self.stream = ReplayStream(self.replay, pace=replay_pace, speed=replay_speed)
+            self.paused = True
         self.rest_url = self.ws_url = ""
 
     def refuse_key(self, code: int = 21120, account: Optional[int] = None, api_key: Optional[int] = None) -> None:
