@@ -141,12 +141,17 @@ async def open_venue(stack: contextlib.AsyncExitStack, name: str, settings: Sett
                      trading: bool, paper: bool = False):
     """(connector, description) for venue ``name``: its embedded simulator (entered into ``stack``) unless
     ``live``. Live trading without the venue's keys raises ``ConfigError``. The connector is not connected.
-    ``paper`` with ``trading``: the venue's connector for market data only (no keys checked), wrapped in a
+    ``paper`` with ``trading``: the venue's connector for market data only (live: built without its keys), wrapped in a
     ``PaperConnector`` that matches the orders locally (engine/backtest/paper.py)."""
     if paper and trading:
         from engine.backtest.paper import PaperConnector
 
-        inner, where = await open_venue(stack, name, settings, live=live, trading=False)
+        if live:  # built without the keys, so that nothing authenticated (a WS API logon) is sent either
+            own = settings.venues[ConnectorFactory.spec(name).name]
+            inner, where = ConnectorFactory.open_live(
+                name, dataclasses.replace(own, **{f: None for f in own.secret_fields}), trading=False)
+        else:
+            inner, where = await open_venue(stack, name, settings, live=False, trading=False)
         return (PaperConnector(inner, ConnectorFactory.backtest(name)),
                 f"{where}; paper trading: orders matched locally against its book, none sent")
     if live:
