@@ -2,7 +2,8 @@
 
 A session is either a directory shaped like the captured fixtures (``ws_session.jsonl`` with
 ``{"recv_ts": "<epoch s>", "raw": "<frame>"}`` lines, ``rest_depth_snapshot_<SYMBOL>.json``, optionally
-``rest_exchangeInfo*.json``) or a (gzip) JSONL file of recorded frames ``{"recv_ns": ..., "raw": "..."}``.
+``rest_exchangeInfo*.json``) or a (gzip) JSONL file of recorded frames ``{"recv_ns": ..., "raw": "..."}`` (other fields, such as
+``exch_ns``, are not read; ``event`` lines are skipped).
 Each client connection gets the recorded frames of the streams it asked for, in order, either as fast as
 the socket takes them or paced by the recorded receive times. Connections are routed as in the live mode
 (``streams.py``): ``/ws``, ``/ws/<names>`` (a name that is not a stream, such as ccxt.pro's ``/ws/0``, opens
@@ -52,6 +53,8 @@ def load_session(path: str) -> Session:
             continue
         if "exchange_info" in rec:
             s.exchange_info = json.loads(raw)
+            continue
+        if "event" in rec:  # the user's own order/fill events (engine/record.py): not market frames
             continue
         t = float(rec["recv_ns"]) / 1e9 if "recv_ns" in rec else float(rec.get("recv_ts", 0))
         stream = None
