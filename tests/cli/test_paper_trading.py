@@ -164,3 +164,96 @@ def test_live_without_paper_and_without_keys_is_refused_before_connecting(venue)
                           "--duration", "1"], capture_output=True, text=True, timeout=60, cwd=ROOT,
                          env=_env(PAPER_TEST_VENUE=json.dumps(venue)))
     assert out.returncode == 2 and "BINANCE_API_KEY" in out.stderr
+
+
+# -- the matcher on live frames, with a stand-in for the wrapped connector (hand-computed answers)
+
+class _Feed:
+    def __init__(self, symbol):
+        from engine.book import BookSync, OrderBook
+        from engine.connectors.base import StreamHealth
+
+        self.book = OrderBook(symbol)
+        self.sync = BookSync(self.book)
+        self.health = StreamHealth(symbol, self.book)
+        self.callbacks = []
+
+    def frame(self, raw: bytes, snapshot=False):
+        (self.sync.apply_snapshot if snapshot else self.sync.feed)(raw)
+        self.health.applied(self.book, self.callbacks)
+
+
+class _Live:
+    """What PaperConnector reads of the venue's connector; any order call on it fails the test."""
+
+    name = "binance"
+    symbols = None
+
+    def __init__(self):
+        self.feed = _Feed("XUSDT")
+        self.trade_cbs = []
+
+    async def connect(self):
+        pass
+
+    async def disconnect(self):
+        pass
+
+    def unified(self, symbol):
+        return symbol.upper()
+
+    def health(self):
+        return {"exchange": "binance", "state": "live"}
+
+    def _book_feeds(self):
+        return [self.feed]
+
+    async def add_book(self, symbol, callback=None):
+        if callback is not None:
+            self.feed.callbacks.append(callback)
+        return self.feed
+
+    async def add_trades(self, symbol, callback):
+        self.trade_cbs.append(callback)
+
+    def trade(self, price, qty, side):
+        from engine.models import Trade
+
+        for cb in self.trade_cbs:
+            cb(Trade("binance", "XUSDT", float(price), float(qty), side, 1, 0, price, qty))
+
+    def __getattr__(self, name):
+        raise AssertionError(f"paper trading called the venue's {name}")
+
+
+def test_paper_matcher_consumes_the_live_book_until_a_frame_restates_the_level():
+    from engine.backtest.paper import PaperConnector
+    from engine.connectors.binance.backtest import BinanceBacktest
+    from engine.models import Side
+
+    async def go():
+        live = _Live()
+        paper_conn = PaperConnector(live, BinanceBacktest)
+        await paper_conn.connect()
+        await paper_conn.add_book("XUSDT")
+        live.feed.frame(b'{"lastUpdateId":1,"bids":[["100","5"]],"asks":[["101","3"]]}', snapshot=True)
+        a = await paper_conn.create_order("XUSDT", "buy", "limit", "2", "101", time_in_force="IOC")
+        b = await paper_conn.create_order("XUSDT", "buy", "limit", "2", "101", time_in_force="IOC")
+        assert (a.filled_quantity, b.filled_quantity) == (Decimal(2), Decimal(1))  # 3 shown, given once
+        # a frame showing the ask elsewhere does not restate 101: still nothing left there
+        live.feed.frame(b'{"e":"depthUpdate","E":1,"s":"XUSDT","U":2,"u":2,"b":[["99","1"]],"a":[]}')
+        c = await paper_conn.create_order("XUSDT", "buy", "limit", "1", "101", time_in_force="IOC")
+        assert c.filled_quantity == 0
+        live.feed.frame(b'{"e":"depthUpdate","E":2,"s":"XUSDT","U":3,"u":3,"b":[],"a":[["101","4"]]}')
+        d = await paper_conn.create_order("XUSDT", "buy", "limit", "5", "101", time_in_force="IOC")
+        assert d.filled_quantity == Decimal(4)  # the restated level, whole
+        # a resting bid behind 5 at 100 (trades-only queue): 5 trading there leaves it unfilled, 1 more fills
+        await paper_conn.create_order("XUSDT", "buy", "limit", "1", "100", time_in_force="GTC")
+        live.trade("100", "5", Side.SELL)
+        assert [f.liquidity for f in paper_conn.fills] == ["taker"] * 3
+        live.trade("100", "1", Side.SELL)
+        assert [(f.liquidity, f.price, f.qty) for f in paper_conn.fills[3:]] == [("maker", "100", "1")]
+        return paper_conn.health()["paper"]
+
+    h = asyncio.run(go())
+    assert (h["fills"], h["open"], h["public_trades"]) == (4, 0, 2)
