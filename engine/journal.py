@@ -140,6 +140,7 @@ class Journal:
         self.errors = 0  # batches that failed to commit (logged; their rows are lost)
         self.blocked = 0  # times order()/fill() waited for room in a full queue
         self._closed = False
+        self.fill_counts: dict = {}  # (venue, symbol) -> fills handed to fill() by this process
         self._last: dict = {}  # (venue, client id) -> what order() last queued for an order not yet final
         self._thread = threading.Thread(target=self._run, name="engine-journal", daemon=True)
         self._thread.start()
@@ -165,6 +166,8 @@ class Journal:
         """Queue one fill of ``o``: ``qty`` at ``price`` paying ``fee``, as reported by ``upd`` (an
         ``OrderUpdate``: its venue timestamp, order id and fee asset)."""
         now = int(time.time() * 1000)
+        key = (venue, o.symbol or o.request.symbol)
+        self.fill_counts[key] = self.fill_counts.get(key, 0) + 1
         self._put(("f", (now, int(getattr(upd, "timestamp_ms", 0) or now), venue, o.symbol or o.request.symbol,
                          o.client_order_id, upd.order_id or o.order_id, _enum(o.request.side), str(qty), str(price),
                          str(fee), getattr(upd, "fee_asset", None), str(upd.filled_quantity))))
