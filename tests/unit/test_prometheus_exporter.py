@@ -231,8 +231,8 @@ async def test_a_real_prometheus_scrapes_it_and_answers_a_quantile_and_a_rate(tm
 
 def _exported_names():
     source, _ = _fake_source()
-    source.loop_lag = None
-    fams, _ = _parse(generate_latest(registry_for(source)).decode())
+    lag = SimpleNamespace(histogram=LatencyHistogram())  # what LoopLagMonitor hands the collector
+    fams, _ = _parse(generate_latest(registry_for(source, lag)).decode())
     names = set()
     for f in fams.values():
         for s in f.samples:
