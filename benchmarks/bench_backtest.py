@@ -150,6 +150,23 @@ def test_replay_captured_sessions(benchmark, recordings, name):
             assert [(round(p, 8), round(q, 8)) for p, q in ga] == [(round(p, 8), round(q, 8)) for p, q in wa], sym
 
 
+
+@pytest.mark.benchmark(group="replay: the sessions' REST snapshots alone (per snapshot)")
+@pytest.mark.parametrize("name", list(REPLAYS))
+def test_replay_snapshots_alone(benchmark, recordings, name):
+    """The snapshot part of the replay above (fresh books, each symbol's snapshot, nothing else), so the diff
+    part's rate is the replay's time minus this one's, over the diffs."""
+    fn = REPLAYS[name]
+    work = [([f for f in book_frames(rec) if f[0] == SNAPSHOT], rec.futures) for rec in recordings.values()]
+    out = benchmark.pedantic(lambda: [fn(f, futures) for f, futures in work], rounds=31, iterations=1,
+                             warmup_rounds=1)
+    benchmark.extra_info["ops"] = sum(len(f) for f, _ in work)
+    for books, (frames, futures) in zip(out, work):
+        want = replay_ours(frames, futures)
+        for sym, ref in want.items():
+            assert [(round(p, 8), round(q, 8)) for p, q in books[sym].top(10)[0]] == \
+                [(round(p, 8), round(q, 8)) for p, q in ref.top(10)[0]], sym
+
 # ---------------------------------------------------------------- 2. full backtest: market maker + queue model
 
 SYMBOL = "SUSHIUSDT"  # the USD-M session's busiest book; both sides play its frames only
