@@ -183,9 +183,10 @@ async def test_settings_choose_the_order_entry():
 async def test_deadline_is_set_when_the_ws_request_is_signed():
     async with binance(connect=False, **ws_conn()) as (sim, c):
         await connected(sim, c)
-        c.limits.ban(1.0)  # the order waits in the rate limiter's queue before it is signed and sent
+        c.limits.ban(2.0)  # the order waits in the rate limiter's queue before it is signed and sent
         t0 = time.time() * 1000
         o = await c.create_order("BTC-USDT", "buy", "limit", "0.01", "50000", client_order_id="late-1")
         assert sim.wsapi.calls["order.place"] == 1 and o.client_order_id == "late-1"
-        # the deadline counts from the signing (after the wait), not from the call
-        assert c.order_deadline_ms("late-1") >= t0 + 1000 + c.auth.recv_window + 1000
+        # the deadline counts from the signing (after the 2 s wait), not from the call (half a second of
+        # margin for the loop's timer and the ms rounding)
+        assert c.order_deadline_ms("late-1") >= t0 + 1500 + c.auth.recv_window + 1000

@@ -428,7 +428,7 @@ class BinanceConnector(BaseConnector):
     def health(self) -> dict:
         """State, each book's health (``symbol`` unified, ``native`` Binance's), REST stats and the per-minute
         weight budget as ``rest_budget`` {used, limit, kind, banned_for_s}, stream disconnects, the market
-        streams' ``status()`` as ``market``."""
+        streams' ``status()`` as ``market``, ``order_entry`` and the WS API socket's ``status()`` as ``ws_api``."""
         limits = self.limits.status()
         weight = limits.get("REQUEST_WEIGHT/1M")
         budget = None if weight is None else {**weight, "kind": "weight", "banned_for_s": limits["banned_for_s"]}
@@ -438,5 +438,6 @@ class BinanceConnector(BaseConnector):
         return {"exchange": "binance", "state": self.state.value, "books": books, "rest": self.http.stats(),
                 "rest_budget": budget, "ws_disconnects": self.market.disconnects,
                 "garbage_frames": self.market.garbage_frames, "market": self.market.status(),
-                "user_stream": None if us is None else us.status()}
+                "user_stream": None if us is None else us.status(), "order_entry": self.order_entry,
+                "ws_api": None if self.ws_api is None else self.ws_api.status()}
 
