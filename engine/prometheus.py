@@ -228,16 +228,11 @@ class EngineCollector:
 
     def _orders(self):
         ex = getattr(self.source, "execution", None)
-        final = CounterMetricFamily("engine_orders_final", "Orders that reached a final state",
-                                    labels=["venue", "state"])
-        live = GaugeMetricFamily("engine_orders", "Orders in a non-final state", labels=["venue", "state"])
-        rej = CounterMetricFamily("engine_order_rejections", "Rejected orders by who refused them",
-                                  labels=["venue", "reason"])
-        filled = CounterMetricFamily("engine_filled_base", "Filled quantity, base currency",
-                                     labels=["venue", "symbol"])
-        notional = CounterMetricFamily("engine_filled_quote", "Filled notional, quote currency",
-                                       labels=["venue", "symbol"])
-        fills = CounterMetricFamily("engine_fills", "Fills", labels=["venue", "symbol"])
+        final, live, rej, filled, notional, fills = _families(
+            ("c", "engine_orders_final", "Orders that reached a final state", VS), ("g", "engine_orders",
+             "Orders in a non-final state", VS), ("c", "engine_order_rejections", "Rejected orders by who "
+             "refused them", ["venue", "reason"]), ("c", "engine_filled_base", "Filled quantity, base currency", VY),
+            ("c", "engine_filled_quote", "Filled notional, quote currency", VY), ("c", "engine_fills", "Fills", VY))
         if ex is not None:
             by_state: dict = {}
             by_reason: dict = {}
@@ -266,16 +261,12 @@ class EngineCollector:
 
     def _positions(self):
         risk = getattr(self.source, "risk", None)
-        pos = GaugeMetricFamily("engine_position_base", "Signed position, base currency", labels=["venue", "symbol"])
-        real = GaugeMetricFamily("engine_realized_pnl_quote", "Realized PnL before fees, quote currency",
-                                 labels=["venue", "symbol"])
-        unreal = GaugeMetricFamily("engine_unrealized_pnl_quote", "Unrealized PnL at the last mark, quote currency",
-                                   labels=["venue", "symbol"])
-        fees = CounterMetricFamily("engine_fees_quote", "Fees paid (fee currency, usually quote)",
-                                   labels=["venue", "symbol"])
-        refusals = CounterMetricFamily("engine_risk_refusals", "Orders the RiskManager refused, by check",
-                                       labels=["check"])
-        killed = GaugeMetricFamily("engine_risk_killed", "1 when the kill switch has halted trading")
+        pos, real, unreal, fees, refusals, killed = _families(
+            ("g", "engine_position_base", "Signed position, base currency", VY), ("g", "engine_realized_pnl_quote",
+             "Realized PnL before fees, quote currency", VY), ("g", "engine_unrealized_pnl_quote", "Unrealized PnL "
+             "at the last mark, quote currency", VY), ("c", "engine_fees_quote", "Fees paid (fee currency, usually "
+             "quote)", VY), ("c", "engine_risk_refusals", "Orders the RiskManager refused, by check", ["check"]),
+            ("g", "engine_risk_killed", "1 when the kill switch has halted trading", []))
         if risk is not None:
             for (venue, sym), p in list(risk.positions.items()):
                 lv = [venue, sym]
@@ -292,6 +283,15 @@ class EngineCollector:
         rows = [([], self.loop_lag.histogram)] if self.loop_lag is not None else []
         yield histogram_family("engine_event_loop_lag_seconds", "How late the event loop ran a timer", [],
                                rows, LOOP_LAG_BOUNDS_S)
+
+
+VS = ["venue", "state"]
+VY = ["venue", "symbol"]
+
+
+def _families(*spec) -> list:
+    """Metric families from (kind "c" counter | "g" gauge, name, help, labels)."""
+    return [(CounterMetricFamily if k == "c" else GaugeMetricFamily)(n, d, labels=lab) for k, n, d, lab in spec]
 
 
 def _reason_class(reason: str) -> str:
@@ -345,6 +345,6 @@ async def start_metrics_server(source, port: int, host: str = "127.0.0.1") -> Me
     except OSError:
         await runner.cleanup()
         raise
-    bound = site._server.sockets[0].getsockname()[1] if port == 0 else port
+    bound = runner.addresses[0][1]
     lag.start()
     return MetricsServer(runner, bound, registry, lag)
