@@ -12,7 +12,8 @@
    post-only) on the same session converted to its event array (one row per level change or trade).
    Skipped with the reason when hftbacktest is not installed.
 
-Per timed call ``extra_info["ops"]`` is the number of recorded frames, so every row reads per frame.
+Per timed call ``extra_info["ops"]`` is the number of recorded frames, so every row reads per frame (the
+snapshots-alone group: per snapshot). The measured tables are in benchmarks/README.md.
 """
 import pathlib
 from decimal import Decimal as D
