@@ -358,12 +358,13 @@ Progress = Callable[[dict], None]
 
 async def record(settings: Settings, symbols, out: str, *, duration: float, live: bool, venue: Optional[str] = None,
                  venues: Optional[list] = None, rotate_bytes: int = 0, rotate_s: float = 0.0,
-                 trades: bool = True, announce: Announce = _quiet, progress: Optional[Progress] = None,
-                 interval: float = 1.0) -> "dict | list":
+                 trades: bool = True, account: bool = False, announce: Announce = _quiet,
+                 progress: Optional[Progress] = None, interval: float = 1.0) -> "dict | list":
     """Record each venue's raw frames (books and, with ``trades``, public trades) and the snapshots they need
     for ``duration`` seconds, all venues at once (each registered recorder attaches its file to its connected
-    connector); files as ``recording_paths`` names them, rotated by ``rotate_bytes``/``rotate_s``
-    (engine/record.py). Returns, per venue, {"venue", "path", "files", "frames", "snapshots", "bytes"}: one
+    connector; with ``account``, also the user's own order/fill events from the venue's user data stream, which
+    live needs the venue's keys); files as ``recording_paths`` names them, rotated by ``rotate_bytes``/``rotate_s``
+    (engine/record.py). Returns, per venue, {"venue", "path", "files", "frames", "snapshots", "events", "bytes"}: one
     dict when called with ``venue`` (or no venue at all), else a list. ``progress`` gets {"frames", "mb",
     "rate"} (all venues, frames per second over the last interval) every ``interval`` seconds. Raises
     ``RecordingError`` (a venue that cannot be recorded, or ``out``), ``VenueUnavailable`` or ``UnknownSymbol``."""
@@ -376,7 +377,7 @@ async def record(settings: Settings, symbols, out: str, *, duration: float, live
     async with contextlib.AsyncExitStack() as stack:
         for name in names:
             recorder, _ = ConnectorFactory.recorder(name)
-            conn, where = await open_venue(stack, name, settings, live=live, trading=False)
+            conn, where = await open_venue(stack, name, settings, live=live, trading=account)
             await _connect(stack, name, conn)
             _check_listed(name, conn, symbols)
             try:
@@ -386,6 +387,8 @@ async def record(settings: Settings, symbols, out: str, *, duration: float, live
             stack.callback(rec.close)
             recs[name] = rec
             await recorder.attach(conn, rec)
+            if account:
+                await record_account(stack, name, conn, rec)
             for s in symbols:
                 await conn.add_book(s)
                 if trades:
@@ -401,8 +404,21 @@ async def record(settings: Settings, symbols, out: str, *, duration: float, live
                 last = (now, frames)
                 progress({"frames": frames, "mb": sum(r.bytes for r in recs.values()) / 1e6, "rate": rate})
     rows = [{"venue": n, "path": r.path, "files": list(r.files), "frames": r.frames, "snapshots": r.snapshots,
-             "bytes": r.bytes} for n, r in recs.items()]
+             "events": r.events, "bytes": r.bytes} for n, r in recs.items()]
     return rows if venues else rows[0]
+
+
+async def record_account(stack: contextlib.AsyncExitStack, venue: str, conn, rec) -> None:
+    """Write the connected ``conn``'s own order/fill events into ``rec`` (``FrameRecorder.order_listener``) from
+    its user data stream, started here and stopped when ``stack`` closes. ``VenueUnavailable`` when the stream
+    cannot start (no keys, refused)."""
+    try:
+        stream = conn.get_user_data_stream()
+        stream.listeners.append(rec.order_listener())
+        await stream.start()
+    except Exception as e:
+        raise VenueUnavailable(f"{venue}: cannot record the account's orders and fills: {e}") from e
+    stack.push_async_callback(stream.stop)
 
 
 @dataclass(frozen=True)

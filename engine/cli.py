@@ -266,6 +266,8 @@ def _parser() -> argparse.ArgumentParser:
     rec.add_argument("--rotate-mb", type=_seconds("a size"), default=None, metavar="MB",
                      help="write numbered files (<stem>.0000.jsonl.gz, .0001, ...), the next after this many MB of lines "
                           "(before compression); each file is readable alone")
+    rec.add_argument("--account", action="store_true",
+                     help="also record your own order and fill events (live: needs the venue's API keys)")
     rec.add_argument("--rotate-s", type=_seconds("a rotation period"), default=None, metavar="S",
                      help="start a new numbered file every S seconds")
     rec.add_argument("--duration", type=_seconds("a duration"), default=60.0)
@@ -497,13 +499,14 @@ def _banner(described: dict, plan) -> str:
 
 async def _record(args, settings, venue, symbols) -> int:
     from engine import app
+    from engine.config import ConfigError
 
     try:
         summaries = await app.record(settings, symbols, args.out, duration=args.duration, live=args.live,
                                      venues=venue, rotate_bytes=int((args.rotate_mb or 0) * 1e6),
-                                     rotate_s=args.rotate_s or 0.0, announce=lambda line: _say("record", line),
+                                     rotate_s=args.rotate_s or 0.0, account=args.account, announce=lambda line: _say("record", line),
                                      progress=_progress_line if sys.stderr.isatty() else None)
-    except (app.UnknownSymbol, app.RecordingError) as e:
+    except (app.UnknownSymbol, app.RecordingError, ConfigError) as e:
         raise UsageError(f"record: {e}") from None
     except app.VenueUnavailable as e:
         print(f"engine: {e}", file=sys.stderr)

@@ -26,6 +26,15 @@ from typing import Callable, Optional
 ExchTs = Callable[[bytes], Optional[int]]  # a frame -> the exchange's timestamp in ns, or None
 
 
+def _jsonable(v):
+    """An OrderUpdate field as JSON: enums by value, Decimals as exact strings."""
+    if hasattr(v, "value"):
+        return v.value
+    if v is None or isinstance(v, (bool, int, str)):
+        return v
+    return str(v)
+
+
 def numbered(out: str, n: int) -> str:
     """The ``n``-th file of a rotated recording written to ``out`` (``a.jsonl.gz`` -> ``a.0003.jsonl.gz``)."""
     stem = out[:-len(".jsonl.gz")] if out.endswith(".jsonl.gz") else out[:-len(".gz")]
@@ -45,6 +54,7 @@ class FrameRecorder:
         self.exch_ts: Optional[ExchTs] = None  # the venue's frame -> exchange time, for writers given none
         self._headers: list = []  # lines every file starts with
         self.frames = self.snapshots = self.events = 0
+        self.kinds: dict = {}  # event kind -> lines written
         self.bytes = 0  # lines' bytes written, all files, before compression
         self._file_bytes = 0
         self._f = None
@@ -117,6 +127,24 @@ class FrameRecorder:
         self._line({"recv_ns": time.time_ns(), "exch_ns": exch_ns, "event": kind,
                     "raw": json.dumps(body, default=str)})
         self.events += 1
+        self.kinds[kind] = self.kinds.get(kind, 0) + 1
+
+    def order_listener(self) -> Callable[[object], None]:
+        """A ``UserDataStream`` listener writing each of the user's ``OrderUpdate``\ s as an event line: "fill"
+        when it carries a fill (``last_fill_quantity`` > 0), else "order"; its fields as JSON (exact decimal
+        strings, enum values), ``exch_ns`` from its ``timestamp_ms`` (null when 0)."""
+        def write(upd) -> None:
+            if self.closed:
+                return
+            body = {}
+            for name in ("exchange", "symbol", "order_id", "client_order_id", "status", "side", "type", "price",
+                         "quantity", "filled_quantity", "average_price", "last_fill_quantity", "last_fill_price",
+                         "fee", "fee_asset", "reason", "timestamp_ms"):
+                body[name] = _jsonable(getattr(upd, name, None))
+            fill = bool(getattr(upd, "last_fill_quantity", 0))
+            ts = getattr(upd, "timestamp_ms", 0)
+            self.event("fill" if fill else "order", body, exch_ns=ts * 1_000_000 if ts else None)
+        return write
 
     @property
     def closed(self) -> bool:

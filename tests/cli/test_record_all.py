@@ -5,6 +5,7 @@ numbered files, each loadable alone; a replay of a Lighter recording rebuilds th
 import gzip
 import json
 import os
+import re
 import subprocess
 import sys
 from decimal import Decimal
@@ -117,3 +118,70 @@ def test_replay_of_a_lighter_recording_rebuilds_the_recorded_final_book(tmp_path
         assert row["state"] == "live" and row["gaps"] == 0
         assert row["last_update_id"] == nonce
         assert as_book(row) == book
+
+
+async def test_the_users_own_orders_and_fills_are_recorded(tmp_path):
+    """record_account (what engine record --account wires) writes each OrderUpdate of the user's stream as an
+    event line: a resting order as "order", a taker fill as "fill", both with exch_ns and recv_ns."""
+    import contextlib
+
+    from engine import app
+    from engine.connectors.factory import ConnectorFactory
+    from engine.record import FrameRecorder
+    from tests.helpers import wait_for
+
+    path = str(tmp_path / "acct.jsonl.gz")
+    async with contextlib.AsyncExitStack() as stack:
+        conn, _ = await ConnectorFactory.open_simulated("binance", stack)
+        await conn.connect()
+        stack.push_async_callback(conn.disconnect)
+        rec = FrameRecorder(path)
+        stack.callback(rec.close)
+        await app.record_account(stack, "binance", conn, rec)
+        await conn.create_order("BTC-USDT", "buy", "limit", "0.001", "30000")
+        await conn.create_order("BTC-USDT", "buy", "market", "0.001")
+        await wait_for(lambda: rec.kinds.get("order") and rec.kinds.get("fill"), timeout=15)
+    events = [x for x in lines(path) if "event" in x]
+    kinds = {x["event"] for x in events}
+    assert kinds == {"order", "fill"}, events
+    for x in events:
+        body = json.loads(x["raw"])
+        assert x["recv_ns"] > 0 and x["exch_ns"] == body["timestamp_ms"] * 1_000_000
+    fill = next(json.loads(x["raw"]) for x in events if x["event"] == "fill")
+    assert Decimal(fill["last_fill_quantity"]) > 0 and fill["side"] == "buy"
+
+
+def _record_stderr_on_a_terminal(tmp_path):
+    """engine record's stderr when it is a terminal (a pty), as text."""
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        out = subprocess.run([sys.executable, "-m", "engine", "record", "--venue", "binance", "--duration", "2.5",
+                              "--out", str(tmp_path / "p.jsonl.gz"), "--symbols", SYMBOLS],
+                             stdout=subprocess.PIPE, stderr=slave, timeout=90, env=dict(os.environ))
+        os.close(slave)
+        slave = None
+        chunks = []
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # the pty's other side is closed: everything is read
+                break
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        if slave is not None:
+            os.close(slave)
+        os.close(master)
+    return out, b"".join(chunks).decode(errors="replace")
+
+
+def test_a_progress_line_on_a_terminal_only(tmp_path):
+    out, err = _record_stderr_on_a_terminal(tmp_path)
+    assert out.returncode == 0, err
+    assert re.search(r"\rrecord: [1-9]\d* frames, \d+\.\d\d MB, \d+ frames/s", err), err
+    piped = run("record", "--venue", "binance", "--duration", "1.5", "--out", str(tmp_path / "q.jsonl.gz"),
+                "--symbols", SYMBOLS)
+    assert piped.returncode == 0 and "frames/s" not in piped.stderr
