@@ -185,3 +185,30 @@ def test_a_progress_line_on_a_terminal_only(tmp_path):
     piped = run("record", "--venue", "binance", "--duration", "1.5", "--out", str(tmp_path / "q.jsonl.gz"),
                 "--symbols", SYMBOLS)
     assert piped.returncode == 0 and "frames/s" not in piped.stderr
+
+
+async def test_lighter_recording_goes_on_after_a_reconnect(tmp_path):
+    """A lost socket is replaced by a new listener: the recorder is set on it too, so the fresh snapshot and
+    the updates after it are in the file."""
+    import contextlib
+
+    from engine.connectors.factory import ConnectorFactory
+    from engine.record import FrameRecorder
+    from tests.helpers import wait_for
+
+    path = str(tmp_path / "l.jsonl.gz")
+    recorder, _ = ConnectorFactory.recorder("lighter")
+    async with contextlib.AsyncExitStack() as stack:
+        conn, _ = await ConnectorFactory.open_simulated("lighter", stack)
+        await conn.connect()
+        stack.push_async_callback(conn.disconnect)
+        rec = FrameRecorder(path)
+        stack.callback(rec.close)
+        await recorder.attach(conn, rec)
+        await conn.add_book("ETH-USDT")
+        await wait_for(lambda: rec.frames > 5, timeout=15)
+        before = rec.frames
+        conn.market.transport.disconnect()  # the socket is lost; the market-data layer reconnects
+        await wait_for(lambda: conn.market.disconnects >= 1 and rec.frames > before + 10, timeout=20)
+    subscribed = [x for x in lines(path) if "conn" in x and '"type":"subscribed/order_book"' in x["raw"]]
+    assert len(subscribed) >= 2  # the first connection's snapshot and the new one's
