@@ -95,6 +95,8 @@ class BinanceConnector(BaseConnector):
         self.ed25519 = Ed25519Key(ed25519_api_key, ed25519_private_key) if ed25519_private_key else None
         self.ws_api: Optional[BinanceWsApi] = None
         self._ws_start_timeout_s = ws_start_timeout_s
+        if order_entry == "ws" and self.auth is None:
+            log.warning("binance: BINANCE_ORDER_ENTRY=ws needs BINANCE_API_KEY and BINANCE_API_SECRET; no orders")
         if order_entry == "ws" and self.auth is not None:
             self.ws_api = BinanceWsApi(self.endpoints.ws_api, self.auth, self.limits, self._http_session,
                                        ed25519=self.ed25519, logon=ws_logon, resync=self.http.sync_time,
