@@ -8,7 +8,8 @@
     engine monitor [--duration S]        the same books and cross-venue gap, without trading
     engine sim VENUE [...]               run a venue's simulator (prints one JSON line, serves until ^C)
     engine record --out F / replay F     raw frames to JSONL.gz / a recording through the simulator
-                                         (venues whose registration has a recorder)
+                                         (venues whose registration has a recorder; record takes them all
+                                         at once unless --venue, rotates with --rotate-mb/--rotate-s)
     engine backtest REC... --strategy SPEC [--param k=v] [--seed N] [--latency-ms E[,R]] [--queue-model
                    trades|prob] [--fees [VENUE=]MAKER,TAKER] [--json] [--report-dir DIR]
                                          a strategy on recordings, in virtual time (engine/backtest/,

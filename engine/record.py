@@ -5,9 +5,10 @@ or null when the frame carries none>, "conn": "<connection>", "raw": "<frame>"}`
 ``{"recv_ns": ..., "snapshot": "<SYMBOL>", "raw": "<REST body>"}``; a venue's market list is one
 ``{"recv_ns": ..., "exchange_info": true, "raw": ...}`` line (so a replay knows the recorded symbols' filters),
 and the user's own order/fill events (``event``) are ``{"recv_ns": ..., "exch_ns": ..., "event": "<kind>",
-"raw": "<JSON>"}``. Older recordings (no ``exch_ns``) read the same: every reader keys on ``raw`` and ``recv_ns``
-(or a capture's ``recv_ts``) and ignores the other fields. The simulators serve such a file with
-``engine replay FILE`` / ``engine sim <venue> --replay FILE``.
+"raw": "<JSON>"}`` (``engine record --account``). Older recordings (no ``exch_ns``) read the same: the readers key
+on ``raw`` and ``recv_ns`` (or a capture's ``recv_ts``) and do not read ``exch_ns``. The simulators' readers skip
+``event`` lines; the backtest reader (engine/backtest/recording.py) reads one as a frame of no known kind.
+The simulators serve such a file with ``engine replay FILE`` (Binance also ``engine sim binance --replay FILE``).
 
 Rotation: with ``rotate_bytes`` (lines' bytes before compression) and/or ``rotate_s`` a recording is several
 files, ``<stem>.0000.jsonl.gz``, ``<stem>.0001.jsonl.gz``, ... (``out`` = ``<stem>.jsonl.gz``). Each file starts
