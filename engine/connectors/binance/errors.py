@@ -55,8 +55,8 @@ BINANCE_ERROR_CODES: Mapping[int, ErrorRule] = {
     -2036: _R(InvalidRequestError, _A.REJECT),  # user-data subscription not active
 }
 
-# What a human must check for each permanent authentication failure (the connector signs with HMAC-SHA256
-# only). Appended to the venue's message; never contains a key, a secret or a signature.
+# What a human must check for each permanent authentication failure (REST signs with HMAC-SHA256; the WS API
+# logs on with an Ed25519 key when one is set, else signs each request with HMAC). Appended to the venue's message; never contains a key, a secret or a signature.
 _SETTINGS = "BINANCE_API_KEY and BINANCE_API_SECRET"
 _ENV = ("testnet keys work only with BINANCE_TESTNET=true and live keys only without it (the environments "
         "have separate keys)")
@@ -66,7 +66,8 @@ AUTH_CHECKS: Mapping[int, str] = {
            f"key lacks the permission (spot trading / user data): check {_SETTINGS}, the key's IP allow-list and "
            f"permissions; {_ENV}",
     -1022: f"the signature did not verify: BINANCE_API_SECRET is not this key's secret (or the key is an "
-           f"Ed25519/RSA key; this connector signs with HMAC keys); {_ENV}",
+           f"Ed25519/RSA key: set an Ed25519 key as BINANCE_ED25519_API_KEY and BINANCE_ED25519_PRIVATE_KEY, "
+           f"BINANCE_API_KEY/BINANCE_API_SECRET take HMAC keys only); {_ENV}",
 }
 
 
