@@ -344,6 +344,14 @@ def recording_venue(venue: Optional[str] = None) -> str:
     return ConnectorFactory.spec(name).name
 
 
+def default_recording_venue() -> str:
+    """``engine record``'s venue when none is named: the first recordable venue whose recordings
+    ``engine backtest`` runs on (else the first recordable one), so the default file can be backtested."""
+    recordable = ConnectorFactory.recordable()
+    backtestable = [v for v in recordable if v in ConnectorFactory.backtestable()]
+    return recording_venue((backtestable or recordable or [""])[0] or None)
+
+
 def recording_paths(out: str, venues) -> dict:
     """Where each venue's recording goes: ``out`` for one venue, ``<stem>.<venue>.jsonl.gz`` for several."""
     venues = list(venues)
@@ -434,18 +442,19 @@ def load_recording(path: str, venue: Optional[str] = None) -> Recording:
     """The recorded session at ``path`` (``engine record`` output or a capture directory), checked with the
     venue's own reader: it must parse and hold at least one depth snapshot. Raises ``RecordingError``
     saying what is wrong. With no ``venue``, the first recordable venue whose reader finds a book to seed in
-    it (the error is the first venue's when none does)."""
+    it (when none does, the error says what each venue's reader found, the same message once)."""
     fix = "; give a file written by engine record --out, or a capture directory"
     if not os.path.exists(path):
         raise RecordingError(f"{path}: no such file or directory{fix}")
     if venue is None:
-        first = None
+        errors: list = []
         for name in ConnectorFactory.recordable():
             try:
                 return load_recording(path, name)
             except RecordingError as e:
-                first = first or e
-        raise first if first is not None else RecordingError("no venue can be recorded")
+                if str(e) not in errors:
+                    errors.append(str(e))
+        raise RecordingError(" / ".join(errors) or "no venue can be recorded")
     venue = recording_venue(venue)
     recorder, read = ConnectorFactory.recorder(venue)
     problem = recorder.problem(path)

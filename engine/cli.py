@@ -8,8 +8,8 @@
     engine monitor [--duration S]        the same books and cross-venue gap, without trading
     engine sim VENUE [...]               run a venue's simulator (prints one JSON line, serves until ^C)
     engine record --out F / replay F     raw frames to JSONL.gz / a recording through the simulator
-                                         (venues whose registration has a recorder; record takes them all
-                                         at once unless --venue, rotates with --rotate-mb/--rotate-s)
+                                         (venues whose registration has a recorder; record --venue all
+                                         takes them all at once; rotation: --rotate-mb/--rotate-s)
     engine backtest REC... --strategy SPEC [--param k=v] [--seed N] [--latency-ms E[,R]] [--queue-model
                    trades|prob] [--fees [VENUE=]MAKER,TAKER] [--json] [--report-dir DIR]
                                          a strategy on recordings, in virtual time (engine/backtest/,
@@ -261,8 +261,9 @@ def _parser() -> argparse.ArgumentParser:
 
     rec = sub.add_parser("record", help="record a venue's raw frames + snapshots to JSONL.gz")
     rec.add_argument("--venue", type=_venue_list, default=None,
-                     help=f"comma-separated venues (default: every recordable one: {', '.join(recordable)}); "
-                          "with several, each goes to OUT's stem + .<venue>.jsonl.gz")
+                     help=f"comma-separated venues, or all ({', '.join(recordable)}); default: the first one whose "
+                          "recordings engine backtest runs on; with several, each goes to OUT's stem + "
+                          ".<venue>.jsonl.gz")
     rec.add_argument("--out", required=True, type=_recording_path, help="output file (.jsonl.gz)")
     rec.add_argument("--rotate-mb", type=_seconds("a size"), default=None, metavar="MB",
                      help="write numbered files (<stem>.0000.jsonl.gz, .0001, ...), the next after this many MB of lines "
@@ -392,7 +393,7 @@ def _command(args, settings) -> int:
         return _run_loop(_run(args, settings, plan))
     if args.cmd == "record":
         try:
-            venue = [app.recording_venue(v) for v in (args.venue or ConnectorFactory.recordable())]
+            venue = [app.recording_venue(v) for v in (args.venue or [app.default_recording_venue()])]
         except app.RecordingError as e:
             raise UsageError(f"record: {e}") from None
         return _run_loop(_record(args, settings, venue, _symbols(args, settings)))
@@ -528,6 +529,8 @@ def _progress_line(p: dict) -> None:
 def _venue_list(text: str) -> list:
     """--venue for record: comma-separated registered recordable venues."""
     names = [t.strip().lower() for t in text.split(",") if t.strip()]
+    if names == ["all"]:
+        return ConnectorFactory.recordable()
     bad = [n for n in names if n not in ConnectorFactory.recordable()]
     if not names or bad:
         raise argparse.ArgumentTypeError(f"{(bad or [text])[0]!r} is not a recordable venue "

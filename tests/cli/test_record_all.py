@@ -54,7 +54,7 @@ def as_book(row):
 
 
 def test_record_both_venues_every_channel_with_both_timestamps(tmp_path):
-    rows = record(tmp_path)
+    rows = record(tmp_path, "--venue", "all")
     assert set(rows) == {"binance", "lighter"}
     assert rows["binance"]["path"].endswith("s.binance.jsonl.gz") and rows["lighter"]["path"].endswith(
         "s.lighter.jsonl.gz")
@@ -89,7 +89,7 @@ def test_record_both_venues_every_channel_with_both_timestamps(tmp_path):
 
 
 def test_rotation_makes_numbered_files_each_replayable_alone(tmp_path):
-    rows = record(tmp_path, "--rotate-s", "1.5", duration="5")
+    rows = record(tmp_path, "--venue", "all", "--rotate-s", "1.5", duration="5")
     for venue, row in rows.items():
         files = row["files"]
         assert len(files) >= 3, files
