@@ -28,11 +28,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Optional
 
-from engine.connectors.base import BaseConnector, BookStatus, ConnectorState
+from engine.connectors.base import BaseConnector, BookState, BookStatus, ConnectorState
 from engine.models import Balance, Side
 
 from .models import Fees, Latency, QueueModel
-from .venue import BacktestConnector, ExchangeBook, scaled
+from .venue import BacktestConnector, BacktestUserStream, ExchangeBook, scaled
+
+# how long the paper user stream's start waits for the subscribed books to go live (seconds)
+BOOKS_LIVE_WAIT_S = 10.0
 
 
 class WallClock:
@@ -61,6 +64,23 @@ class WallClock:
         self.reach(t_ns)
 
 
+class PaperUserStream(BacktestUserStream):
+    """The paper answers and fills. ``start`` returns once every book subscribed so far is live (at most
+    ``BOOKS_LIVE_WAIT_S``), as a venue's user stream is up only after its own round trips: the strategy's
+    first order then does not meet a connector still DEGRADED by a book that has not synced yet."""
+
+    def __init__(self, feeds) -> None:
+        super().__init__()
+        self._feeds = feeds
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        end = loop.time() + BOOKS_LIVE_WAIT_S
+        while loop.time() < end and any(f.health.state is not BookState.LIVE for f in self._feeds()):
+            await asyncio.sleep(0.05)
+        await super().start()
+
+
 @dataclass(frozen=True, slots=True)
 class _Print:
     """A live public trade as the matcher reads a decoded trade print."""
@@ -81,6 +101,7 @@ class PaperConnector(BacktestConnector):
         self._init_matcher(venue, seed=seed, latency=latency, queue_model=queue_model, fees=fees,
                            clock=WallClock())
         self.name = inner.name
+        self._stream = self._user_stream = PaperUserStream(self._book_feeds)
         self.local: dict = {}  # native -> the inner connector's feed
         self.trade_callbacks: dict = {}
         self.symbols = None  # the inner connector's, once connected

@@ -103,8 +103,9 @@ def fills_at_least(n):
     return lambda st: paper(st)["fills"] >= n and st["orders"]["filled"] >= 1
 
 
-def check_priced_from_the_book(seen):
-    """Every last paper fill lies within the bids and asks the venue's book showed during the run."""
+def check_priced_from_the_book(seen, slack=Decimal("0.5")):
+    """Every last paper fill lies within the bids and asks the venue's book showed in the status lines,
+    give or take ``slack`` (the book moves between two status lines)."""
     quotes = {}
     for st in seen:
         for r in st["books"]:
@@ -115,8 +116,7 @@ def check_priced_from_the_book(seen):
     assert last
     for f in last:
         lo, hi = quotes[f["symbol"]]
-        assert Decimal(str(lo)) - Decimal("0.02") <= Decimal(f["price"]) <= Decimal(str(hi)) + Decimal("0.02"), \
-            (f, quotes)
+        assert Decimal(str(lo)) - slack <= Decimal(f["price"]) <= Decimal(str(hi)) + slack, (f, quotes)
     return last
 
 
@@ -127,6 +127,8 @@ def test_taker_paper_trades_live_data_without_keys_and_sends_nothing(venue):
     assert "live Binance" in err and "paper trading: orders matched locally" in err
     st = seen[-1]
     assert st["strategy"]["instances"][0]["filled"] >= 1
+    # the paper user stream is up once the books are live: the first orders do not meet a DEGRADED venue
+    assert st["orders"]["rejected"] == 0, st["orders"]
     last = check_priced_from_the_book(seen)
     assert {f["liquidity"] for f in last} == {"taker"}
     assert st["venues"]["binance"]["paper"]["orders"] == st["orders"]["sent"] - st["orders"]["rejected"]
@@ -136,7 +138,8 @@ def test_taker_paper_trades_live_data_without_keys_and_sends_nothing(venue):
 def test_market_maker_paper_fills_are_maker_fills_at_its_quotes(venue):
     rc, seen, err = paper_run(venue, ["--strategy", "mm"], fills_at_least(2), timeout=90.0)
     assert rc == 0, err
-    last = check_priced_from_the_book(seen)
+    # a resting quote fills when a trade reaches it, which may be beyond the touch two status lines showed
+    last = check_priced_from_the_book(seen, slack=Decimal(3))
     assert "maker" in {f["liquidity"] for f in last}
     assert venue_orders(venue) == {s: [] for s in SYMBOLS}
 
