@@ -5,6 +5,9 @@
     engine run --strategy SPEC [--param k=v ...] [--config F.toml]
                                          run a strategy: mm, monitor, none, pkg.module:Class or
                                          path/to/file.py:Class (engine/strategy/loader.py, docs/strategy.md)
+    engine run --live --paper --strategy SPEC
+                                         paper trading: live books, orders matched locally, none sent
+                                         (engine/backtest/paper.py; without --live: on the simulators)
     engine monitor [--duration S]        the same books and cross-venue gap, without trading
     engine sim VENUE [...]               run a venue's simulator (prints one JSON line, serves until ^C)
     engine record --out F / replay F     raw frames to JSONL.gz / a recording through the simulator
