@@ -264,9 +264,4 @@ def _fill_row(f) -> dict:
             "fee": f.fee, "t_ns": f.t_ns}
 
 
-def paper_connector(inner: BaseConnector, venue, **kw) -> PaperConnector:
-    """``inner`` wrapped for paper trading (``venue``: its backtest object)."""
-    return PaperConnector(inner, venue, **kw)
-
-
-__all__ = ["PaperConnector", "WallClock", "paper_connector"]
+__all__ = ["PaperConnector", "PaperUserStream", "WallClock"]
