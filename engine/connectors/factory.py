@@ -76,6 +76,10 @@ _register(VenueSpec("binance", connector="engine.connectors.binance.client:Binan
                     recorder="engine.connectors.binance.record:BinanceRecorder",
                     recording_reader="engine.sim.binance.replay:load_session",
                     backtest="engine.connectors.binance.backtest:BinanceBacktest"))
+_register(VenueSpec("binance_futures", connector="engine.connectors.binance_futures.client:BinanceFuturesConnector",
+                    settings="engine.connectors.binance_futures.settings:BinanceFuturesSettings",
+                    simulator="engine.sim.binance_futures:BinanceFuturesSimulator",
+                    simulator_cli="engine.sim.binance_futures.__main__:main", title="Binance USD-M"))
 
 
 def _load(target: "str | Callable[..., Any]"):

@@ -14,6 +14,11 @@ The rule, checked on code, not prose:
 - Simulators are independent witnesses: nothing under ``engine/sim/`` imports (or names as a module
   string) ``engine.connectors``, ``engine.book``, ``engine.sign`` or any ``engine._*`` module.
 - A venue's packages do not reach into another venue's, and its connector does not import the simulators.
+  One exception, the product rule: a venue named ``<family>_<product>`` whose ``<family>`` is a registered
+  venue (``binance_futures`` of ``binance``: the same exchange) may import that family's packages, its
+  connector ``engine.connectors.<family>`` and its simulator ``engine.sim.<family>``, to share what is the
+  same there (auth, transport, error mechanics, filters; the spot simulator's weight window); never the
+  reverse: the family's packages import none of its products'.
 
 Shared files that still name a venue and belong to other work are marked ``xfail(strict=True)`` one by one
 with the reason; when one is cleaned its test passes unexpectedly and fails, so the mark must go.
@@ -39,7 +44,7 @@ SIM_MAY_NOT_IMPORT = re.compile(r"^engine\.(connectors|book|sign|_\w+)(\.|$)")
 
 # a venue's simulator that lands before its connector and registration (then it is a venue package like the
 # others, and its entry must go: test_pending_simulators_are_not_registered_yet)
-PENDING_SIMULATORS = {"binance_futures": "issue 13: the USD-M futures simulator, its connector not written yet"}
+PENDING_SIMULATORS: dict = {}
 
 
 def _venue_dirs() -> list:
@@ -168,18 +173,35 @@ def test_simulators_import_no_engine_code_they_witness(path):
     assert not bad, f"{path.relative_to(ROOT)} imports {bad}: a simulator must not share the code it checks"
 
 
+def family_of(venue: str):
+    """The registered venue ``<family>`` of a venue named ``<family>_<product>``, else None."""
+    family = venue.rpartition("_")[0]
+    return family if family in VENUES else None
+
+
+def _is_module_of(mod: str, package: str) -> bool:
+    return mod == package or mod.startswith(package + ".")
+
+
 @pytest.mark.parametrize("venue", VENUES)
 def test_a_venue_package_knows_no_other_venue_and_no_simulator(venue):
-    others = [v for v in VENUES if v != venue]
+    others = [v for v in VENUES if v != venue and v != family_of(venue)]
     for path in sorted((ENGINE / "connectors" / venue).rglob("*.py")):
         mods = set(imported_modules(path, path.read_text(encoding="utf-8")))
-        bad = sorted(m for m in mods if m.startswith("engine.sim")
-                     or any(m.startswith(f"engine.connectors.{o}") for o in others))
+        bad = sorted(m for m in mods if _is_module_of(m, "engine.sim")
+                     or any(_is_module_of(m, f"engine.connectors.{o}") for o in others))
         assert not bad, f"{path.relative_to(ROOT)} imports {bad}"
     for path in sorted((ENGINE / "sim" / venue).rglob("*.py")):
         mods = set(imported_modules(path, path.read_text(encoding="utf-8")))
-        bad = sorted(m for m in mods if any(m.startswith(f"engine.sim.{o}") for o in others))
+        bad = sorted(m for m in mods if any(_is_module_of(m, f"engine.sim.{o}") for o in others))
         assert not bad, f"{path.relative_to(ROOT)} imports {bad}"
+
+
+def test_the_product_rule():
+    """``binance_futures`` may use ``binance``'s packages; ``binance`` none of ``binance_futures``'."""
+    assert family_of("binance_futures") == "binance" and family_of("binance") is None
+    assert family_of("lighter") is None
+    assert not _is_module_of("engine.connectors.binance_futures.client", "engine.connectors.binance")
 
 
 def test_venue_settings_modules_are_light():

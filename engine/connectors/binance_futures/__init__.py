@@ -1,0 +1,1 @@
+"""Binance USD-M futures connector (docs/binance_futures.md, "Connector")."""
