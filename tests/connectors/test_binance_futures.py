@@ -99,3 +99,102 @@ async def test_rest_market_data_and_futures_filters():
         assert len(snap.bids) == 5
         with pytest.raises(OrderRejectedError, match="minNotional"):  # checked locally, nothing sent
             await conn.create_order("BTCUSDT", "buy", "limit", "0.001", "30000")
+
+
+# -- account and orders
+async def test_order_lifecycle_positions_leverage_and_margin_type():
+    async with futures() as (sim, conn):
+        assert await conn.set_leverage("BTCUSDT", 10) == 10 and sim.exchange.account.leverage["BTCUSDT"] == 10
+        await conn.set_margin_type("BTCUSDT", "ISOLATED")
+        await conn.set_margin_type("BTCUSDT", "ISOLATED")  # already so (-4046): not an error
+        assert sim.exchange.account.margin_type["BTCUSDT"] == "ISOLATED"
+        bal = await conn.get_account()
+        assert bal["USDT"].free == D("100000")
+        resting = await conn.create_order("BTCUSDT", "buy", "limit", "0.01", "58000.07", client_order_id="rest-1")
+        assert resting.status is OrderStatus.OPEN and resting.price == D("58000.0")  # quantized down for a buy
+        stop = await conn.create_order("BTCUSDT", "sell", "stop_market", "0.01", stop_price="50000")
+        assert stop.status is OrderStatus.OPEN
+        assert {o.client_order_id for o in await conn.get_open_orders("BTCUSDT")} == {"rest-1", stop.client_order_id}
+        got = await conn.get_order("BTCUSDT", client_order_id="rest-1")
+        assert got.order_id == resting.order_id
+        canceled = await conn.cancel_order("BTCUSDT", client_order_id="rest-1")
+        assert canceled.status is OrderStatus.CANCELED
+        assert await conn.get_order("BTCUSDT", client_order_id="nope") is None
+        filled = await conn.create_order("BTCUSDT", "buy", "market", "0.01")
+        assert filled.status is OrderStatus.FILLED and filled.filled_quantity == D("0.010")
+        [pos] = await conn.get_positions("BTCUSDT")
+        assert pos["amount"] == D("0.010") and pos["leverage"] == 10 and pos["margin_type"].upper() == "ISOLATED"
+        assert [o.order_id for o in await conn.cancel_all_orders("BTCUSDT")] == [stop.order_id]
+        assert await conn.get_open_orders("BTCUSDT") == []
+
+
+async def test_reduce_only_without_a_position_is_refused_with_2022():
+    async with futures() as (sim, conn):
+        with pytest.raises(OrderRejectedError) as e:
+            await conn.create_order("BTCUSDT", "sell", "market", "0.001", reduce_only=True)
+        assert e.value.code == -2022
+        await conn.create_order("BTCUSDT", "buy", "market", "0.002")
+        closed = await conn.create_order("BTCUSDT", "sell", "market", "0.001", reduce_only=True)  # below min notional
+        assert closed.status is OrderStatus.FILLED
+        assert (await conn.get_positions("BTCUSDT"))[0]["amount"] == D("0.001")
+
+
+async def test_post_only_that_would_take_is_refused_with_5022():
+    async with futures() as (sim, conn):
+        ask = sim.exchange.markets["BTCUSDT"].px(sim.exchange.markets["BTCUSDT"].best_ask())
+        with pytest.raises(OrderRejectedError) as e:
+            await conn.create_order("BTCUSDT", "buy", "limit", "0.01", ask, time_in_force="POST_ONLY")
+        assert e.value.code == -5022
+
+
+async def test_hedge_mode_needs_position_side():
+    async with futures() as (sim, conn):
+        await conn.set_position_mode(True)
+        await conn.set_position_mode(True)  # already so (-4059): not an error
+        assert await conn.get_position_mode() is True
+        with pytest.raises(OrderRejectedError) as e:
+            await conn.create_order("BTCUSDT", "buy", "market", "0.01")  # BOTH in hedge mode
+        assert e.value.code == -4061
+        await conn.create_order("BTCUSDT", "buy", "market", "0.01", position_side="LONG")
+        await conn.create_order("BTCUSDT", "sell", "market", "0.01", position_side="SHORT")
+        sides = {(p["position_side"], p["amount"]) for p in await conn.get_positions("BTCUSDT")}
+        assert sides == {("LONG", D("0.010")), ("SHORT", D("-0.010"))}
+
+
+async def test_an_unknown_outcome_is_reconciled_by_client_id_never_resent():
+    async with futures() as (sim, conn):
+        sim.faults.order_5xx = 1  # placed, answered 503 -1007
+        o = await conn.create_order("BTCUSDT", "buy", "limit", "0.01", "58000", client_order_id="fate-1")
+        assert o.client_order_id == "fate-1" and o.status is OrderStatus.OPEN
+        assert [x.client_id for x in sim.exchange.orders.values()] == ["fate-1"]  # exactly one order
+        assert conn.deadlines.get("fate-1") is not None  # set from recvWindow when signed
+
+
+# -- user data on /private
+async def test_user_stream_order_updates_positions_and_listen_key_expiry():
+    async with futures() as (sim, conn):
+        us = conn.get_user_data_stream()
+        seen = []
+        us.listeners.append(seen.append)
+        await us.start()
+        assert us.epoch == 1
+        await conn.create_order("BTCUSDT", "buy", "market", "0.01", client_order_id="u-1")
+        await wait_for(lambda: any(u.client_order_id == "u-1" and u.status is OrderStatus.FILLED for u in seen))
+        await wait_for(lambda: ("BTCUSDT", "BOTH") in us.positions)
+        assert D(us.positions[("BTCUSDT", "BOTH")]["pa"]) == D("0.01")
+        assert seen[-1].symbol == "BTC-USDT" and seen[-1].exchange == "binance_futures"
+        first_key = us.listen_key
+        sim.expire_listen_key()
+        await wait_for(lambda: us.expiries == 1 and us.epoch == 2 and us.up)
+        assert us.listen_key and us.listen_key != first_key
+        await conn.create_order("BTCUSDT", "sell", "market", "0.01", client_order_id="u-2")  # after the new key
+        await wait_for(lambda: any(u.client_order_id == "u-2" for u in seen))
+        await wait_for(lambda: D(us.positions[("BTCUSDT", "BOTH")]["pa"]) == 0)
+
+
+async def test_user_stream_keepalive_extends_the_key():
+    async with futures(keepalive_s=0.2) as (sim, conn):
+        us = conn.get_user_data_stream()
+        await us.start()
+        await wait_for(lambda: us.keepalives >= 2)
+        assert us.epoch == 1 and us.last_error is None
