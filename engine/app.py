@@ -44,6 +44,10 @@ class StrategyFailed(ValueError):
     is one line naming the strategy and the error."""
 
 
+class MetricsUnavailable(ValueError):
+    """The metrics port cannot be bound (in use, no permission): one line, exit code 2 in the CLI."""
+
+
 class RecordingError(ValueError):
     """A file given to replay is not a recording, a recording cannot be written, or the venue cannot be
     recorded; the message names the file (or venue) and what is wrong."""
@@ -70,6 +74,8 @@ class RunPlan:
     strategy_class: Optional[type] = None  # the loaded Strategy subclass (None for monitor/none)
     params: Any = None  # its Params instance, typed as declared
     paper: bool = False  # orders matched locally by the backtest venue's fill model (engine/backtest/paper.py)
+    journal_dir: Optional[str] = None  # the order and fill journal's directory (engine/journal.py); None: off
+    on_start_orders: str = "adopt"  # what to do with the open orders found at start: "adopt" | "cancel"
 
 
 def plan_run(settings: Settings, symbols, *, strategy: Optional[str] = None, live: bool = False,
@@ -192,6 +198,9 @@ class EngineSession:
         self.market_makers: list = []  # those that are InventoryMarketMaker instances
         self._last_msgs: dict = {}
         self._last_t: Optional[float] = None
+        self.journal = None  # engine/journal.py Journal when the plan has a journal_dir and trades
+        self.start_orders: dict = {}  # venue -> {"adopted": n, "canceled": n} found open at start
+        self.last_status: dict = {}  # the last status handed to on_status by run()
 
     async def start(self, stack: contextlib.AsyncExitStack, announce: Announce = _quiet) -> None:
         from engine.execution import ExecutionEngine
@@ -214,12 +223,19 @@ class EngineSession:
             for sym in plan.symbols:
                 self.feeds[(venue, sym)] = await conn.add_book(sym)
         self.risk = RiskManager(limits=self.settings.risk)
+        if plan.journal_dir and plan.trading:
+            self.journal = open_journal(plan.journal_dir, journal_account(plan))
+            stack.callback(self.journal.close)  # closed after the execution engine stops (LIFO)
+            announce(f"journal: {self.journal.path}")
         # the RiskManager reads each order's book state from its connector itself
         self.execution = ExecutionEngine({v: self.connectors[v] for v in plan.trading}, self.risk,
-                                         cancel_on_shutdown=self.settings.risk.cancel_on_shutdown)
+                                         cancel_on_shutdown=self.settings.risk.cancel_on_shutdown,
+                                         journal=self.journal)
         if plan.trading:
             await self.execution.start()
             stack.push_async_callback(self.execution.stop)
+            if self.journal is not None and plan.live and not plan.paper:
+                await self.start_orders_reconcile(announce)
         self.monitor = CrossVenueMonitor(self.execution, {v: list(plan.symbols) for v in plan.venues})
         monitor = StrategyRunner(self.monitor, self.connectors)
         await monitor.start()
@@ -240,6 +256,59 @@ class EngineSession:
                 raise StrategyFailed(f"strategy {plan.strategy}: starting {s.name} failed: {one_line(e)}") \
                     from None
             stack.push_async_callback(runner.stop)
+
+    async def start_orders_reconcile(self, announce: Announce = _quiet) -> None:
+        """Restart reconciliation: every order the venue lists open (for the plan's symbols) and every order
+        the journal last recorded open is adopted into the ExecutionEngine (its fills since the journal's last
+        record are journaled now) or, with ``on_start_orders="cancel"``, adopted and then cancelled; so none is
+        orphaned and none is placed twice (the strategies start after this and see them tracked)."""
+        from engine.errors import TradingError
+        from engine.journal import JournalReader
+
+        ex = self.execution
+        with JournalReader(self.journal.path) as r:
+            recorded = {(row["venue"], row["client_order_id"]): row for row in r.orders(open_only=True)}
+            last = {(row["venue"], row["client_order_id"]): row for row in r.orders()}
+        for venue in self.plan.trading:
+            conn = self.connectors[venue]
+            adopted = []
+            for sym in self.plan.symbols:
+                try:
+                    listed = await conn.get_open_orders(sym)
+                except TradingError as e:
+                    announce(f"{venue}: cannot read open orders of {sym} at start: {one_line(e)}")
+                    continue
+                for upd in listed:
+                    row = last.get((venue, upd.client_order_id))
+                    filled = Decimal(row["filled"]) if row else None
+                    avg = Decimal(row["average_price"]) if row and row["average_price"] else None
+                    adopted.append(ex.adopt(venue, upd, filled=filled, average_price=avg))
+                    recorded.pop((venue, upd.client_order_id), None)
+            # open in the journal, not listed by the venue: filled or cancelled while the engine was down
+            for (v, cid), row in list(recorded.items()):
+                if v != venue:
+                    continue
+                try:
+                    upd = await conn.get_order(row["symbol"], order_id=row["order_id"],
+                                               client_order_id=None if row["order_id"] else cid)
+                except TradingError as e:
+                    announce(f"{venue}: cannot look up journaled order {cid} at start: {one_line(e)}")
+                    continue
+                if upd is not None:
+                    ex.adopt(venue, dataclasses.replace(upd, client_order_id=cid), filled=Decimal(row["filled"]),
+                             average_price=Decimal(row["average_price"]) if row["average_price"] else None)
+            canceled = 0
+            if self.plan.on_start_orders == "cancel":
+                for o in adopted:
+                    if not o.is_final:
+                        try:
+                            await ex.cancel(o.client_order_id)
+                            canceled += 1
+                        except TradingError as e:
+                            announce(f"{venue}: cannot cancel {o.client_order_id} at start: {one_line(e)}")
+            self.start_orders[venue] = {"adopted": len(adopted), "canceled": canceled}
+            announce(f"{venue}: {len(adopted)} open order(s) found at start, "
+                     + (f"{canceled} cancelled" if self.plan.on_start_orders == "cancel" else "adopted"))
 
     def describe(self) -> dict:
         """What each strategy watches or trades: {"strategy": the plan's name, "market_maker": {venue:
@@ -308,28 +377,91 @@ class EngineSession:
                 "risk": self.risk.status(), "strategy": self.strategy_status()}
 
 
+def summary(session: EngineSession) -> dict:
+    """The end-of-run summary of a session: orders (sent, open at exit, filled, canceled, rejected), fills
+    (the fill updates the orders went through) and volume (quantity x price, summed over symbols), realized/unrealized PnL and fees (the RiskManager's),
+    book gaps and resyncs (all books). Values are exact decimal strings or ints."""
+    ex, risk = session.execution, session.risk
+    orders = list(ex.orders.values()) if ex is not None else []
+    volume = sum((o.filled * (o.average_price or 0) for o in orders), Decimal(0))
+    fees = sum((o.fees for o in orders), Decimal(0))
+    healths = [f.health.as_dict() for f in session.feeds.values()]
+    # each fill moves an order to PARTIALLY_FILLED or FILLED once (engine/execution.py _move)
+    fills = sum(1 for o in orders for _, st in o.history
+                if st in (OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED))
+    return {"orders": len(orders), "open": len(ex.open_orders()) if ex is not None else 0,
+            "filled_orders": sum(1 for o in orders if o.filled > 0),
+            "canceled": sum(1 for o in orders if o.status is OrderStatus.CANCELED),
+            "rejected": sum(r["count"] for r in ex.rejections().values()) if ex is not None else 0,
+            "fills": fills,
+            "volume": str(volume), "fees": str(fees),
+            "realized_pnl": str(risk.realized_pnl) if risk is not None else "0",
+            "unrealized_pnl": str(risk.unrealized_pnl) if risk is not None else "0",
+            "gaps": sum(h["gaps"] for h in healths), "resyncs": sum(h["resyncs"] for h in healths)}
+
+
 def _number(x: float) -> Optional[float]:
     """A book price for JSON: NaN (an empty side) is None, so every status line stays valid JSON."""
     return None if math.isnan(x) else x
 
 
+def journal_account(plan: RunPlan) -> str:
+    """The journal's account name: the traded venues joined by ``+`` would not be a valid name, so ``-``
+    (e.g. ``binance`` or ``binance-lighter``), with ``-paper`` for paper trading and ``-sim`` on the simulators."""
+    name = "-".join(plan.trading) or "none"
+    if plan.paper:
+        name += "-paper"
+    if not plan.live:
+        name += "-sim"
+    return name
+
+
+def open_journal(directory: str, account: str):
+    """A ``Journal`` for ``account`` under ``directory`` (created); ``JournalError`` (a ValueError) names the
+    file when it cannot be used."""
+    from engine.journal import Journal, JournalError, journal_path
+
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as e:
+        raise JournalError(f"journal directory {directory}: {e.strerror or e}") from None
+    return Journal(journal_path(directory, account), account=account)
+
+
 async def run(settings: Settings, plan: RunPlan, *, duration: Optional[float], interval: float,
               stop: asyncio.Event, on_status: Callable[[dict], None], announce: Announce = _quiet,
-              on_started: Callable[[dict], None] = lambda described: None) -> Optional[str]:
+              on_started: Callable[[dict], None] = lambda described: None,
+              metrics: Optional[tuple] = None, session_out: Optional[list] = None) -> Optional[str]:
     """Run a session until ``stop`` is set or ``duration`` passed, handing ``on_status`` a status dict every
-    ``interval`` seconds. Returns the risk kill reason if trading was halted, else None.
-    Raises ``VenueUnavailable`` or ``UnknownSymbol``."""
+    ``interval`` seconds. Returns the risk kill reason if trading was halted, else None. ``metrics``:
+    (host, port) to serve Prometheus metrics on (engine/prometheus.py) once the session started.
+    ``session_out``: a list the session is appended to (so the caller can summarise it after the run).
+    Raises ``VenueUnavailable``, ``UnknownSymbol`` or ``MetricsUnavailable``."""
     loop = asyncio.get_running_loop()
     session = EngineSession(settings, plan)
+    if session_out is not None:
+        session_out.append(session)
     async with contextlib.AsyncExitStack() as stack:
         await session.start(stack, announce)
+        if metrics is not None:
+            from engine.prometheus import start_metrics_server
+
+            host, port = metrics
+            try:
+                srv = await start_metrics_server(session, port, host)
+            except OSError as e:
+                raise MetricsUnavailable(f"--metrics-port {port}: cannot listen on {host}:{port}: "
+                                         f"{e.strerror or e}") from None
+            stack.push_async_callback(srv.close)
+            announce(f"metrics: http://{host}:{srv.port}/metrics")
         on_started(session.describe())
         session.status()  # the baseline for the first line's messages per second
         t_end = None if duration is None else loop.time() + duration
         while not stop.is_set() and (t_end is None or loop.time() < t_end):
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval)
-            on_status(session.status())
+            session.last_status = session.status()
+            on_status(session.last_status)
         return session.risk.kill_reason if session.risk.killed else None
 
 

@@ -214,6 +214,52 @@ def _report_dir(text: str) -> str:
     return text
 
 
+DEFAULT_JOURNAL_DIR = os.path.join(os.environ.get("XDG_DATA_HOME") or os.path.join("~", ".local", "share"),
+                                   "engine", "journal")
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("engine")
+    except Exception:  # not installed as a distribution
+        return "unknown"
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: give 0..65535 (0: any free port)")
+    return port
+
+
+def _journal_dir(text: str) -> str:
+    path = os.path.expanduser(text)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a directory")
+    return path
+
+
+def _since(text: str) -> int:
+    from engine.journal import JournalError, parse_since
+
+    try:
+        return parse_since(text)
+    except (JournalError, ValueError) as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _metrics_flags(p) -> None:
+    p.add_argument("--metrics-port", type=_port, default=None, metavar="PORT",
+                   help="serve Prometheus metrics at http://HOST:PORT/metrics (docs/operations.md)")
+    p.add_argument("--metrics-host", default="127.0.0.1", metavar="HOST",
+                   help="the address the metrics endpoint listens on (default 127.0.0.1)")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="engine", description="Low-latency crypto trading engine.")
     p.add_argument("--env-file", help="read KEY=VALUE settings from this file (never read implicitly)")
@@ -222,6 +268,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default=None, help=config_help)
     p.add_argument("--log-level", type=_log_level, default=None, help="DEBUG, INFO (default), WARNING, ERROR")
     p.add_argument("--log-json", action="store_true", help="log as JSON lines (also ENGINE_LOG_JSON=1)")
+    p.add_argument("--version", action="version", version=f"engine {_version()}")
     sub = p.add_subparsers(dest="cmd", required=True)
     symbols_help = ("comma-separated BASE-QUOTE, e.g. BTC-USDT,ETH-USDT (default: ENGINE_SYMBOLS, else the config "
                     "file's [engine] symbols, else those two)")
@@ -249,6 +296,13 @@ def _parser() -> argparse.ArgumentParser:
                      help="a strategy parameter, parsed to the type the strategy declares (repeatable; "
                           "overrides ENGINE_PARAM_<KEY> and the config file's [strategy.params])")
     run.add_argument("--config", default=argparse.SUPPRESS, help=config_help)
+    _metrics_flags(run)
+    run.add_argument("--journal-dir", type=_journal_dir, default=None, metavar="DIR",
+                     help="keep the order and fill journal (SQLite, one file per account) in DIR; default: off "
+                          f"(the usual place: {DEFAULT_JOURNAL_DIR})")
+    run.add_argument("--on-start-orders", choices=["adopt", "cancel"], default="adopt",
+                     help="with --journal-dir and --live: what to do with the orders found open at start "
+                          "(default adopt)")
 
     mon = sub.add_parser("monitor", help="stream and compare books on every monitored venue; no trading")
     mon.add_argument("--duration", type=_seconds("a duration", until), default=None)
@@ -257,6 +311,21 @@ def _parser() -> argparse.ArgumentParser:
     mon.add_argument("--live", action="store_true")
     mon.add_argument("--interval", type=_seconds("an interval"), default=1.0)
     mon.add_argument("--config", default=argparse.SUPPRESS, help=config_help)
+    _metrics_flags(mon)
+
+    journal_help = f"the journal directory (as given to engine run --journal-dir; default {DEFAULT_JOURNAL_DIR})"
+    hist = sub.add_parser("history", help="the fills recorded in the journal (engine run --journal-dir)")
+    hist.add_argument("--journal-dir", type=_journal_dir, default=None, metavar="DIR", help=journal_help)
+    hist.add_argument("--account", default=None, help="the journal's account (default: the only one in DIR)")
+    hist.add_argument("--since", type=_since, default=None, metavar="WHEN",
+                      help="only fills since WHEN (e.g. 1d, 12h, 2026-01-31, an ISO time)")
+    hist.add_argument("--csv", action="store_true", help="print CSV instead of a table")
+    rpt = sub.add_parser("report", help="fills, volume, fees and realized PnL from the journal, by day or symbol")
+    rpt.add_argument("--journal-dir", type=_journal_dir, default=None, metavar="DIR", help=journal_help)
+    rpt.add_argument("--account", default=None, help="the journal's account (default: the only one in DIR)")
+    rpt.add_argument("--since", type=_since, default=None, metavar="WHEN", help="only fills since WHEN")
+    rpt.add_argument("--by", choices=["day", "symbol"], default="day")
+    rpt.add_argument("--csv", action="store_true", help="print CSV instead of a table")
 
     sim = sub.add_parser("sim", help="run an embedded exchange simulator")
     sim.add_argument("exchange", choices=ConnectorFactory.available())
@@ -391,6 +460,10 @@ def _command(args, settings) -> int:
                                 params=getattr(args, "param", None))
         except ConfigError as e:
             raise UsageError(str(e)) from None
+        import dataclasses
+
+        plan = dataclasses.replace(plan, journal_dir=getattr(args, "journal_dir", None),
+                                   on_start_orders=getattr(args, "on_start_orders", "adopt"))
         for note in plan.notes:
             _say(args.cmd, note)
         return _run_loop(_run(args, settings, plan))
@@ -402,6 +475,8 @@ def _command(args, settings) -> int:
         return _run_loop(_record(args, settings, venue, _symbols(args, settings)))
     if args.cmd == "backtest":
         return _backtest(args, settings)
+    if args.cmd in ("history", "report"):
+        return _journal_command(args)
     if args.cmd == "replay":
         try:
             recording = app.load_recording(args.file, args.venue)
@@ -467,22 +542,108 @@ def _stop_on_signals() -> asyncio.Event:
 
 async def _run(args, settings, plan) -> int:
     from engine import app
+    from engine.journal import JournalError
 
     show = (lambda st: print(json.dumps(st), flush=True)) if args.json else _print_status
+    metrics = None if args.metrics_port is None else (args.metrics_host, args.metrics_port)
+    sessions: list = []
+    code, killed = EXIT_OK, None
     try:
         killed = await app.run(settings, plan, duration=args.duration, interval=args.interval,
-                               stop=_stop_on_signals(), on_status=show,
+                               stop=_stop_on_signals(), on_status=show, metrics=metrics, session_out=sessions,
                                announce=lambda line: _say(args.cmd, line),
                                on_started=lambda described: _say(args.cmd, _banner(described, plan)))
-    except (app.UnknownSymbol, app.StrategyFailed) as e:
+    except (app.UnknownSymbol, app.StrategyFailed, app.MetricsUnavailable, JournalError) as e:
         raise UsageError(str(e)) from None
     except app.VenueUnavailable as e:
         print(f"engine: {e}", file=sys.stderr)
-        return EXIT_CONNECTION
+        code = EXIT_CONNECTION
+    finally:
+        if sessions and sessions[0].execution is not None:
+            _print_summary(sessions[0], args.json)
+    if code != EXIT_OK:
+        return code
     if killed:
         print(f"engine: halted by risk: {killed}", file=sys.stderr)
         return EXIT_RISK
     return EXIT_OK
+
+
+def _print_summary(session, as_json: bool) -> None:
+    """The end-of-run summary: with --json, the last status line again with a ``summary`` key added (so the
+    last line is still a status line); else a short block of lines."""
+    from engine import app
+
+    o = app.summary(session)
+    if as_json:
+        # the last status line as it was printed (taken before the venues disconnected), plus the summary
+        print(json.dumps({**session.last_status, "summary": o}), flush=True)
+        return
+    print("\n".join([
+        "run summary:",
+        f"  orders sent={o['orders']} open at exit={o['open']} filled={o['filled_orders']} "
+        f"canceled={o['canceled']} rejected={o['rejected']}",
+        f"  fills={o['fills']} volume={o['volume']}",
+        f"  realized PnL={o['realized_pnl']} unrealized PnL={o['unrealized_pnl']} fees={o['fees']}",
+        f"  book gaps={o['gaps']} resyncs={o['resyncs']}"]), flush=True)
+
+
+def _journal_command(args) -> int:
+    """engine history / engine report: the journal as a table or CSV; a missing or foreign file is one line."""
+    from engine.journal import JournalError, JournalReader, to_csv
+
+    directory = args.journal_dir or os.path.expanduser(DEFAULT_JOURNAL_DIR)
+    try:
+        path = _journal_file(directory, args.account)
+        with JournalReader(path) as r:
+            if args.cmd == "history":
+                rows = r.fills(since_ms=args.since)
+                cols = ["ts", "venue", "symbol", "side", "quantity", "price", "fee", "fee_asset",
+                        "client_order_id", "order_id"]
+                for row in rows:
+                    row["ts"] = _iso(row["ts_ms"])
+            else:
+                rows = r.report(args.since, by=args.by)
+                cols = list(rows[0]) if rows else [args.by, "fills", "volume", "fees", "realized_pnl"]
+    except JournalError as e:
+        raise UsageError(f"{args.cmd}: {e}") from None
+    if args.csv:
+        sys.stdout.write(to_csv(rows, cols))
+    else:
+        print(_table(rows, cols))
+    return EXIT_OK
+
+
+def _journal_file(directory: str, account) -> str:
+    from engine.journal import JournalError, journal_path
+
+    if account:
+        path = journal_path(directory, account)
+        if not os.path.isfile(path):
+            raise JournalError(f"{path}: no such journal")
+        return path
+    found = sorted(f for f in os.listdir(directory) if f.endswith(".journal.sqlite")) \
+        if os.path.isdir(directory) else []
+    if len(found) != 1:
+        what = "no journal" if not found else f"{len(found)} journals ({', '.join(found)}): choose one with --account"
+        raise JournalError(f"{directory}: {what}")
+    return os.path.join(directory, found[0])
+
+
+def _iso(ms) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(int(ms) / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
+
+
+def _table(rows: list, cols: list) -> str:
+    cells = [[str(r.get(c, "") if r.get(c) is not None else "") for c in cols] for r in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(cols)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(cols, widths)).rstrip()]
+    lines += ["  ".join(x.ljust(w) for x, w in zip(row, widths)).rstrip() for row in cells]
+    if not rows:
+        lines.append("(no fills)")
+    return "\n".join(lines)
 
 
 def _banner(described: dict, plan) -> str:

@@ -343,6 +343,32 @@ class ExecutionEngine:
                     o.reason = (o.reason + "; " if o.reason else "") + "the venue no longer knows this order"
                     self._move(o, S.EXPIRED, inferred=True)
 
+    def adopt(self, venue: str, upd: OrderUpdate, *, filled: Optional[Decimal] = None,
+              average_price: Optional[Decimal] = None) -> ManagedOrder:
+        """Track an order this process did not place, as the venue reports it (``upd``; found at start, e.g.
+        left by a previous run): from then on it is cancelled, reconciled and counted by the RiskManager like
+        one placed here. ``filled``/``average_price``: what is already accounted for (the journal's last
+        record of it); the venue's fills beyond that reach the RiskManager and the journal now, through
+        ``on_update``. Without ``filled`` every fill the venue reports is taken as accounted for."""
+        cid = upd.client_order_id or f"adopted-{upd.order_id}"
+        known = self.orders.get(cid)
+        if known is not None:
+            return known
+        try:
+            symbol = self.connectors[venue].unified(upd.symbol)
+        except ValueError:
+            symbol = upd.symbol
+        req = OrderRequest(upd.symbol, upd.side, upd.type, upd.quantity or ZERO, upd.price, client_order_id=cid)
+        o = ManagedOrder(venue, req, cid, symbol, order_id=upd.order_id,
+                         filled=upd.filled_quantity if filled is None else filled,
+                         average_price=upd.average_price if filled is None else average_price)
+        o.history.append((time.monotonic(), S.NEW))
+        self.orders[cid] = o
+        self._move(o, S.SUBMITTED)
+        self.risk.on_order_open(venue, symbol)
+        self.on_update(venue, dataclasses.replace(upd, client_order_id=cid))
+        return o
+
     def _rejected(self, o: ManagedOrder) -> None:
         r = self._rejections.setdefault(o.venue, Rejections())
         r.count += 1
