@@ -1,5 +1,6 @@
 """The USD-M futures connector against the futures simulator over real sockets (each test on asyncio and uvloop:
 tests/conftest.py). Market data, the route watch, orders and the listenKey user stream."""
+import asyncio
 import contextlib
 from decimal import Decimal
 
@@ -67,7 +68,7 @@ async def test_a_stream_on_the_wrong_route_is_reported_not_waited_on():
     async with futures(routes={"aggTrade": "public"}, first_data_deadline_s=1.0) as (sim, conn):
         await conn.add_trades("BTCUSDT", lambda t: None)
         with pytest.raises(StreamSilentError, match=r"btcusdt@aggTrade \(route /public\)"):
-            await conn.wait_streams()
+            await asyncio.wait_for(conn.wait_streams(), 10)
         assert any("btcusdt@aggTrade" in p for p in conn.health()["stream_problems"])
 
 
@@ -124,6 +125,7 @@ async def test_order_lifecycle_positions_leverage_and_margin_type():
         assert filled.status is OrderStatus.FILLED and filled.filled_quantity == D("0.010")
         [pos] = await conn.get_positions("BTCUSDT")
         assert pos["amount"] == D("0.010") and pos["leverage"] == 10 and pos["margin_type"].upper() == "ISOLATED"
+        assert pos["symbol"] == "BTC-USDT" and pos["position_side"] == "BOTH"
         assert [o.order_id for o in await conn.cancel_all_orders("BTCUSDT")] == [stop.order_id]
         assert await conn.get_open_orders("BTCUSDT") == []
 
@@ -193,8 +195,10 @@ async def test_user_stream_order_updates_positions_and_listen_key_expiry():
 
 
 async def test_user_stream_keepalive_extends_the_key():
-    async with futures(keepalive_s=0.2) as (sim, conn):
+    async with futures(sim_kw={"listen_key_ttl_s": 1.0}, keepalive_s=0.2) as (sim, conn):
         us = conn.get_user_data_stream()
         await us.start()
-        await wait_for(lambda: us.keepalives >= 2)
-        assert us.epoch == 1 and us.last_error is None
+        first = us.listen_key
+        # 6 PUTs 0.2 s apart outlive the 1 s key: each moved the simulator's expiry on
+        await wait_for(lambda: us.keepalives >= 6)
+        assert us.epoch == 1 and us.expiries == 0 and sim.exchange.listen_key == us.listen_key == first
