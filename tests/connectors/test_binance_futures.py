@@ -202,3 +202,21 @@ async def test_user_stream_keepalive_extends_the_key():
         # 6 PUTs 0.2 s apart outlive the 1 s key: each moved the simulator's expiry on
         await wait_for(lambda: us.keepalives >= 6)
         assert us.epoch == 1 and us.expiries == 0 and sim.exchange.listen_key == us.listen_key == first
+
+
+def test_settings_read_keys_as_secrets_and_urls_as_overrides():
+    from engine.connectors.binance_futures.settings import BinanceFuturesSettings
+    own = BinanceFuturesSettings.from_env({"BINANCE_FUTURES_API_KEY": "k" * 64, "BINANCE_FUTURES_API_SECRET": "s3cr3t",
+                                           "BINANCE_FUTURES_REST_URL": "http://127.0.0.1:1",
+                                           "BINANCE_FUTURES_WS_URL": "ws://127.0.0.1:2"})
+    assert "s3cr3t" not in repr(own) and "k" * 20 not in repr(own)
+    conn = BinanceFuturesConnector(own)
+    assert conn.endpoints.rest == "http://127.0.0.1:1" and conn.endpoints.ws == "ws://127.0.0.1:2"
+    assert conn.endpoints.ws_api == "wss://ws-fapi.binance.com/ws-fapi/v1" and conn.auth is not None
+    assert BinanceFuturesConnector(BinanceFuturesSettings.from_env({})).endpoints.rest == "https://fapi.binance.com"
+
+
+async def test_waiting_on_a_stream_never_subscribed_is_a_clear_error():
+    async with futures() as (sim, conn):
+        with pytest.raises(ValueError, match="not subscribed: ethusdt@aggTrade"):
+            await conn.wait_streams(["ethusdt@aggTrade"])

@@ -52,6 +52,9 @@ class RouteWatch:
     async def wait(self, streams: Optional[list] = None, poll_s: float = 0.05) -> None:
         """Return once every subscription (or those named) has delivered; ``StreamSilentError`` past a deadline."""
         names = list(self.subs) if streams is None else streams
+        unknown = [s for s in names if s not in self.subs]
+        if unknown:
+            raise ValueError(f"not subscribed: {', '.join(unknown)}")
         while True:
             pending = [s for s in names if self.subs.get(s, {}).get("first_data") is None]
             if not pending:
