@@ -138,6 +138,7 @@ class BinanceFuturesConnector(BaseConnector):
         self.state = ConnectorState.CLOSED
 
     native = BinanceConnector.native
+    clock_offset_ms = BinanceConnector.clock_offset_ms  # server time from /fapi/v1/time (FuturesHttp)
 
     def _unified(self, native: str) -> str:
         return str(self.symbols.unified(native))
