@@ -18,11 +18,15 @@ from engine.models import Balance, Candle, OrderBookSnapshot, OrderStatus, Order
 
 # The venue list: one row per registered venue (ConnectorFactory.available()), all the suite needs to know
 # about it: a symbol in the unified form, a limit price far enough below the market that a buy rests, the
-# module its trading needs (skipped without it) and the simulator's arguments. The connector itself comes
-# from the factory against the venue's embedded simulator.
+# module its trading needs (skipped without it), the simulator's arguments and an order size the venue's
+# filters take at that price (``qty``, default 0.001). The connector itself comes from the factory against the
+# venue's embedded simulator.
 VENUES = {
     "lighter": {"symbol": "BTC-USDC", "far_buy": Decimal("40000"), "needs": "lighter.signer_client"},
     "binance": {"symbol": "BTC-USDT", "far_buy": Decimal("40000"), "sim_kw": {"seed": 7}},
+    # USD-M: PERCENT_PRICE keeps a limit within 5 % of the mark (60000 at start), min notional 100
+    "binance_futures": {"symbol": "BTC-USDT", "far_buy": Decimal("58000"), "qty": Decimal("0.002"),
+                        "sim_kw": {"seed": 7}},
 }
 MARKET_DATA_VENUES = VENUES  # the full contract: market data and trading
 
@@ -56,16 +60,18 @@ async def settled(c, symbol, client_order_id, status, timeout=10.0):
 
 def test_factory_lists_and_builds_connectors():
     from engine.connectors.binance.client import BinanceConnector
+    from engine.connectors.binance_futures.client import BinanceFuturesConnector
     from engine.connectors.lighter.client import LighterConnector
 
-    classes = {"lighter": LighterConnector, "binance": BinanceConnector}
+    classes = {"lighter": LighterConnector, "binance": BinanceConnector, "binance_futures": BinanceFuturesConnector}
     assert ConnectorFactory.available() == list(classes)
     for name in ConnectorFactory.available():
         c = ConnectorFactory.create(name, None, testnet=True)  # built, not connected: no socket is opened
         assert type(c) is classes[name] and isinstance(c, BaseConnector), name
         assert c.name == name and c.state is ConnectorState.DISCONNECTED
-        assert "testnet" in c.endpoints.rest, name  # the keyword arguments reached the connector
-    with pytest.raises(ValueError, match="available: lighter, binance"):
+        # the keyword arguments reached the connector: its testnet endpoints are not its mainnet ones
+        assert c.endpoints.rest != ConnectorFactory.create(name, None).endpoints.rest, name
+    with pytest.raises(ValueError, match="available: lighter, binance, binance_futures"):
         ConnectorFactory.create("kraken")
 
 
@@ -79,7 +85,7 @@ def test_every_registered_venue_is_in_this_suite_with_its_settings_and_simulator
         assert ConnectorFactory.simulator_class(name).__module__.startswith(f"engine.sim.{name}")
         assert callable(ConnectorFactory.simulator_cli(name))
     for call in (ConnectorFactory.settings_class, ConnectorFactory.simulator_class, ConnectorFactory.spec):
-        with pytest.raises(ValueError, match="available: lighter, binance"):
+        with pytest.raises(ValueError, match="available: lighter, binance, binance_futures"):
             call("kraken")
 
 
@@ -140,11 +146,12 @@ async def test_contract(venue):
         assert acct and all(isinstance(b, Balance) for b in acct.values())
 
         assert await c.get_order(symbol, client_order_id=c.new_client_order_id()) is None  # unknown: None
-        o = await c.create_order(symbol, "buy", "limit", Decimal("0.001"), far_px)
+        qty = VENUES[venue].get("qty", Decimal("0.001"))
+        o = await c.create_order(symbol, "buy", "limit", qty, far_px)
         assert isinstance(o, OrderUpdate) and o.client_order_id
         assert o.status in (OrderStatus.OPEN, OrderStatus.SUBMITTED)
         found = await settled(c, symbol, o.client_order_id, OrderStatus.OPEN)
-        assert found.order_id and o.order_id in (None, found.order_id) and found.quantity == Decimal("0.001")
+        assert found.order_id and o.order_id in (None, found.order_id) and found.quantity == qty
         assert found.order_id in [x.order_id for x in await c.get_open_orders(symbol)]
         cancel = await c.cancel_order(symbol, client_order_id=o.client_order_id)
         assert cancel.status in (OrderStatus.CANCELED, OrderStatus.SUBMITTED)
@@ -162,7 +169,7 @@ async def test_contract(venue):
         us = c.get_user_data_stream()
         await us.start()
         updates = us.stream_order_updates().__aiter__()
-        o2 = await c.create_order(symbol, "buy", "limit", Decimal("0.001"), far_px)
+        o2 = await c.create_order(symbol, "buy", "limit", qty, far_px)
         u = await asyncio.wait_for(updates.__anext__(), 10)
         assert u.client_order_id == o2.client_order_id and u.status is OrderStatus.OPEN and u.order_id
         await c.cancel_order(symbol, order_id=u.order_id)

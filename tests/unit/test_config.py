@@ -6,7 +6,7 @@ from engine.config import ConfigError, Settings, read_env_file
 
 def test_defaults_need_no_keys():
     s = Settings.from_env({})
-    assert s.active_exchange == "lighter" and s.monitor_exchanges == ("lighter", "binance")
+    assert s.active_exchange == "lighter" and s.monitor_exchanges == ("lighter", "binance", "binance_futures")
     assert s.binance_api_key is None and s.binance_testnet is False
 
 
