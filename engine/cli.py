@@ -544,9 +544,16 @@ async def _run(args, settings, plan) -> int:
     from engine import app
     from engine.journal import JournalError
 
-    show = (lambda st: print(json.dumps(st), flush=True)) if args.json else _print_status
-    metrics = None if args.metrics_port is None else (args.metrics_host, args.metrics_port)
     sessions: list = []
+    screen = None
+    if args.json:
+        show = lambda st: print(json.dumps(st), flush=True)  # noqa: E731
+    elif sys.stdout.isatty():
+        screen = LiveScreen(sessions)
+        show = screen.update
+    else:
+        show = _print_status
+    metrics = None if args.metrics_port is None else (args.metrics_host, args.metrics_port)
     code, killed = EXIT_OK, None
     try:
         killed = await app.run(settings, plan, duration=args.duration, interval=args.interval,
@@ -559,6 +566,8 @@ async def _run(args, settings, plan) -> int:
         print(f"engine: {e}", file=sys.stderr)
         code = EXIT_CONNECTION
     finally:
+        if screen is not None:
+            screen.stop()
         if sessions and sessions[0].execution is not None:
             _print_summary(sessions[0], args.json)
     if code != EXIT_OK:
@@ -567,6 +576,85 @@ async def _run(args, settings, plan) -> int:
         print(f"engine: halted by risk: {killed}", file=sys.stderr)
         return EXIT_RISK
     return EXIT_OK
+
+
+class LiveScreen:
+    """The status redrawn in place when stdout is a terminal (rich ``Live``): one panel per venue with its
+    books' top, the strategy's own resting orders, positions, PnL, health and book-path latency with the
+    sample count; log lines (and anything else written to stdout/stderr) print above the panels, in their own
+    area. Width: the terminal's, laid out for 100 columns."""
+
+    def __init__(self, sessions: list):
+        from rich.console import Console
+        from rich.live import Live
+
+        self.sessions = sessions  # app.run appends the session before it starts
+        self.console = Console()
+        self.live = Live(console=self.console, auto_refresh=False, redirect_stdout=True, redirect_stderr=True,
+                         transient=False)
+        self.live.start()
+        # the log handlers wrote to the real stderr: through Live's stderr proxy their lines print above the
+        # panels instead of through them (engine/logs.py: a QueueListener feeding StreamHandlers)
+        from engine import logs
+
+        self._streams = []
+        listener = getattr(logs, "_listener", None)
+        for h in getattr(listener, "handlers", ()):
+            if isinstance(h, logging.StreamHandler) and h.stream is sys.__stderr__:
+                self._streams.append((h, h.setStream(sys.stderr)))
+
+    def update(self, st: dict) -> None:
+        self.live.update(self.render(st), refresh=True)
+
+    def stop(self) -> None:
+        for h, stream in self._streams:
+            h.setStream(stream)
+        self.live.stop()
+
+    def render(self, st: dict):
+        from rich.console import Group
+        from rich.panel import Panel
+        from rich.table import Table
+
+        session = self.sessions[0] if self.sessions else None
+        own: dict = {}
+        if session is not None and session.execution is not None:
+            for o in session.execution.open_orders():
+                own.setdefault(o.venue, []).append(o)
+        rk = st["risk"]
+        panels = []
+        for venue, h in st["venues"].items():
+            books = Table(box=None, pad_edge=False, expand=False)
+            for col in ("symbol", "state", "bid", "ask", "spread", "gaps", "msgs/s", "age s"):
+                books.add_column(col, justify="left" if col in ("symbol", "state") else "right")
+            for r in st["books"]:
+                if r["venue"] == venue:
+                    books.add_row(r["symbol"], r["state"], _px(r["bid"]).strip(), _px(r["ask"]).strip(),
+                                  "-" if r["spread"] is None else f"{r['spread']:.8g}", str(r["gaps"]),
+                                  "-" if r["msgs_s"] is None else str(r["msgs_s"]), str(r["age_s"]))
+            quotes = [f"{o.request.side.value} {o.request.quantity} {o.symbol} @ {o.request.price}"
+                      for o in own.get(venue, [])[:6]]
+            positions = [f"{k.split(':', 1)[1]} {q}" for k, q in rk["positions"].items() if k.startswith(venue + ":")]
+            lat = {}
+            if session is not None:
+                conn = session.connectors.get(venue)
+                lat = (conn.book_latency() if conn is not None else None) or {}
+            rej = st["orders"]["rejections"].get(venue, {}).get("count", 0)
+            lines = [
+                f"health {h.get('state')}  ws disconnects={h.get('ws_disconnects', 0)}  rejected={rej}",
+                f"book path p50={lat.get('p50', '-')}ns p99={lat.get('p99', '-')}ns max={lat.get('max', '-')}ns "
+                f"(n={lat.get('count', 0)})",
+                "own quotes: " + ("; ".join(quotes) if quotes else "none"),
+                "positions: " + (", ".join(positions) if positions else "flat"),
+            ]
+            panels.append(Panel(Group(books, *lines), title=venue, width=min(100, self.console.width)))
+        o = st["orders"]
+        panels.append(Panel(f"orders sent={o['sent']} open={o['open']} filled={o['filled']} "
+                            f"rejected={o['rejected']}  realized PnL={_money(rk['realized_pnl'])} "
+                            f"unrealized={_money(rk['unrealized_pnl'])}"
+                            + (f"  KILLED: {rk['kill_reason']}" if rk["killed"] else ""),
+                            title="account", width=min(100, self.console.width)))
+        return Group(*panels)
 
 
 def _print_summary(session, as_json: bool) -> None:
