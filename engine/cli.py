@@ -17,7 +17,17 @@
                    trades|prob] [--fees [VENUE=]MAKER,TAKER] [--json] [--report-dir DIR]
                                          a strategy on recordings, in virtual time (engine/backtest/,
                                          docs/backtest.md): a summary table, optionally a report
+    engine run ... --metrics-port PORT   Prometheus metrics at http://127.0.0.1:PORT/metrics (also monitor)
+    engine run ... --journal-dir DIR [--on-start-orders adopt|cancel]
+                                         the order and fill journal; live, the orders found open at start
+                                         are adopted or cancelled (docs/operations.md)
+    engine history / engine report [--since WHEN] [--by day|symbol] [--csv]
+                                         the journal's fills / fills, fees and PnL by day or symbol
     engine doctor                        build flags, versions, event loop, clock offset, config (masked)
+    engine --version
+
+On a terminal, run/monitor redraw a live screen (rich); otherwise plain status lines; --json: JSON lines.
+Every run ends with a summary (orders, fills, volume, PnL, fees, gaps, rejections), signals included.
 
 The wiring (venues, risk, execution, strategies, status dicts) is ``engine/app.py``. Every input is checked
 here before anything starts or connects; an input error is one line on stderr and exit code 2.
