@@ -56,7 +56,8 @@ def test_run_against_the_embedded_simulator_streams_live_books():
     assert len(lines) >= 2
     last = {(b["venue"], b["symbol"]): b for b in lines[-1]["books"]}
     # each venue's unified spelling, the one its positions are keyed by (Lighter's perps settle in USDC)
-    assert set(last) == {(v, f"{b}-{q}") for v, q in (("binance", "USDT"), ("lighter", "USDC")) for b in ("BTC", "ETH")}
+    assert set(last) == {(v, f"{b}-{q}") for v, q in (("binance", "USDT"), ("lighter", "USDC"), ("binance_futures", "USDT"))
+                         for b in ("BTC", "ETH")}
     for b in last.values():
         assert b["state"] == "live" and b["bid"] < b["ask"]
         assert b["gaps"] == 0 and b["last_update_id"] > 0
@@ -89,11 +90,12 @@ def _last_status(out):
     return json.loads([x for x in out.stdout.splitlines() if x.startswith("{")][-1])
 
 
-def test_monitor_streams_both_venues_without_trading():
+def test_monitor_streams_every_venue_without_trading():
     last = _last_status(run_cli("monitor", "--duration", "3", "--json", env={"ENGINE_SYMBOLS": ""}))
-    assert {b["venue"] for b in last["books"]} == {"binance", "lighter"}
+    assert {b["venue"] for b in last["books"]} == {"binance", "lighter", "binance_futures"}
     assert {(b["venue"], b["symbol"]) for b in last["books"]} == {  # the default symbols, each venue's spelling
-        (v, f"{b}-{q}") for v, q in (("binance", "USDT"), ("lighter", "USDC")) for b in ("BTC", "ETH")}
+        (v, f"{b}-{q}") for v, q in (("binance", "USDT"), ("lighter", "USDC"), ("binance_futures", "USDT"))
+        for b in ("BTC", "ETH")}
     assert last["orders"]["sent"] == 0
 
 
