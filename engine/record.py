@@ -131,7 +131,7 @@ class FrameRecorder:
         self.kinds[kind] = self.kinds.get(kind, 0) + 1
 
     def order_listener(self) -> Callable[[object], None]:
-        """A ``UserDataStream`` listener writing each of the user's ``OrderUpdate``\ s as an event line: "fill"
+        """A ``UserDataStream`` listener writing each of the user's ``OrderUpdate`` as an event line: "fill"
         when it carries a fill (``last_fill_quantity`` > 0), else "order"; its fields as JSON (exact decimal
         strings, enum values), ``exch_ns`` from its ``timestamp_ms`` (null when 0)."""
         def write(upd) -> None:
