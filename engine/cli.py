@@ -702,7 +702,9 @@ def _journal_command(args) -> int:
                     row["ts"] = _iso(row["ts_ms"])
             else:
                 rows = r.report(args.since, by=args.by)
-                cols = list(rows[0]) if rows else [args.by, "fills", "volume", "fees", "realized_pnl"]
+                cols = list(rows[0]) if rows else ([args.by] if args.by == "day" else []) + [
+                    "venue", "symbol", "fills", "buy_qty", "sell_qty", "notional", "fees", "fee_assets",
+                    "realized_pnl", "net_pnl"]
     except JournalError as e:
         raise UsageError(f"{args.cmd}: {e}") from None
     if args.csv:
