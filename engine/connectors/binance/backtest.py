@@ -36,7 +36,7 @@ _REFUSALS = {
     "unknown_order": (-2011, "Unknown order sent."),
     "filter": (-1013, "Filter failure: {}"),
 }
-# the generic filter check's names for what broke -> Binance's filter names (filters.md)
+# the generic filter check's names for what broke -> Binance's filter names (the names engine/connectors/binance/filters.py reads from exchangeInfo)
 _FILTER_NAMES = {"price": "PRICE_FILTER", "qty": "LOT_SIZE"}
 
 
