@@ -36,7 +36,8 @@ _REFUSALS = {
     "unknown_order": (-2011, "Unknown order sent."),
     "filter": (-1013, "Filter failure: {}"),
 }
-# the generic filter check's names for what broke -> Binance's filter names (the names engine/connectors/binance/filters.py reads from exchangeInfo)
+# the generic filter check's names for what broke -> Binance's filter names (as
+# engine/connectors/binance/filters.py reads them from exchangeInfo)
 _FILTER_NAMES = {"price": "PRICE_FILTER", "qty": "LOT_SIZE"}
 
 
