@@ -11,11 +11,11 @@ import re
 
 MD_KINDS = ("book", "trade", "health", "snapshot")
 GW_VERBS = ("place", "cancel", "orders", "updates")
-_TOKEN = re.compile(r"^[A-Za-z0-9_\-]+$")
+_TOKEN = re.compile(r"[A-Za-z0-9_\-]+")
 
 
 def token(value: str, what: str) -> str:
-    if not isinstance(value, str) or not _TOKEN.match(value):
+    if not isinstance(value, str) or not _TOKEN.fullmatch(value):
         raise ValueError(f"{what} {value!r} cannot be a NATS subject token (letters, digits, _ and - only)")
     return value
 
